@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What every command shares: login options, secrets from the environment
+ * or a file, log output, and the stable exit codes.
+ */
+#ifndef ISA_CLI_H
+#define ISA_CLI_H
+
+#include <glib.h>
+
+#include "include/iser-attach.h"
+
+/*
+ * Exit codes, documented in the man pages. Every enum isa_error maps to
+ * its own code so that scripts can tell a refused login from a dead portal.
+ */
+enum cli_exit {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAILURE = 1,
+	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_CONNECT = 3,
+	CLI_EXIT_AUTH = 4,
+	CLI_EXIT_NOT_FOUND = 5,
+	CLI_EXIT_PROTOCOL = 6,
+	CLI_EXIT_TARGET = 7,
+	CLI_EXIT_TIMEOUT = 8,
+	CLI_EXIT_UNSUPPORTED = 9,
+};
+
+/**
+ * struct cli_login - login options as given on the command line.
+ * @secret_file, @mutual_secret_file: files holding the secrets; secrets
+ *	are never taken from the command line itself (it is world-readable
+ *	through /proc), only from these files or from ISER_CHAP_SECRET and
+ *	ISER_MUTUAL_SECRET in the environment
+ */
+struct cli_login {
+	char *initiator_name;
+	char *chap_user;
+	char *secret_file;
+	char *mutual_user;
+	char *mutual_secret_file;
+	char *transport;
+	gboolean digest;
+	gint timeout_s;
+	gboolean verbose;
+	gboolean quiet;
+	struct isa_options opts;
+	char *chap_secret;
+	char *mutual_secret;
+};
+
+/* Option entries for struct cli_login, to add to a GOptionContext. */
+GOptionGroup *cli_login_group(struct cli_login *c);
+
+/* Turn the parsed options into c->opts. Returns 0, or -1 with @err set. */
+int cli_login_finish(struct cli_login *c, GError **err);
+void cli_login_clear(struct cli_login *c);
+
+/* Messages as "PROG: text" on stderr; debug only with -v, nothing but errors with -q. */
+void cli_log_init(const char *prog, gboolean verbose, gboolean quiet);
+
+/* Print "PROG: message" for @err and return the exit code it maps to. */
+int cli_fail(const char *prog, const GError *err);
+
+/* The JSON string literal of @s (quotes and escapes), newly allocated. */
+char *cli_json_string(const char *s);
+
+#endif

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The Datamover Interface (after RFC 5047): what the iSCSI layer needs from a
+ * transport, as one small vtable. A datamover frames PDUs, moves SCSI payload
+ * between the wire and the caller's buffers, answers R2Ts with Data-Out (TCP)
+ * or lets the target RDMA the data (iSER). It knows iSCSI PDU framing but
+ * nothing of SCSI: CDBs, sense and status are the initiator's business.
+ *
+ * Contract, in the style of libiscsi's get_fd / which_events / service:
+ * the owner polls dm_ops.get_fd() for dm_ops.which_events() and calls
+ * dm_ops.service() with what fired. All upcalls happen inside service() or
+ * inside a send call; none happens after destroy().
+ */
+#ifndef ISA_DATAMOVER_H
+#define ISA_DATAMOVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "common/iscsi-proto.h"
+
+/**
+ * struct dm_params - negotiated values a datamover must honour.
+ * @max_recv_dsl: largest DataSegmentLength we declared we accept (ours)
+ * @max_xmit_dsl: largest DataSegmentLength the target accepts (theirs)
+ * @first_burst: FirstBurstLength
+ * @max_burst: MaxBurstLength
+ * @max_outstanding_r2t: MaxOutstandingR2T
+ * @header_digest: CRC32C on headers
+ * @data_digest: CRC32C on data segments
+ */
+struct dm_params {
+	uint32_t max_recv_dsl;
+	uint32_t max_xmit_dsl;
+	uint32_t first_burst;
+	uint32_t max_burst;
+	uint32_t max_outstanding_r2t;
+	bool header_digest;
+	bool data_digest;
+};
+
+/**
+ * struct dm_task - the part of a SCSI task a datamover sees.
+ * @itt: Initiator Task Tag, as in the command BHS (host byte order)
+ * @lun: LUN field, copied into Data-Out headers
+ * @read_buf: where Data-In payload lands (NULL when @read_len is 0)
+ * @read_len: Expected Data Transfer Length of the read direction
+ * @write_buf: where Data-Out payload comes from
+ * @write_len: Expected Data Transfer Length of the write direction
+ * @imm_len: bytes of @write_buf sent as immediate data in the command PDU
+ * @unsol_len: bytes sent unsolicited (immediate + Data-Out without R2T);
+ *	       @imm_len <= @unsol_len <= @write_len. Set by the initiator
+ *	       from ImmediateData/InitialR2T/FirstBurstLength.
+ * @read_placed: bytes of Data-In placed so far (datamover-owned)
+ * @next_datasn: DataSN expected of the next Data-In (datamover-owned)
+ * @r2t_outstanding: R2Ts received and not yet fully answered
+ * @queued: Data-Out or command PDUs of this task still in the send queue
+ */
+struct dm_task {
+	uint32_t itt;
+	uint8_t lun[8];
+	void *read_buf;
+	uint32_t read_len;
+	const void *write_buf;
+	uint32_t write_len;
+	uint32_t imm_len;
+	uint32_t unsol_len;
+
+	uint32_t read_placed;
+	uint32_t next_datasn;
+	uint32_t r2t_outstanding;
+	uint32_t queued;
+};
+
+/**
+ * struct dm_upcalls - how a datamover reaches the iSCSI layer.
+ * @find_task: the task for an ITT (host byte order) carried by Data-In or
+ *	       R2T, or NULL
+ * @exp_statsn: ExpStatSN to put into Data-Out headers
+ * @pdu: every received PDU, header first, with its AHS (@ahs_len bytes,
+ *	 already length-checked against TotalAHSLength). For Data-In the
+ *	 payload has already been placed into the task's read buffer and @data
+ *	 is NULL; for every other PDU @data holds the whole data segment
+ *	 (@dlen bytes). Both are valid only during the call. Returns 0, or -1
+ *	 to drop the connection (the datamover then calls @failed).
+ * @failed: the connection is gone (peer closed, malformed PDU, digest
+ *	    error, I/O error); @msg says why in words for a log line.
+ */
+struct dm_upcalls {
+	void *opaque;
+	struct dm_task *(*find_task)(void *opaque, uint32_t itt);
+	uint32_t (*exp_statsn)(void *opaque);
+	int (*pdu)(void *opaque, const uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
+		   const uint8_t *data, uint32_t dlen);
+	void (*failed)(void *opaque, int err, const char *msg);
+};
+
+struct dm_conn;
+
+/**
+ * struct dm_ops - one transport.
+ * @name: "tcp" or "iser"
+ * @create: a connection object, not yet connected
+ * @connect: resolve @host (a name, IPv4 or IPv6 literal) and connect to
+ *	     @port, waiting at most @timeout_ms; non-blocking afterwards
+ * @get_fd: the fd to poll
+ * @which_events: EPOLLIN, plus EPOLLOUT while output is pending
+ * @service: make progress after poll; returns 0, or -1 once the connection
+ *	     failed (failed() has then been called)
+ * @send_pdu: queue a control PDU; the BHS and data are copied. In both send
+ *	      calls a BHS with a non-zero TotalAHSLength is followed by its AHS
+ *	      in the same buffer, and the datamover sets DataSegmentLength.
+ * @send_command: queue a SCSI Command PDU with @task's immediate data and
+ *		  unsolicited Data-Out; payload is sent from @task->write_buf
+ *		  without copying, so @task must live until it completes
+ * @forget_task: drop anything still queued for @task (before it is freed)
+ * @set_params: enter full feature phase with the negotiated values
+ * @buf_alloc: payload buffer from the datamover's pool (registered for RDMA
+ *	       on iSER); @buf_free gives it back
+ * @stats_copied: payload bytes this datamover had to memcpy
+ * @destroy: close and free; no upcall after it
+ */
+struct dm_ops {
+	const char *name;
+	struct dm_conn *(*create)(const struct dm_upcalls *up);
+	int (*connect)(struct dm_conn *c, const char *host, uint16_t port, int timeout_ms,
+		       GError **err);
+	int (*get_fd)(struct dm_conn *c);
+	uint32_t (*which_events)(struct dm_conn *c);
+	int (*service)(struct dm_conn *c, uint32_t revents);
+	int (*send_pdu)(struct dm_conn *c, const uint8_t *bhs, const void *data, uint32_t dlen);
+	int (*send_command)(struct dm_conn *c, const uint8_t *bhs, struct dm_task *task);
+	void (*forget_task)(struct dm_conn *c, struct dm_task *task);
+	void (*set_params)(struct dm_conn *c, const struct dm_params *p);
+	void *(*buf_alloc)(struct dm_conn *c, size_t len);
+	void (*buf_free)(struct dm_conn *c, void *buf, size_t len);
+	uint64_t (*stats_copied)(struct dm_conn *c);
+	void (*destroy)(struct dm_conn *c);
+};
+
+extern const struct dm_ops dm_tcp_ops;
+
+#endif

@@ -1,0 +1,919 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The TCP datamover: iSCSI PDU framing over a non-blocking TCP socket.
+ *
+ * Receive: a state machine reads the BHS, the AHS and header digest, then the
+ * data segment straight into its destination (the task's read buffer for
+ * Data-In, an internal buffer for everything else), then padding and data
+ * digest. While a data segment is read, the next BHS is read in the same
+ * readv() so that a steady stream costs about one system call per PDU.
+ *
+ * Send: a FIFO of PDUs, each an iovec set pointing at the caller's payload,
+ * written with sendmsg() as far as the socket takes it.
+ *
+ * Digests are CRC32C sent least significant byte first: RFC 7143 does not
+ * spell out the byte order in words, but its CRC32C examples (RFC 3720 B.4:
+ * 32 zero bytes give "aa 36 91 8a") and the Linux iscsi_tcp/iscsi-target
+ * code (the crc32c crypto hash stores its result with put_unaligned_le32)
+ * agree on little-endian, unlike every other field of the PDU.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <glib.h>
+
+#include "datamover/crc32c.h"
+#include "datamover/datamover.h"
+
+/* RFC 7143 12.12: MaxRecvDataSegmentLength during login is 8192. */
+#define DM_LOGIN_DSL 8192u
+#define DM_MAX_AHS   (255u * 4u)
+#define DM_HDR_MAX   (ISCSI_BHS_LEN + DM_MAX_AHS + ISCSI_DIGEST_LEN)
+/* Bounds one sendmsg(); Linux IOV_MAX is 1024. */
+#define DM_TX_IOV 64
+/* Receive system calls per service() before giving the sender a turn. */
+#define DM_RX_BUDGET 64
+
+#define DM_TCP_ERROR (g_quark_from_static_string("dm-tcp-error"))
+
+/**
+ * struct tx_pdu - one PDU in the send queue.
+ * @task: the task whose payload @iov points into, or NULL
+ * @ends_r2t: last Data-Out answering an R2T of @task
+ * @owned: a copy of the data segment this entry owns, or NULL
+ * @iov: header, data, trailer; advanced in place as bytes go out
+ * @iovcnt: entries used in @iov
+ * @iov_cur: first entry of @iov not yet fully written
+ * @sent: bytes of this PDU written so far (non-zero: it must be finished)
+ * @trailer: padding then data digest
+ * @hdr: BHS, AHS and header digest
+ */
+struct tx_pdu {
+	struct dm_task *task;
+	bool ends_r2t;
+	void *owned;
+	struct iovec iov[3];
+	unsigned int iovcnt;
+	unsigned int iov_cur;
+	size_t sent;
+	uint8_t trailer[3 + ISCSI_DIGEST_LEN];
+	uint8_t hdr[];
+};
+
+/**
+ * struct rx_state - where the receiver is within the current PDU.
+ * @hdr: BHS, AHS and header digest of the current PDU
+ * @hdr_got: bytes of @hdr received
+ * @hdr_need: 48 until the BHS is in, then the whole header length
+ * @in_data: header complete and validated; receiving data and trailer
+ * @opcode: opcode of the current PDU
+ * @ahs_len: AHS bytes in @hdr
+ * @dst: where the data segment goes
+ * @dlen: DataSegmentLength
+ * @data_got: bytes of the data segment received
+ * @trailer: padding and data digest
+ * @trailer_need: their length (0 when the data segment is empty)
+ * @trailer_got: bytes of @trailer received
+ * @dcrc: running data digest over data and padding
+ * @task: Data-In or R2T task, cleared by forget_task()
+ * @orphaned: @task was forgotten while its PDU was being received
+ * @next: the following PDU's BHS, read ahead with the data segment
+ * @next_got: bytes of @next received
+ */
+struct rx_state {
+	uint8_t hdr[DM_HDR_MAX];
+	uint32_t hdr_got;
+	uint32_t hdr_need;
+	bool in_data;
+	uint8_t opcode;
+	uint32_t ahs_len;
+	uint8_t *dst;
+	uint32_t dlen;
+	uint32_t data_got;
+	uint8_t trailer[3 + ISCSI_DIGEST_LEN];
+	uint32_t trailer_need;
+	uint32_t trailer_got;
+	uint32_t dcrc;
+	struct dm_task *task;
+	bool orphaned;
+	uint8_t next[ISCSI_BHS_LEN];
+	uint32_t next_got;
+};
+
+/**
+ * struct dm_conn - a TCP connection to one target portal.
+ * @up: the iSCSI layer's upcalls
+ * @fd: the socket, -1 before connect
+ * @failed: failed() has been called; nothing more moves
+ * @params: negotiated values (login defaults until set_params)
+ * @params_set: set_params() has been called
+ * @txq: struct tx_pdu entries, oldest first
+ * @rx: receive state
+ * @rxbuf: data segments of PDUs other than Data-In
+ * @rxbuf_size: its size
+ * @copied: payload bytes memcpy'd (see dm_ops.stats_copied)
+ */
+struct dm_conn {
+	struct dm_upcalls up;
+	int fd;
+	bool failed;
+	struct dm_params params;
+	bool params_set;
+	GQueue txq;
+	struct rx_state rx;
+	uint8_t *rxbuf;
+	uint32_t rxbuf_size;
+	uint64_t copied;
+};
+
+static const char *op_name(uint8_t op)
+{
+	switch (op & ISCSI_OPCODE_MASK) {
+	case ISCSI_OP_NOOP_IN:
+		return "NOP-In";
+	case ISCSI_OP_SCSI_RSP:
+		return "SCSI Response";
+	case ISCSI_OP_TMF_RSP:
+		return "Task Management Response";
+	case ISCSI_OP_LOGIN_RSP:
+		return "Login Response";
+	case ISCSI_OP_TEXT_RSP:
+		return "Text Response";
+	case ISCSI_OP_DATA_IN:
+		return "Data-In";
+	case ISCSI_OP_LOGOUT_RSP:
+		return "Logout Response";
+	case ISCSI_OP_R2T:
+		return "R2T";
+	case ISCSI_OP_ASYNC_MSG:
+		return "Asynchronous Message";
+	case ISCSI_OP_REJECT:
+		return "Reject";
+	default:
+		return "PDU";
+	}
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static void tx_pdu_free(struct tx_pdu *t)
+{
+	g_free(t->owned);
+	g_free(t);
+}
+
+/* Drops every queued PDU; the connection is failing or going away. */
+static void tx_purge(struct dm_conn *c)
+{
+	struct tx_pdu *t;
+
+	while ((t = g_queue_pop_head(&c->txq))) {
+		if (t->task) {
+			t->task->queued--;
+			if (t->ends_r2t)
+				t->task->r2t_outstanding--;
+		}
+		tx_pdu_free(t);
+	}
+}
+
+/* Marks the connection dead and tells the iSCSI layer, once. */
+static void G_GNUC_PRINTF(3, 4) dm_fail(struct dm_conn *c, int err, const char *fmt, ...)
+{
+	g_autofree char *msg = NULL;
+	va_list ap;
+
+	if (c->failed)
+		return;
+	c->failed = true;
+	va_start(ap, fmt);
+	msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	tx_purge(c);
+	c->rx.task = NULL;
+	c->up.failed(c->up.opaque, err, msg);
+}
+
+static struct dm_conn *tcp_create(const struct dm_upcalls *up)
+{
+	struct dm_conn *c = g_new0(struct dm_conn, 1);
+
+	c->up = *up;
+	c->fd = -1;
+	c->params.max_recv_dsl = DM_LOGIN_DSL;
+	c->params.max_xmit_dsl = DM_LOGIN_DSL;
+	c->params.first_burst = 65536;
+	c->params.max_burst = 262144;
+	c->params.max_outstanding_r2t = 1;
+	g_queue_init(&c->txq);
+	c->rx.hdr_need = ISCSI_BHS_LEN;
+	return c;
+}
+
+/* "192.0.2.1:3260" or "[2001:db8::1]:3260", for messages. */
+static char *addr_str(const struct sockaddr *sa, socklen_t len)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
+			NI_NUMERICHOST | NI_NUMERICSERV))
+		return g_strdup("?");
+	if (sa->sa_family == AF_INET6)
+		return g_strdup_printf("[%s]:%s", host, serv);
+	return g_strdup_printf("%s:%s", host, serv);
+}
+
+/*
+ * One address: non-blocking connect, wait until @deadline (monotonic, us).
+ * Returns the socket, or -1 with *err_out set to the errno value.
+ */
+static int connect_one(const struct addrinfo *ai, gint64 deadline, int *err_out, bool *timed_out)
+{
+	int fd, err = 0;
+	socklen_t len = sizeof(err);
+
+	*timed_out = false;
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0) {
+		*err_out = errno;
+		return -1;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		return fd;
+	if (errno != EINPROGRESS) {
+		err = errno;
+		goto fail;
+	}
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		gint64 left = deadline - g_get_monotonic_time();
+		int n;
+
+		if (left <= 0) {
+			*timed_out = true;
+			err = ETIMEDOUT;
+			goto fail;
+		}
+		n = poll(&pfd, 1, (int)((left + 999) / 1000));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			goto fail;
+		}
+		if (n > 0)
+			break;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err)
+		goto fail;
+	return fd;
+fail:
+	close(fd);
+	*err_out = err;
+	return -1;
+}
+
+/*
+ * Socket buffers are left to the kernel's autotuning: setting SO_RCVBUF or
+ * SO_SNDBUF turns autotuning off for the socket and caps the buffer at
+ * net.core.[rw]mem_max (often 208 KiB), which is smaller than what autotuning
+ * reaches (tcp_rmem/tcp_wmem, 6 MiB and 4 MiB by default) on a fast link
+ * carrying 1 MiB transfers.
+ */
+static int tcp_connect(struct dm_conn *c, const char *host, uint16_t port, int timeout_ms,
+		       GError **error)
+{
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICSERV,
+	};
+	struct addrinfo *res = NULL, *ai;
+	g_autoptr(GString) errs = g_string_new(NULL);
+	char serv[8];
+	gint64 deadline;
+	int one = 1, rc, fd = -1, last_err = 0;
+
+	if (c->fd >= 0 || c->failed) {
+		g_set_error(error, DM_TCP_ERROR, EISCONN, "connect to %s:%u: already used", host,
+			    port);
+		return -1;
+	}
+	snprintf(serv, sizeof(serv), "%u", port);
+	rc = getaddrinfo(host, serv, &hints, &res);
+	if (rc) {
+		g_set_error(error, DM_TCP_ERROR, rc == EAI_SYSTEM ? errno : ENOENT,
+			    "cannot resolve %s: %s", host,
+			    rc == EAI_SYSTEM ? g_strerror(errno) : gai_strerror(rc));
+		return -1;
+	}
+	deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+	for (ai = res; ai; ai = ai->ai_next) {
+		g_autofree char *where = addr_str(ai->ai_addr, ai->ai_addrlen);
+		bool timed_out;
+
+		fd = connect_one(ai, deadline, &last_err, &timed_out);
+		if (fd >= 0)
+			break;
+		if (errs->len)
+			g_string_append(errs, "; ");
+		if (timed_out)
+			g_string_append_printf(errs, "connect to %s: timed out after %d ms", where,
+					       timeout_ms);
+		else
+			g_string_append_printf(errs, "connect to %s: %s", where,
+					       g_strerror(last_err));
+		if (timed_out)
+			break;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		g_set_error_literal(error, DM_TCP_ERROR, last_err, errs->str);
+		return -1;
+	}
+	/* PDUs are complete messages; Nagle would delay every small command. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0) {
+		g_set_error(error, DM_TCP_ERROR, errno, "connect to %s:%u: setsockopt: %s", host,
+			    port, g_strerror(errno));
+		close(fd);
+		return -1;
+	}
+	c->fd = fd;
+	return 0;
+}
+
+static int tcp_get_fd(struct dm_conn *c)
+{
+	return c->fd;
+}
+
+static uint32_t tcp_which_events(struct dm_conn *c)
+{
+	if (c->failed || c->fd < 0)
+		return 0;
+	return EPOLLIN | (g_queue_is_empty(&c->txq) ? 0 : EPOLLOUT);
+}
+
+/* Consumes @n written bytes from the head of the queue. */
+static void tx_advance(struct dm_conn *c, size_t n)
+{
+	while (n) {
+		struct tx_pdu *t = g_queue_peek_head(&c->txq);
+		struct iovec *v = &t->iov[t->iov_cur];
+		size_t k = MIN(n, v->iov_len);
+
+		v->iov_base = (uint8_t *)v->iov_base + k;
+		v->iov_len -= k;
+		t->sent += k;
+		n -= k;
+		while (t->iov_cur < t->iovcnt && t->iov[t->iov_cur].iov_len == 0)
+			t->iov_cur++;
+		if (t->iov_cur < t->iovcnt)
+			continue;
+		g_queue_pop_head(&c->txq);
+		if (t->task) {
+			t->task->queued--;
+			if (t->ends_r2t)
+				t->task->r2t_outstanding--;
+		}
+		tx_pdu_free(t);
+	}
+}
+
+/* Writes as much of the queue as the socket takes; 0, or -1 once failed. */
+static int tx_flush(struct dm_conn *c)
+{
+	while (!c->failed && !g_queue_is_empty(&c->txq)) {
+		struct iovec iov[DM_TX_IOV];
+		struct msghdr msg = {.msg_iov = iov};
+		size_t want = 0;
+		ssize_t n;
+
+		for (GList *l = c->txq.head; l && msg.msg_iovlen < DM_TX_IOV; l = l->next) {
+			struct tx_pdu *t = l->data;
+
+			for (unsigned int i = t->iov_cur; i < t->iovcnt; i++) {
+				if (msg.msg_iovlen == DM_TX_IOV)
+					break;
+				if (!t->iov[i].iov_len)
+					continue;
+				iov[msg.msg_iovlen++] = t->iov[i];
+				want += t->iov[i].iov_len;
+			}
+		}
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			dm_fail(c, errno, "send: %s", g_strerror(errno));
+			break;
+		}
+		tx_advance(c, (size_t)n);
+		if ((size_t)n < want)
+			break;
+	}
+	return c->failed ? -1 : 0;
+}
+
+/*
+ * Builds a queue entry around a header of @hdr_len bytes (BHS and AHS) and a
+ * data segment at @data: DataSegmentLength, padding and both digests are
+ * filled in here, so the framing is always consistent.
+ */
+static struct tx_pdu *tx_pdu_new(struct dm_conn *c, const uint8_t *hdr, uint32_t hdr_len,
+				 const void *data, uint32_t dlen)
+{
+	uint32_t hd = c->params.header_digest ? ISCSI_DIGEST_LEN : 0;
+	uint32_t pad = ISCSI_PAD(dlen) - dlen;
+	struct tx_pdu *t = g_malloc0(sizeof(*t) + hdr_len + hd);
+
+	memcpy(t->hdr, hdr, hdr_len);
+	iscsi_set_dlength(((struct iscsi_bhs *)t->hdr)->dlength, dlen);
+	if (hd)
+		put_le32(t->hdr + hdr_len, crc32c(0, t->hdr, hdr_len));
+	t->iov[0] = (struct iovec){.iov_base = t->hdr, .iov_len = hdr_len + hd};
+	t->iovcnt = 1;
+	if (dlen) {
+		uint32_t tlen = pad;
+
+		t->iov[1] = (struct iovec){.iov_base = (void *)data, .iov_len = dlen};
+		if (c->params.data_digest) {
+			uint32_t crc = crc32c(0, data, dlen);
+
+			put_le32(t->trailer + pad, crc32c(crc, t->trailer, pad));
+			tlen += ISCSI_DIGEST_LEN;
+		}
+		t->iov[2] = (struct iovec){.iov_base = t->trailer, .iov_len = tlen};
+		t->iovcnt = 3;
+	}
+	return t;
+}
+
+static void tx_push(struct dm_conn *c, struct tx_pdu *t, struct dm_task *task)
+{
+	t->task = task;
+	if (task)
+		task->queued++;
+	g_queue_push_tail(&c->txq, t);
+}
+
+/* Queues Data-Out for [@off, @end) of @task's write buffer, DataSN from 0. */
+static void tx_data_out(struct dm_conn *c, struct dm_task *task, const uint8_t ttt[4], uint32_t off,
+			uint32_t end, bool r2t)
+{
+	uint32_t datasn = 0;
+
+	while (off < end) {
+		uint32_t len = MIN(end - off, c->params.max_xmit_dsl);
+		struct iscsi_data_out h = {.opcode = ISCSI_OP_DATA_OUT};
+		struct tx_pdu *t;
+
+		if (off + len == end)
+			h.flags = ISCSI_FLAG_FINAL;
+		memcpy(h.lun, task->lun, sizeof(h.lun));
+		h.itt = htonl(task->itt);
+		memcpy(&h.ttt, ttt, 4);
+		h.exp_statsn = htonl(c->up.exp_statsn(c->up.opaque));
+		h.datasn = htonl(datasn++);
+		h.offset = htonl(off);
+		t = tx_pdu_new(c, (const uint8_t *)&h, sizeof(h),
+			       (const uint8_t *)task->write_buf + off, len);
+		t->ends_r2t = r2t && off + len == end;
+		tx_push(c, t, task);
+		off += len;
+	}
+}
+
+/* Header length of a PDU to send: its BHS and the AHS that follows it. */
+static uint32_t tx_hdr_len(const uint8_t *bhs)
+{
+	return ISCSI_BHS_LEN + ((const struct iscsi_bhs *)bhs)->ahs_len * 4u;
+}
+
+static int tcp_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data, uint32_t dlen)
+{
+	struct tx_pdu *t;
+	void *copy;
+
+	if (c->failed || c->fd < 0)
+		return -1;
+	/* A caller bug, not a connection failure: refuse the PDU. */
+	if (dlen > c->params.max_xmit_dsl || (dlen && !data))
+		return -1;
+	copy = dlen ? g_memdup2(data, dlen) : NULL;
+	t = tx_pdu_new(c, bhs, tx_hdr_len(bhs), copy, dlen);
+	t->owned = copy;
+	tx_push(c, t, NULL);
+	return tx_flush(c);
+}
+
+static int tcp_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_task *task)
+{
+	static const uint8_t no_ttt[4] = {0xff, 0xff, 0xff, 0xff};
+
+	if (c->failed || c->fd < 0)
+		return -1;
+	if (task->imm_len > task->unsol_len || task->unsol_len > task->write_len ||
+	    task->imm_len > c->params.max_xmit_dsl || (task->write_len && !task->write_buf))
+		return -1;
+	tx_push(c, tx_pdu_new(c, bhs, tx_hdr_len(bhs), task->write_buf, task->imm_len), task);
+	tx_data_out(c, task, no_ttt, task->imm_len, task->unsol_len, false);
+	return tx_flush(c);
+}
+
+/*
+ * The head PDU of @task is partly written: the stream must carry it whole,
+ * but @task->write_buf is about to go away, so its unsent rest is copied.
+ */
+static void tx_detach_partial(struct dm_conn *c, struct tx_pdu *t)
+{
+	size_t left = 0, data_left;
+	uint8_t *copy, *p;
+
+	for (unsigned int i = t->iov_cur; i < t->iovcnt; i++)
+		left += t->iov[i].iov_len;
+	data_left = t->iovcnt > 1 ? t->iov[1].iov_len : 0;
+	copy = g_malloc(left);
+	p = copy;
+	for (unsigned int i = t->iov_cur; i < t->iovcnt; i++) {
+		memcpy(p, t->iov[i].iov_base, t->iov[i].iov_len);
+		p += t->iov[i].iov_len;
+	}
+	g_free(t->owned);
+	t->owned = copy;
+	t->iov[0] = (struct iovec){.iov_base = copy, .iov_len = left};
+	t->iovcnt = 1;
+	t->iov_cur = 0;
+	t->task = NULL;
+	c->copied += data_left;
+}
+
+static void tcp_forget_task(struct dm_conn *c, struct dm_task *task)
+{
+	GList *l = c->txq.head;
+
+	while (l) {
+		GList *next = l->next;
+		struct tx_pdu *t = l->data;
+
+		if (t->task == task) {
+			if (t->sent) {
+				tx_detach_partial(c, t);
+			} else {
+				g_queue_delete_link(&c->txq, l);
+				tx_pdu_free(t);
+			}
+		}
+		l = next;
+	}
+	task->queued = 0;
+	task->r2t_outstanding = 0;
+	if (c->rx.task == task) {
+		c->rx.task = NULL;
+		c->rx.orphaned = true;
+		/* The rest of a Data-In payload is read and thrown away. */
+		if (c->rx.opcode == ISCSI_OP_DATA_IN)
+			c->rx.dst = c->rxbuf;
+	}
+}
+
+static void tcp_set_params(struct dm_conn *c, const struct dm_params *p)
+{
+	c->params = *p;
+	/* Below the RFC minimum is a caller bug; 0 would never finish a burst. */
+	c->params.max_xmit_dsl = MAX(p->max_xmit_dsl, ISCSI_MIN_MRDSL);
+	c->params_set = true;
+	/* Not grown here: rxbuf may be the data of the PDU being delivered. */
+}
+
+/* Makes rxbuf hold any data segment the current limit allows. */
+static void rx_reserve(struct dm_conn *c)
+{
+	uint32_t want = MAX(c->params.max_recv_dsl, DM_LOGIN_DSL);
+
+	if (c->rxbuf_size >= want)
+		return;
+	g_free(c->rxbuf);
+	c->rxbuf = g_malloc(want);
+	c->rxbuf_size = want;
+}
+
+/* Data-In header checks; sets where the payload goes. */
+static int rx_plan_data_in(struct dm_conn *c)
+{
+	struct rx_state *rx = &c->rx;
+	const struct iscsi_data_in *h = (const struct iscsi_data_in *)rx->hdr;
+	uint32_t itt = ntohl(h->itt), off = ntohl(h->offset), sn = ntohl(h->datasn);
+	struct dm_task *task = c->up.find_task(c->up.opaque, itt);
+
+	if (!task) {
+		dm_fail(c, EPROTO, "Data-In for ITT 0x%08x we never issued", itt);
+		return -1;
+	}
+	if ((uint64_t)off + rx->dlen > task->read_len || (rx->dlen && !task->read_buf)) {
+		dm_fail(c, EPROTO, "Data-In past the end of the buffer: offset %u + %u > %u", off,
+			rx->dlen, task->read_len);
+		return -1;
+	}
+	if (sn != task->next_datasn) {
+		dm_fail(c, EPROTO, "Data-In for ITT 0x%08x has DataSN %u, expected %u", itt, sn,
+			task->next_datasn);
+		return -1;
+	}
+	rx->task = task;
+	rx->dst = rx->dlen ? (uint8_t *)task->read_buf + off : NULL;
+	return 0;
+}
+
+/* R2T header checks, before any Data-Out is queued for it. */
+static int rx_plan_r2t(struct dm_conn *c)
+{
+	struct rx_state *rx = &c->rx;
+	const struct iscsi_r2t *h = (const struct iscsi_r2t *)rx->hdr;
+	uint32_t itt = ntohl(h->itt), off = ntohl(h->data_offset), len = ntohl(h->data_length);
+	struct dm_task *task = c->up.find_task(c->up.opaque, itt);
+
+	if (!task) {
+		dm_fail(c, EPROTO, "R2T for ITT 0x%08x we never issued", itt);
+		return -1;
+	}
+	if (!len || (uint64_t)off + len > task->write_len) {
+		dm_fail(c, EPROTO, "R2T past the end of the buffer: offset %u + %u > %u", off, len,
+			task->write_len);
+		return -1;
+	}
+	if (len > c->params.max_burst) {
+		dm_fail(c, EPROTO, "R2T for %u bytes exceeds MaxBurstLength %u", len,
+			c->params.max_burst);
+		return -1;
+	}
+	if (task->r2t_outstanding >= c->params.max_outstanding_r2t) {
+		dm_fail(c, EPROTO, "R2T for ITT 0x%08x exceeds MaxOutstandingR2T %u", itt,
+			c->params.max_outstanding_r2t);
+		return -1;
+	}
+	rx->task = task;
+	return 0;
+}
+
+/* The header is complete: check it and set up the data segment. */
+static int rx_header_done(struct dm_conn *c)
+{
+	struct rx_state *rx = &c->rx;
+	uint32_t hlen = ISCSI_BHS_LEN + rx->ahs_len;
+	uint32_t limit = c->params_set ? c->params.max_recv_dsl : DM_LOGIN_DSL;
+
+	if (c->params.header_digest && crc32c(0, rx->hdr, hlen) != get_le32(rx->hdr + hlen)) {
+		dm_fail(c, EPROTO, "header digest mismatch on %s", op_name(rx->opcode));
+		return -1;
+	}
+	rx->dlen = iscsi_dlength(((const struct iscsi_bhs *)rx->hdr)->dlength);
+	if (rx->dlen > limit) {
+		dm_fail(c, EPROTO,
+			"%s with a %u-byte data segment exceeds MaxRecvDataSegmentLength %u",
+			op_name(rx->opcode), rx->dlen, limit);
+		return -1;
+	}
+	rx_reserve(c);
+	rx->task = NULL;
+	rx->orphaned = false;
+	rx->dst = c->rxbuf;
+	if (rx->opcode == ISCSI_OP_DATA_IN && rx_plan_data_in(c) < 0)
+		return -1;
+	if (rx->opcode == ISCSI_OP_R2T && rx_plan_r2t(c) < 0)
+		return -1;
+	rx->data_got = 0;
+	rx->trailer_got = 0;
+	rx->trailer_need = 0;
+	if (rx->dlen)
+		rx->trailer_need =
+		    ISCSI_PAD(rx->dlen) - rx->dlen + (c->params.data_digest ? ISCSI_DIGEST_LEN : 0);
+	rx->dcrc = 0;
+	rx->in_data = true;
+	return 0;
+}
+
+/* A whole PDU is in: check the data digest, act on it, pass it up. */
+static int rx_pdu_done(struct dm_conn *c)
+{
+	struct rx_state *rx = &c->rx;
+	struct dm_task *task = rx->task;
+	const uint8_t *ahs = rx->ahs_len ? rx->hdr + ISCSI_BHS_LEN : NULL;
+	uint32_t pad = ISCSI_PAD(rx->dlen) - rx->dlen;
+	int rc = 0;
+
+	if (rx->dlen && c->params.data_digest &&
+	    crc32c(rx->dcrc, rx->trailer, pad) != get_le32(rx->trailer + pad)) {
+		dm_fail(c, EPROTO, "data digest mismatch on %s", op_name(rx->opcode));
+		return -1;
+	}
+	rx->in_data = false;
+	rx->task = NULL;
+	/* The iSCSI layer dropped this task mid-PDU: it must not hear of it. */
+	if (!rx->orphaned) {
+		if (rx->opcode == ISCSI_OP_DATA_IN) {
+			task->read_placed += rx->dlen;
+			task->next_datasn++;
+			rc = c->up.pdu(c->up.opaque, rx->hdr, ahs, rx->ahs_len, NULL, rx->dlen);
+		} else if (rx->opcode == ISCSI_OP_R2T) {
+			const struct iscsi_r2t *h = (const struct iscsi_r2t *)rx->hdr;
+			uint32_t off = ntohl(h->data_offset);
+
+			task->r2t_outstanding++;
+			tx_data_out(c, task, (const uint8_t *)&h->ttt, off,
+				    off + ntohl(h->data_length), true);
+			rc = c->up.pdu(c->up.opaque, rx->hdr, ahs, rx->ahs_len, c->rxbuf, rx->dlen);
+		} else {
+			rc = c->up.pdu(c->up.opaque, rx->hdr, ahs, rx->ahs_len, c->rxbuf, rx->dlen);
+		}
+	}
+	if (rc < 0)
+		dm_fail(c, EPROTO, "%s rejected by the iSCSI layer", op_name(rx->opcode));
+	if (c->failed)
+		return -1;
+	/* Start the next PDU with whatever of its BHS was read ahead. */
+	memcpy(rx->hdr, rx->next, rx->next_got);
+	rx->hdr_got = rx->next_got;
+	rx->hdr_need = ISCSI_BHS_LEN;
+	rx->next_got = 0;
+	return 0;
+}
+
+/* Header bytes arrived: parse the BHS once it is whole. */
+static int rx_header_progress(struct dm_conn *c)
+{
+	struct rx_state *rx = &c->rx;
+
+	if (rx->hdr_got == ISCSI_BHS_LEN && rx->hdr_need == ISCSI_BHS_LEN) {
+		rx->opcode = rx->hdr[0] & ISCSI_OPCODE_MASK;
+		rx->ahs_len = ((const struct iscsi_bhs *)rx->hdr)->ahs_len * 4u;
+		rx->hdr_need =
+		    ISCSI_BHS_LEN + rx->ahs_len + (c->params.header_digest ? ISCSI_DIGEST_LEN : 0);
+	}
+	if (rx->hdr_got == rx->hdr_need)
+		return rx_header_done(c);
+	return 0;
+}
+
+/* Spreads @n bytes read by the data-stage readv() over its three parts. */
+static void rx_data_progress(struct dm_conn *c, size_t n)
+{
+	struct rx_state *rx = &c->rx;
+	size_t k = MIN(n, (size_t)(rx->dlen - rx->data_got));
+
+	if (k && c->params.data_digest)
+		rx->dcrc = crc32c(rx->dcrc, rx->dst + rx->data_got, k);
+	rx->data_got += k;
+	n -= k;
+	k = MIN(n, (size_t)(rx->trailer_need - rx->trailer_got));
+	rx->trailer_got += k;
+	n -= k;
+	rx->next_got += n;
+}
+
+/* Reads and handles PDUs until the socket is empty; 0, or -1 once failed. */
+static int rx_service(struct dm_conn *c)
+{
+	struct rx_state *rx = &c->rx;
+
+	for (int budget = DM_RX_BUDGET; budget > 0 && !c->failed;) {
+		struct iovec iov[3];
+		int cnt = 0;
+		ssize_t n;
+
+		if (rx->in_data && rx->data_got == rx->dlen &&
+		    rx->trailer_got == rx->trailer_need) {
+			if (rx_pdu_done(c) < 0)
+				return -1;
+			if (rx_header_progress(c) < 0)
+				return -1;
+			continue;
+		}
+		if (rx->in_data) {
+			if (rx->data_got < rx->dlen)
+				iov[cnt++] =
+				    (struct iovec){rx->dst + rx->data_got, rx->dlen - rx->data_got};
+			if (rx->trailer_got < rx->trailer_need)
+				iov[cnt++] = (struct iovec){rx->trailer + rx->trailer_got,
+							    rx->trailer_need - rx->trailer_got};
+			iov[cnt++] = (struct iovec){rx->next, ISCSI_BHS_LEN};
+		} else {
+			iov[cnt++] =
+			    (struct iovec){rx->hdr + rx->hdr_got, rx->hdr_need - rx->hdr_got};
+		}
+		n = readv(c->fd, iov, cnt);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (n < 0) {
+			dm_fail(c, errno, "receive: %s", g_strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			dm_fail(c, ECONNRESET, "connection closed by target");
+			return -1;
+		}
+		budget--;
+		if (rx->in_data) {
+			rx_data_progress(c, (size_t)n);
+		} else {
+			rx->hdr_got += (uint32_t)n;
+			if (rx_header_progress(c) < 0)
+				return -1;
+		}
+	}
+	return c->failed ? -1 : 0;
+}
+
+static int tcp_service(struct dm_conn *c, uint32_t revents)
+{
+	if (c->failed || c->fd < 0)
+		return -1;
+	if (revents & EPOLLOUT)
+		tx_flush(c);
+	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+		rx_service(c);
+	/* Data-Out answering an R2T goes out at once. */
+	if (!g_queue_is_empty(&c->txq))
+		tx_flush(c);
+	return c->failed ? -1 : 0;
+}
+
+static void *tcp_buf_alloc(struct dm_conn *c, size_t len)
+{
+	void *p;
+
+	(void)c;
+	if (posix_memalign(&p, 4096, len ? len : 1))
+		return NULL;
+	return p;
+}
+
+static void tcp_buf_free(struct dm_conn *c, void *buf, size_t len)
+{
+	(void)c;
+	(void)len;
+	free(buf);
+}
+
+static uint64_t tcp_stats_copied(struct dm_conn *c)
+{
+	return c->copied;
+}
+
+static void tcp_destroy(struct dm_conn *c)
+{
+	if (!c)
+		return;
+	c->failed = true;
+	tx_purge(c);
+	if (c->fd >= 0)
+		close(c->fd);
+	g_free(c->rxbuf);
+	g_free(c);
+}
+
+const struct dm_ops dm_tcp_ops = {
+    .name = "tcp",
+    .create = tcp_create,
+    .connect = tcp_connect,
+    .get_fd = tcp_get_fd,
+    .which_events = tcp_which_events,
+    .service = tcp_service,
+    .send_pdu = tcp_send_pdu,
+    .send_command = tcp_send_command,
+    .forget_task = tcp_forget_task,
+    .set_params = tcp_set_params,
+    .buf_alloc = tcp_buf_alloc,
+    .buf_free = tcp_buf_free,
+    .stats_copied = tcp_stats_copied,
+    .destroy = tcp_destroy,
+};

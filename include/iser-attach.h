@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * iser-attach public C API: a userspace iSCSI initiator.
+ *
+ *   session = isa_session_open(portal, target, &opts, &err);   login (blocking)
+ *   lun     = isa_lun_open(session, 1, &err);                   probe (blocking)
+ *   buf     = isa_buf_alloc(session, len);
+ *   isa_read(lun, offset, len, buf, done_cb, opaque);           asynchronous
+ *   ...poll isa_session_get_fd() for POLLIN, then isa_session_service()...
+ *   isa_lun_close(lun); isa_session_close(session);             logout
+ *
+ * Everything runs on the caller's thread: completion callbacks are called
+ * from isa_session_service() (or from the blocking calls), never from
+ * another thread. A session is not thread-safe; drive it from one thread.
+ *
+ * Payload buffers should come from isa_buf_alloc(): on iSER they must lie in
+ * memory registered for RDMA; on TCP Data-In is received straight into them
+ * and Data-Out is sent straight from them, without copying.
+ */
+#ifndef ISER_ATTACH_H
+#define ISER_ATTACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <glib.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error domain of every GError this API sets; codes are enum isa_error. */
+#define ISA_ERROR (isa_error_quark())
+GQuark isa_error_quark(void);
+
+/**
+ * enum isa_error - why an operation failed, stable for scripts.
+ * @ISA_ERROR_USAGE: bad argument (portal syntax, unaligned offset, ...)
+ * @ISA_ERROR_CONNECT: the portal could not be reached
+ * @ISA_ERROR_AUTH: authentication failed (CHAP)
+ * @ISA_ERROR_NOT_FOUND: no such target or LUN, or not allowed to see it
+ * @ISA_ERROR_PROTOCOL: the target broke the protocol
+ * @ISA_ERROR_TARGET: the target reported an error (login status, sense)
+ * @ISA_ERROR_TIMEOUT: no answer in time
+ * @ISA_ERROR_UNSUPPORTED: a transport or feature that is not available
+ */
+enum isa_error {
+	ISA_ERROR_USAGE = 1,
+	ISA_ERROR_CONNECT,
+	ISA_ERROR_AUTH,
+	ISA_ERROR_NOT_FOUND,
+	ISA_ERROR_PROTOCOL,
+	ISA_ERROR_TARGET,
+	ISA_ERROR_TIMEOUT,
+	ISA_ERROR_UNSUPPORTED,
+};
+
+enum isa_transport {
+	ISA_TRANSPORT_AUTO = 0,
+	ISA_TRANSPORT_TCP,
+	ISA_TRANSPORT_ISER,
+};
+
+/**
+ * struct isa_options - how to log in. Zero-initialise, then set what you need.
+ * @initiator_name: our IQN; NULL for a name derived from the host name
+ * @initiator_alias: InitiatorAlias, or NULL
+ * @chap_user: CHAP name we present; NULL for no authentication
+ * @chap_secret: its secret (at least 12 bytes is what RFC 7143 asks for)
+ * @mutual_user: the name the target must present (mutual CHAP), or NULL
+ * @mutual_secret: the target's secret for mutual CHAP
+ * @header_digest: ask for CRC32C header digests
+ * @data_digest: ask for CRC32C data digests
+ * @transport: TCP, iSER or auto
+ * @timeout_ms: connect and login timeout; 0 for 15 s
+ * @queue_depth: most commands in flight; 0 for 128 (the target's CmdSN
+ *		 window still applies)
+ * @nop_interval_s: NOP-Out keepalive interval; 0 for 5 s
+ * @nop_timeout_s: declare the connection dead when a NOP-Out is not
+ *		   answered in this time; 0 for 15 s
+ * @max_recv_segment: our MaxRecvDataSegmentLength; 0 for 256 KiB
+ * @max_burst: MaxBurstLength to offer; 0 for 16 MiB - 1 KiB
+ * @first_burst: FirstBurstLength to offer; 0 for 256 KiB
+ */
+struct isa_options {
+	const char *initiator_name;
+	const char *initiator_alias;
+	const char *chap_user;
+	const char *chap_secret;
+	const char *mutual_user;
+	const char *mutual_secret;
+	bool header_digest;
+	bool data_digest;
+	enum isa_transport transport;
+	int timeout_ms;
+	uint32_t queue_depth;
+	uint32_t nop_interval_s;
+	uint32_t nop_timeout_s;
+	uint32_t max_recv_segment;
+	uint32_t max_burst;
+	uint32_t first_burst;
+};
+
+struct isa_session;
+struct isa_lun;
+
+/**
+ * isa_session_open() - connect and log in to @target at @portal.
+ * @portal: "host", "host:port", "[v6addr]" or "[v6addr]:port"; port 3260
+ * @target: the target's IQN
+ *
+ * Blocks until the session is in full feature phase or has failed. Login
+ * redirects are followed. Returns NULL with @err set on failure.
+ */
+struct isa_session *isa_session_open(const char *portal, const char *target,
+				     const struct isa_options *opts, GError **err);
+
+/* Log out (bounded wait), fail what is still in flight, free. */
+void isa_session_close(struct isa_session *s);
+
+/* An fd that becomes readable when isa_session_service() has work. */
+int isa_session_get_fd(struct isa_session *s);
+
+/*
+ * Do whatever is ready without blocking: receive, send, complete
+ * callbacks, keepalive. Returns 0, or -1 once the session has failed
+ * (every outstanding request has then been completed with an error).
+ */
+int isa_session_service(struct isa_session *s);
+
+/*
+ * Serve the session until @done becomes true, the session fails or
+ * @timeout_ms passes (-1: no limit). Returns 0 when @done, -1 otherwise.
+ */
+int isa_session_run(struct isa_session *s, const bool *done, int timeout_ms);
+
+/* Why the session failed, or NULL while it is healthy. */
+const char *isa_session_error(const struct isa_session *s);
+
+/**
+ * struct isa_session_info - what login settled.
+ */
+struct isa_session_info {
+	const char *target_name;
+	const char *target_alias;
+	const char *portal;
+	const char *transport;
+	uint16_t tsih;
+	uint32_t max_recv_segment;
+	uint32_t max_xmit_segment;
+	uint32_t first_burst;
+	uint32_t max_burst;
+	bool initial_r2t;
+	bool immediate_data;
+	bool header_digest;
+	bool data_digest;
+	uint32_t max_outstanding_r2t;
+};
+void isa_session_get_info(const struct isa_session *s, struct isa_session_info *info);
+
+/**
+ * struct isa_stats - counters of one session.
+ * @commands: SCSI commands completed
+ * @bytes_read: payload bytes read from the target
+ * @bytes_written: payload bytes written to the target
+ * @copied_bytes: payload bytes the data path had to memcpy (zero copy: 0)
+ * @retries: commands retried after UNIT ATTENTION or BUSY
+ * @errors: requests completed with an error
+ */
+struct isa_stats {
+	uint64_t commands;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint64_t copied_bytes;
+	uint64_t retries;
+	uint64_t errors;
+};
+void isa_session_get_stats(const struct isa_session *s, struct isa_stats *st);
+
+/* Payload buffers from the datamover's pool (page aligned). */
+void *isa_buf_alloc(struct isa_session *s, size_t len);
+void isa_buf_free(struct isa_session *s, void *buf, size_t len);
+
+/**
+ * struct isa_target - one SendTargets entry.
+ * @name: target IQN
+ * @portals: strings "host:port,tpgt" ("[v6]:port,tpgt" for IPv6)
+ */
+struct isa_target {
+	char *name;
+	GPtrArray *portals;
+};
+
+/*
+ * SendTargets discovery at @portal. Returns an array of struct isa_target *
+ * (free with g_ptr_array_unref), or NULL with @err set.
+ */
+GPtrArray *isa_discover(const char *portal, const struct isa_options *opts, GError **err);
+
+/* LUNs the target reports (REPORT LUNS), blocking. */
+GArray *isa_report_luns(struct isa_session *s, GError **err);
+
+/**
+ * struct isa_lun_info - what the LUN told us at open.
+ * @lun: LUN number
+ * @blocks: number of logical blocks
+ * @block_size: logical block size in bytes
+ * @physical_block_size: physical block size in bytes
+ * @read_only: write protected (MODE SENSE WP bit)
+ * @rotational: VPD B1 says it spins (or does not say)
+ * @can_unmap: UNMAP works (VPD B2 LBPU)
+ * @can_write_same_unmap: WRITE SAME(16) with UNMAP works (VPD B2 LBPWS)
+ * @zeroes_after_unmap: unmapped blocks read back as zeroes (LBPRZ)
+ * @max_transfer: largest single command we send, bytes (VPD B0 or ours)
+ * @opt_transfer: optimal transfer granularity in bytes (0: not given)
+ * @unmap_granularity: optimal unmap granularity in bytes (0: not given)
+ * @vendor, @product, @revision: from standard INQUIRY
+ * @serial: VPD 80
+ * @id: best designator of VPD 83 ("naa.…", "eui.…", "t10.…") or ""
+ */
+struct isa_lun_info {
+	uint32_t lun;
+	uint64_t blocks;
+	uint32_t block_size;
+	uint32_t physical_block_size;
+	bool read_only;
+	bool rotational;
+	bool can_unmap;
+	bool can_write_same_unmap;
+	bool zeroes_after_unmap;
+	uint32_t max_transfer;
+	uint32_t opt_transfer;
+	uint32_t unmap_granularity;
+	char vendor[9];
+	char product[17];
+	char revision[5];
+	char serial[256];
+	char id[256];
+};
+
+/*
+ * Probe LUN @lun (TEST UNIT READY with UNIT ATTENTION retry, INQUIRY and
+ * its VPD pages, READ CAPACITY, MODE SENSE). Blocking.
+ */
+struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err);
+void isa_lun_close(struct isa_lun *l);
+const struct isa_lun_info *isa_lun_get_info(const struct isa_lun *l);
+
+/*
+ * Completion of an asynchronous request: @err is 0 or a negative errno
+ * (-EIO, -EROFS, -ENOSPC, -EINVAL, -ENOTCONN, ...), @msg a message for a
+ * log line when @err is not 0 (valid only during the call).
+ */
+typedef void (*isa_done_fn)(void *opaque, int err, const char *msg);
+
+#define ISA_REQ_FUA	  0x1 /* write: force unit access */
+#define ISA_REQ_MAY_UNMAP 0x2 /* write-zeroes: may deallocate */
+
+/*
+ * Asynchronous I/O. Offsets and lengths are bytes, multiples of the block
+ * size. Requests larger than the LUN's maximum transfer are split and
+ * completed once, when every part is done. Requests beyond the command
+ * window wait in order. Return 0 when queued (@done will be called), or a
+ * negative errno when refused at once (@done is not called).
+ */
+int isa_read(struct isa_lun *l, uint64_t offset, uint32_t len, void *buf, isa_done_fn done,
+	     void *opaque);
+int isa_write(struct isa_lun *l, uint64_t offset, uint32_t len, const void *buf, unsigned flags,
+	      isa_done_fn done, void *opaque);
+int isa_flush(struct isa_lun *l, isa_done_fn done, void *opaque);
+int isa_unmap(struct isa_lun *l, uint64_t offset, uint64_t len, isa_done_fn done, void *opaque);
+int isa_write_zeroes(struct isa_lun *l, uint64_t offset, uint64_t len, unsigned flags,
+		     isa_done_fn done, void *opaque);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

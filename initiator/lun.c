@@ -1,0 +1,523 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A logical unit: probing it (INQUIRY, VPD, READ CAPACITY, MODE SENSE) and
+ * turning byte-range requests into SCSI commands no larger than the target
+ * takes, joined back into one completion.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "initiator/scsi.h"
+#include "initiator/session.h"
+
+/* Blocking commands during probing wait at most this long. */
+#define LUN_PROBE_TIMEOUT_MS 30000
+/* Our own cap on one command when the target sets none (VPD B0 says 0). */
+#define LUN_DEFAULT_MAX_TRANSFER (8u << 20)
+/* WRITE SAME without a stated limit: zero this much per command. */
+#define LUN_DEFAULT_WRITE_SAME (32u << 20)
+
+struct isa_lun {
+	struct isa_session *s;
+	struct isa_lun_info info;
+	uint32_t max_blocks;	   /* per READ/WRITE */
+	uint32_t max_unmap_blocks; /* per UNMAP descriptor */
+	uint32_t unmap_align;	   /* blocks */
+	uint32_t max_ws_blocks;	   /* per WRITE SAME */
+	void *zero_block;
+};
+
+/**
+ * struct lun_req - one caller request, split into SCSI commands.
+ * @parts: commands not yet complete
+ * @submitting: still creating parts; the request cannot finish before
+ * @err: the first error of any part
+ * @param: UNMAP parameter lists, freed with the request
+ */
+struct lun_req {
+	struct isa_lun *l;
+	unsigned parts;
+	bool submitting;
+	int err;
+	char msg[192];
+	bool read;
+	uint64_t bytes;
+	GPtrArray *param;
+	isa_done_fn done;
+	void *opaque;
+};
+
+static void req_maybe_finish(struct lun_req *r)
+{
+	if (r->parts || r->submitting)
+		return;
+	if (!r->err && r->bytes)
+		session_count_io(r->l->s, r->read, r->bytes);
+	r->done(r->opaque, r->err, r->err ? r->msg : NULL);
+	if (r->param)
+		g_ptr_array_unref(r->param);
+	g_free(r);
+}
+
+static void req_part_done(struct isa_task *t)
+{
+	struct lun_req *r = t->opaque;
+
+	if (t->result && !r->err) {
+		r->err = t->result;
+		g_strlcpy(r->msg, t->msg, sizeof(r->msg));
+	} else if (!t->result && t->read && t->underflow && t->residual && !r->err) {
+		/* A short read would hand the client stale bytes: an error, not data. */
+		r->err = -EIO;
+		snprintf(r->msg, sizeof(r->msg), "target returned %u bytes less than asked",
+			 t->residual);
+	}
+	session_task_free(t);
+	r->parts--;
+	req_maybe_finish(r);
+}
+
+static struct lun_req *req_new(struct isa_lun *l, bool read, uint64_t bytes, isa_done_fn done,
+			       void *opaque)
+{
+	struct lun_req *r = g_new0(struct lun_req, 1);
+
+	r->l = l;
+	r->read = read;
+	r->bytes = bytes;
+	r->done = done;
+	r->opaque = opaque;
+	r->submitting = true;
+	return r;
+}
+
+static void req_add(struct lun_req *r, const uint8_t *cdb, uint8_t cdb_len, bool read, void *buf,
+		    uint32_t len)
+{
+	struct isa_task *t = session_task_new(r->l->s, r->l->info.lun, cdb, cdb_len, read, buf, len,
+					      req_part_done, r);
+
+	r->parts++;
+	session_task_submit(r->l->s, t);
+}
+
+static void req_submitted(struct lun_req *r)
+{
+	r->submitting = false;
+	req_maybe_finish(r);
+}
+
+static int check_range(const struct isa_lun *l, uint64_t offset, uint64_t len)
+{
+	uint64_t size = l->info.blocks * l->info.block_size;
+
+	if (offset % l->info.block_size || len % l->info.block_size)
+		return -EINVAL;
+	if (offset > size || len > size - offset)
+		return -EINVAL;
+	if (session_failed(l->s))
+		return -ENOTCONN;
+	return 0;
+}
+
+static int lun_rw(struct isa_lun *l, bool read, uint64_t offset, uint32_t len, void *buf,
+		  unsigned flags, isa_done_fn done, void *opaque)
+{
+	uint32_t bs = l->info.block_size;
+	uint64_t lba = offset / bs;
+	uint32_t blocks = len / bs;
+	struct lun_req *r;
+	int rc = check_range(l, offset, len);
+
+	if (rc)
+		return rc;
+	if (!read && l->info.read_only)
+		return -EROFS;
+	r = req_new(l, read, len, done, opaque);
+	while (blocks) {
+		uint32_t n = MIN(blocks, l->max_blocks);
+		uint8_t cdb[16];
+		size_t cl = read ? scsi_cdb_read16(cdb, lba, n, false)
+				 : scsi_cdb_write16(cdb, lba, n, flags & ISA_REQ_FUA);
+
+		req_add(r, cdb, cl, read, buf, n * bs);
+		buf = (uint8_t *)buf + (size_t)n * bs;
+		lba += n;
+		blocks -= n;
+	}
+	req_submitted(r);
+	return 0;
+}
+
+int isa_read(struct isa_lun *l, uint64_t offset, uint32_t len, void *buf, isa_done_fn done,
+	     void *opaque)
+{
+	return lun_rw(l, true, offset, len, buf, 0, done, opaque);
+}
+
+int isa_write(struct isa_lun *l, uint64_t offset, uint32_t len, const void *buf, unsigned flags,
+	      isa_done_fn done, void *opaque)
+{
+	return lun_rw(l, false, offset, len, (void *)buf, flags, done, opaque);
+}
+
+int isa_flush(struct isa_lun *l, isa_done_fn done, void *opaque)
+{
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_sync_cache16(cdb, 0, 0);
+	struct lun_req *r;
+
+	if (session_failed(l->s))
+		return -ENOTCONN;
+	r = req_new(l, false, 0, done, opaque);
+	req_add(r, cdb, cl, false, NULL, 0);
+	req_submitted(r);
+	return 0;
+}
+
+/*
+ * Cut [lba, lba+blocks) into pieces of at most @max blocks whose inner
+ * boundaries fall on multiples of @align, so that each piece covers whole
+ * unmap granules where it can.
+ */
+static uint32_t next_piece(uint64_t lba, uint64_t blocks, uint32_t max, uint32_t align)
+{
+	uint64_t n = MIN(blocks, (uint64_t)max);
+
+	if (align > 1 && n < blocks) {
+		uint64_t end = (lba + n) / align * align;
+
+		if (end > lba)
+			n = end - lba;
+	}
+	return (uint32_t)n;
+}
+
+int isa_unmap(struct isa_lun *l, uint64_t offset, uint64_t len, isa_done_fn done, void *opaque)
+{
+	uint32_t bs = l->info.block_size;
+	uint64_t lba = offset / bs, blocks = len / bs;
+	struct lun_req *r;
+	int rc = check_range(l, offset, len);
+
+	if (rc)
+		return rc;
+	if (l->info.read_only)
+		return -EROFS;
+	if (!l->info.can_unmap)
+		return -EOPNOTSUPP;
+	r = req_new(l, false, 0, done, opaque);
+	r->param = g_ptr_array_new_with_free_func(g_free);
+	while (blocks) {
+		struct scsi_extent ext = {.lba = lba};
+		uint8_t *param = g_malloc(SCSI_UNMAP_HDR_LEN + SCSI_UNMAP_DESC_LEN);
+		uint8_t cdb[16];
+		size_t plen, cl;
+
+		ext.blocks = next_piece(lba, blocks, l->max_unmap_blocks, l->unmap_align);
+		plen = scsi_unmap_param(param, SCSI_UNMAP_HDR_LEN + SCSI_UNMAP_DESC_LEN, &ext, 1);
+		cl = scsi_cdb_unmap(cdb, (uint16_t)plen);
+		g_ptr_array_add(r->param, param);
+		req_add(r, cdb, cl, false, param, (uint32_t)plen);
+		lba += ext.blocks;
+		blocks -= ext.blocks;
+	}
+	req_submitted(r);
+	return 0;
+}
+
+int isa_write_zeroes(struct isa_lun *l, uint64_t offset, uint64_t len, unsigned flags,
+		     isa_done_fn done, void *opaque)
+{
+	uint32_t bs = l->info.block_size;
+	uint64_t lba = offset / bs, blocks = len / bs;
+	bool unmap = (flags & ISA_REQ_MAY_UNMAP) && l->info.can_write_same_unmap;
+	struct lun_req *r;
+	int rc = check_range(l, offset, len);
+
+	if (rc)
+		return rc;
+	if (l->info.read_only)
+		return -EROFS;
+	r = req_new(l, false, 0, done, opaque);
+	while (blocks) {
+		uint32_t n = next_piece(lba, blocks, l->max_ws_blocks, unmap ? l->unmap_align : 1);
+		uint8_t cdb[16];
+		size_t cl = scsi_cdb_write_same16(cdb, lba, n, unmap, false);
+
+		req_add(r, cdb, cl, false, l->zero_block, bs);
+		lba += n;
+		blocks -= n;
+	}
+	req_submitted(r);
+	return 0;
+}
+
+/* Run one command that reads into @buf; *@got is what arrived. */
+static int lun_cmd_in(struct isa_lun *l, const uint8_t *cdb, size_t cdb_len, void *buf,
+		      uint32_t len, uint32_t *got, GError **err)
+{
+	struct isa_task *t =
+	    session_task_new(l->s, l->info.lun, cdb, (uint8_t)cdb_len, true, buf, len, NULL, NULL);
+	int rc = session_task_run(l->s, t, LUN_PROBE_TIMEOUT_MS);
+
+	if (rc)
+		g_set_error(err, ISA_ERROR,
+			    session_failed(l->s) ? ISA_ERROR_CONNECT
+			    : rc == -ENXIO	 ? ISA_ERROR_NOT_FOUND
+						 : ISA_ERROR_TARGET,
+			    "%s", t->msg);
+	else if (got)
+		*got = t->residual && t->underflow ? len - MIN(t->residual, len) : len;
+	session_task_free(t);
+	return rc;
+}
+
+static int inquiry_vpd(struct isa_lun *l, uint8_t page, uint8_t *buf, uint32_t len, uint32_t *got,
+		       GError **err)
+{
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_inquiry(cdb, true, page, (uint16_t)len);
+
+	return lun_cmd_in(l, cdb, cl, buf, len, got, err);
+}
+
+static int probe_ready(struct isa_lun *l, GError **err)
+{
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_test_unit_ready(cdb);
+
+	/* UNIT ATTENTION after login is retried inside the session. */
+	return lun_cmd_in(l, cdb, cl, NULL, 0, NULL, err);
+}
+
+static int probe_inquiry(struct isa_lun *l, uint8_t *buf, GError **err)
+{
+	struct scsi_inquiry_std inq;
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_inquiry(cdb, false, 0, 96);
+	uint32_t got;
+
+	if (lun_cmd_in(l, cdb, cl, buf, 96, &got, err) ||
+	    scsi_parse_inquiry_std(buf, got, &inq, err))
+		return -1;
+	if (inq.peripheral_qualifier != 0 || inq.device_type != 0) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_NOT_FOUND,
+			    "LUN %u is not a disk (peripheral qualifier %u, device type 0x%02x)",
+			    l->info.lun, inq.peripheral_qualifier, inq.device_type);
+		return -1;
+	}
+	memcpy(l->info.vendor, inq.vendor, sizeof(l->info.vendor));
+	memcpy(l->info.product, inq.product, sizeof(l->info.product));
+	memcpy(l->info.revision, inq.revision, sizeof(l->info.revision));
+	return 0;
+}
+
+static int probe_capacity(struct isa_lun *l, uint8_t *buf, GError **err)
+{
+	struct scsi_capacity cap = {0};
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_read_capacity16(cdb, 32);
+	uint32_t got;
+	g_autoptr(GError) e16 = NULL;
+
+	if (lun_cmd_in(l, cdb, cl, buf, 32, &got, &e16) ||
+	    scsi_parse_read_capacity16(buf, got, &cap, &e16)) {
+		/* Targets without SERVICE ACTION IN(16) answer the (10) form. */
+		if (session_failed(l->s)) {
+			g_propagate_error(err, g_steal_pointer(&e16));
+			return -1;
+		}
+		cl = scsi_cdb_read_capacity10(cdb);
+		if (lun_cmd_in(l, cdb, cl, buf, 8, &got, err) ||
+		    scsi_parse_read_capacity10(buf, got, &cap, err))
+			return -1;
+	}
+	if (cap.block_size < 512 || cap.block_size > 65536 ||
+	    (cap.block_size & (cap.block_size - 1))) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_PROTOCOL,
+			    "LUN %u reports an unusable block size of %u bytes", l->info.lun,
+			    cap.block_size);
+		return -1;
+	}
+	l->info.block_size = cap.block_size;
+	l->info.blocks = cap.last_lba + 1;
+	l->info.physical_block_size = cap.block_size << MIN(cap.lbppbe, 8);
+	l->info.zeroes_after_unmap = cap.lbprz;
+	return 0;
+}
+
+/* Optional pages: a target without them keeps our defaults. */
+static void probe_vpd(struct isa_lun *l, uint8_t *buf, uint32_t buflen)
+{
+	struct scsi_vpd_pages pages;
+	uint32_t got;
+	uint32_t bs = l->info.block_size;
+
+	if (inquiry_vpd(l, SCSI_VPD_SUPPORTED_PAGES, buf, 255, &got, NULL) ||
+	    scsi_parse_vpd_pages(buf, got, &pages, NULL))
+		return;
+	if (scsi_vpd_page_supported(&pages, 0x80) && !inquiry_vpd(l, 0x80, buf, 255, &got, NULL)) {
+		g_autofree char *serial = NULL;
+
+		if (!scsi_parse_vpd_serial(buf, got, &serial, NULL))
+			g_strlcpy(l->info.serial, serial, sizeof(l->info.serial));
+	}
+	if (scsi_vpd_page_supported(&pages, 0x83) &&
+	    !inquiry_vpd(l, 0x83, buf, buflen, &got, NULL)) {
+		g_autoptr(GArray) ids = NULL;
+
+		if (!scsi_parse_vpd_devid(buf, got, &ids, NULL)) {
+			g_autofree char *id = scsi_devid_best(
+			    (const struct scsi_designator *)(void *)ids->data, ids->len);
+
+			if (id)
+				g_strlcpy(l->info.id, id, sizeof(l->info.id));
+		}
+	}
+	if (scsi_vpd_page_supported(&pages, 0xb0) && !inquiry_vpd(l, 0xb0, buf, 64, &got, NULL)) {
+		struct scsi_vpd_block_limits bl;
+
+		if (!scsi_parse_vpd_block_limits(buf, got, &bl, NULL)) {
+			if (bl.max_xfer_len)
+				l->max_blocks = MIN(l->max_blocks, bl.max_xfer_len);
+			l->info.opt_transfer = bl.opt_xfer_len_granularity * bs;
+			if (bl.max_unmap_lba_count)
+				l->max_unmap_blocks = bl.max_unmap_lba_count;
+			if (bl.opt_unmap_granularity) {
+				l->unmap_align = bl.opt_unmap_granularity;
+				l->info.unmap_granularity = bl.opt_unmap_granularity * bs;
+			}
+			if (bl.max_write_same_len)
+				l->max_ws_blocks =
+				    (uint32_t)MIN(bl.max_write_same_len, (uint64_t)UINT32_MAX);
+		}
+	}
+	if (scsi_vpd_page_supported(&pages, 0xb1) && !inquiry_vpd(l, 0xb1, buf, 64, &got, NULL)) {
+		struct scsi_vpd_bdc bdc;
+
+		if (!scsi_parse_vpd_bdc(buf, got, &bdc, NULL))
+			l->info.rotational = bdc.rotation_rate != SCSI_ROTATION_NON_ROTATING;
+	}
+	if (scsi_vpd_page_supported(&pages, 0xb2) && !inquiry_vpd(l, 0xb2, buf, 64, &got, NULL)) {
+		struct scsi_vpd_lbp lbp;
+
+		if (!scsi_parse_vpd_lbp(buf, got, &lbp, NULL)) {
+			l->info.can_unmap = lbp.lbpu;
+			l->info.can_write_same_unmap = lbp.lbpws;
+		}
+	}
+}
+
+static void probe_write_protect(struct isa_lun *l, uint8_t *buf)
+{
+	struct scsi_mode_header mh;
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_mode_sense6(cdb, 0x3f, 0, 255);
+	uint32_t got;
+
+	if (!lun_cmd_in(l, cdb, cl, buf, 255, &got, NULL) &&
+	    !scsi_parse_mode_sense6(buf, got, &mh, NULL)) {
+		l->info.read_only = mh.wp;
+		return;
+	}
+	cl = scsi_cdb_mode_sense10(cdb, 0x3f, 0, 255);
+	if (!lun_cmd_in(l, cdb, cl, buf, 255, &got, NULL) &&
+	    !scsi_parse_mode_sense10(buf, got, &mh, NULL))
+		l->info.read_only = mh.wp;
+}
+
+struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
+{
+	struct isa_lun *l = g_new0(struct isa_lun, 1);
+	uint8_t *buf = isa_buf_alloc(s, 4096);
+
+	l->s = s;
+	l->info.lun = lun;
+	l->info.rotational = true;
+	l->max_unmap_blocks = UINT32_MAX;
+	l->unmap_align = 1;
+	if (!buf) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "out of buffer memory");
+		goto fail;
+	}
+	if (probe_ready(l, err) || probe_inquiry(l, buf, err) || probe_capacity(l, buf, err)) {
+		g_prefix_error(err, "LUN %u: ", lun);
+		goto fail;
+	}
+	l->max_blocks = LUN_DEFAULT_MAX_TRANSFER / l->info.block_size;
+	l->max_ws_blocks = LUN_DEFAULT_WRITE_SAME / l->info.block_size;
+	probe_vpd(l, buf, 4096);
+	probe_write_protect(l, buf);
+	if (session_failed(s)) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "%s", isa_session_error(s));
+		goto fail;
+	}
+	l->info.max_transfer = l->max_blocks * l->info.block_size;
+	l->zero_block = isa_buf_alloc(s, l->info.block_size);
+	if (!l->zero_block) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "out of buffer memory");
+		goto fail;
+	}
+	memset(l->zero_block, 0, l->info.block_size);
+	isa_buf_free(s, buf, 4096);
+	return l;
+
+fail:
+	if (buf)
+		isa_buf_free(s, buf, 4096);
+	g_free(l);
+	return NULL;
+}
+
+void isa_lun_close(struct isa_lun *l)
+{
+	if (!l)
+		return;
+	if (l->zero_block)
+		isa_buf_free(l->s, l->zero_block, l->info.block_size);
+	g_free(l);
+}
+
+const struct isa_lun_info *isa_lun_get_info(const struct isa_lun *l)
+{
+	return &l->info;
+}
+
+GArray *isa_report_luns(struct isa_session *s, GError **err)
+{
+	struct isa_lun probe = {.s = s};
+	struct scsi_lun_list list = {0};
+	uint32_t len = 4096, got;
+	GArray *out = NULL;
+	uint8_t *buf;
+	uint8_t cdb[16];
+	size_t cl;
+	guint i;
+
+	for (;;) {
+		buf = isa_buf_alloc(s, len);
+		cl = scsi_cdb_report_luns(cdb, len);
+		if (lun_cmd_in(&probe, cdb, cl, buf, len, &got, err) ||
+		    scsi_parse_report_luns(buf, got, &list, err)) {
+			isa_buf_free(s, buf, len);
+			return NULL;
+		}
+		isa_buf_free(s, buf, len);
+		if (list.needed <= len || len >= (1u << 20))
+			break;
+		len = (uint32_t)MIN(list.needed, (size_t)1 << 20);
+		g_array_unref(list.luns);
+	}
+	out = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+	for (i = 0; i < list.luns->len; i++) {
+		struct scsi_lun *e = &g_array_index(list.luns, struct scsi_lun, i);
+		uint32_t n = e->lun;
+
+		if (e->decoded)
+			g_array_append_val(out, n);
+	}
+	g_array_unref(list.luns);
+	return out;
+}

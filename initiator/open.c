@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Opening and closing a session: portal syntax, choosing the datamover,
+ * driving the login state machine over it (following redirects), the
+ * SendTargets exchange of a discovery session, and logout.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "common/iscsi-proto.h"
+#include "initiator/chap.h"
+#include "initiator/discovery.h"
+#include "initiator/keys.h"
+#include "initiator/login.h"
+#include "initiator/pdu.h"
+#include "initiator/session.h"
+
+#define DEFAULT_TIMEOUT_MS  15000
+#define DEFAULT_QUEUE_DEPTH 128
+#define LOGOUT_TIMEOUT_MS   5000
+#define DRAIN_TIMEOUT_MS    30000
+#define MAX_REDIRECTS	    4
+/* A SendTargets answer larger than this is not a plausible target list. */
+#define DISCOVERY_TEXT_LIMIT (1u << 20)
+
+G_DEFINE_QUARK(isa - error - quark, isa_error)
+
+/**
+ * isa_parse_portal() - split "host", "host:port", "[v6]" or "[v6]:port".
+ *
+ * A bare IPv6 literal ("::1") is taken whole as the host. The port is 3260
+ * unless given.
+ */
+static int parse_portal(const char *portal, char **host, uint16_t *port, GError **err)
+{
+	const char *p = portal, *colon;
+	char *end;
+	unsigned long v;
+
+	*port = ISCSI_DEFAULT_PORT;
+	if (!portal || !*portal)
+		goto bad;
+	if (*p == '[') {
+		const char *close = strchr(p, ']');
+
+		if (!close || close == p + 1)
+			goto bad;
+		*host = g_strndup(p + 1, close - p - 1);
+		colon = close[1] == ':' ? close + 1 : NULL;
+		if (!colon && close[1])
+			goto bad_free;
+	} else {
+		colon = strchr(p, ':');
+		if (colon && strchr(colon + 1, ':')) {
+			*host = g_strdup(p);
+			return 0;
+		}
+		*host = colon ? g_strndup(p, colon - p) : g_strdup(p);
+		if (!**host)
+			goto bad_free;
+	}
+	if (colon) {
+		errno = 0;
+		v = strtoul(colon + 1, &end, 10);
+		if (!colon[1] || *end || errno || v == 0 || v > 65535)
+			goto bad_free;
+		*port = (uint16_t)v;
+	}
+	return 0;
+
+bad_free:
+	g_free(*host);
+	*host = NULL;
+bad:
+	g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+		    "invalid portal '%s': expected HOST, HOST:PORT, [IPV6] or [IPV6]:PORT",
+		    portal ? portal : "");
+	return -1;
+}
+
+/* iqn.2026-11.org.iser-attach:<hostname>, as open-iscsi derives a default name. */
+static char *default_initiator_name(void)
+{
+	char host[256] = "localhost";
+	g_autofree char *name = NULL;
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		g_strlcpy(host, "localhost", sizeof(host));
+	name = g_strdup_printf("iqn.2026-11.org.iser-attach:%s", host);
+	return g_ascii_strdown(name, -1);
+}
+
+static const struct dm_ops *pick_datamover(enum isa_transport t, GError **err)
+{
+	switch (t) {
+	case ISA_TRANSPORT_AUTO:
+	case ISA_TRANSPORT_TCP:
+		return &dm_tcp_ops;
+	case ISA_TRANSPORT_ISER:
+		break;
+	}
+	g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED,
+		    "the iSER transport is not available in this build; use --transport tcp");
+	return NULL;
+}
+
+static struct isa_session *session_new(const struct isa_options *o, const char *target)
+{
+	struct isa_session *s = g_new0(struct isa_session, 1);
+
+	s->state = SESSION_LOGIN;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	s->tasks = g_hash_table_new(g_direct_hash, g_direct_equal);
+	g_queue_init(&s->pending);
+	g_queue_init(&s->completed);
+	s->nop_replies = g_array_new(FALSE, FALSE, 12);
+	s->ctl_rsp = g_byte_array_new();
+	s->target_name = g_strdup(target);
+	s->initiator_name =
+	    o->initiator_name ? g_strdup(o->initiator_name) : default_initiator_name();
+	s->queue_depth = o->queue_depth ? o->queue_depth : DEFAULT_QUEUE_DEPTH;
+	s->nop_interval_s = o->nop_interval_s ? o->nop_interval_s : 5;
+	s->nop_timeout_s = o->nop_timeout_s ? o->nop_timeout_s : 15;
+	/* ISID type 0x80 "random" (RFC 7143 11.12.5): 6 random bytes under that prefix. */
+	chap_random(s->isid, sizeof(s->isid));
+	s->isid[0] = 0x80 | (s->isid[0] & 0x3f);
+	s->next_itt = 1;
+	session_init_upcalls(s);
+	return s;
+}
+
+static void session_disconnect(struct isa_session *s)
+{
+	if (!s->conn)
+		return;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->dm->get_fd(s->conn), NULL);
+	s->dm->destroy(s->conn);
+	s->conn = NULL;
+	s->dm_events = 0;
+}
+
+static void session_free(struct isa_session *s)
+{
+	session_disconnect(s);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	if (s->timerfd >= 0)
+		close(s->timerfd);
+	g_hash_table_unref(s->tasks);
+	g_array_unref(s->nop_replies);
+	g_byte_array_unref(s->ctl_rsp);
+	g_free(s->error);
+	g_free(s->target_name);
+	g_free(s->portal);
+	g_free(s->initiator_name);
+	g_free(s);
+}
+
+static int session_connect(struct isa_session *s, const char *host, uint16_t port, int timeout_ms,
+			   GError **err)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	s->conn = s->dm->create(&s->up);
+	if (!s->conn) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "cannot create a %s connection",
+			    s->dm->name);
+		return -1;
+	}
+	if (s->dm->connect(s->conn, host, port, timeout_ms, err) < 0) {
+		if (err && *err)
+			(*err)->domain = ISA_ERROR, (*err)->code = ISA_ERROR_CONNECT;
+		session_disconnect(s);
+		return -1;
+	}
+	ev.data.fd = s->dm->get_fd(s->conn);
+	s->dm_events = EPOLLIN;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "epoll: %s", g_strerror(errno));
+		session_disconnect(s);
+		return -1;
+	}
+	g_free(s->portal);
+	s->portal = strchr(host, ':') ? g_strdup_printf("[%s]:%u", host, port)
+				      : g_strdup_printf("%s:%u", host, port);
+	return 0;
+}
+
+static void fill_proposal(const struct isa_options *o, struct iscsi_params *p)
+{
+	iscsi_params_fast_proposal(p);
+	if (o->header_digest)
+		p->header_digest = ISCSI_DIGEST_CRC32C;
+	if (o->data_digest)
+		p->data_digest = ISCSI_DIGEST_CRC32C;
+	if (o->max_recv_segment)
+		p->max_recv_dsl = o->max_recv_segment;
+	if (o->max_burst)
+		p->max_burst = o->max_burst;
+	if (o->first_burst)
+		p->first_burst = o->first_burst;
+	if (p->first_burst > p->max_burst)
+		p->first_burst = p->max_burst;
+}
+
+/* Give a login failure the code scripts act on; the message stays. */
+static void map_login_error(const struct login *l, GError **err)
+{
+	int code = ISA_ERROR_PROTOCOL;
+
+	if (!err || !*err || (*err)->domain != LOGIN_ERROR)
+		return;
+	switch ((*err)->code) {
+	case LOGIN_ERROR_CONFIG:
+		code = ISA_ERROR_USAGE;
+		break;
+	case LOGIN_ERROR_AUTH:
+		code = ISA_ERROR_AUTH;
+		break;
+	case LOGIN_ERROR_REJECTED:
+		switch (login_status(l)) {
+		case 0x0201:
+		case 0x0202:
+			code = ISA_ERROR_AUTH;
+			break;
+		case 0x0203:
+		case 0x0204:
+			code = ISA_ERROR_NOT_FOUND;
+			break;
+		default:
+			code = ISA_ERROR_TARGET;
+			break;
+		}
+		break;
+	case LOGIN_ERROR_TARGET:
+		code = ISA_ERROR_TARGET;
+		break;
+	case LOGIN_ERROR_UNSUPPORTED:
+		code = ISA_ERROR_UNSUPPORTED;
+		break;
+	}
+	(*err)->domain = ISA_ERROR;
+	(*err)->code = code;
+}
+
+/*
+ * One login over the connection already made. Returns 0 in full feature
+ * phase, 1 when redirected (@host and @port say where), -1 on failure.
+ */
+static int session_login(struct isa_session *s, const struct isa_options *o, bool discovery,
+			 int timeout_ms, char **host, uint16_t *port, GError **err)
+{
+	struct login_config cfg = {
+	    .initiator_name = s->initiator_name,
+	    .initiator_alias = o->initiator_alias,
+	    .target_name = discovery ? NULL : s->target_name,
+	    .discovery = discovery,
+	    .tsih = 0,
+	    .cid = 0,
+	    .cmdsn = s->cmdsn,
+	    .exp_statsn = 0,
+	    .chap_user = o->chap_user,
+	    .chap_secret = (const uint8_t *)o->chap_secret,
+	    .chap_secret_len = o->chap_secret ? strlen(o->chap_secret) : 0,
+	    .mutual_user = o->mutual_user,
+	    .mutual_secret = (const uint8_t *)o->mutual_secret,
+	    .mutual_secret_len = o->mutual_secret ? strlen(o->mutual_secret) : 0,
+	    .iser = false,
+	};
+	g_autoptr(GByteArray) data = g_byte_array_new();
+	struct login *l;
+	int rc = -1;
+
+	memcpy(cfg.isid, s->isid, sizeof(cfg.isid));
+	cfg.itt = session_alloc_itt(s);
+	fill_proposal(o, &cfg.proposal);
+	l = login_new(&cfg);
+	for (;;) {
+		uint8_t bhs[ISCSI_BHS_LEN];
+		const struct iscsi_bhs *rsp;
+		enum login_step step;
+
+		g_byte_array_set_size(data, 0);
+		if (login_next_request(l, bhs, data, err) < 0) {
+			map_login_error(l, err);
+			break;
+		}
+		if (session_control_exchange(s, bhs, data->data, data->len, timeout_ms, err) < 0)
+			break;
+		rsp = (const void *)s->ctl_rsp->data;
+		step = login_handle_response(l, s->ctl_rsp->data, s->ctl_rsp->data + ISCSI_BHS_LEN,
+					     iscsi_dlength(rsp->dlength), err);
+		if (step == LOGIN_STEP_SEND)
+			continue;
+		if (step == LOGIN_STEP_DONE) {
+			login_params(l, &s->params);
+			s->tsih = login_tsih(l);
+			s->exp_statsn = login_statsn(l) + 1;
+			s->exp_cmdsn = login_exp_cmdsn(l);
+			s->max_cmdsn = login_max_cmdsn(l);
+			rc = session_enter_full_feature(s, err);
+		} else if (step == LOGIN_STEP_REDIRECT) {
+			const char *to = NULL;
+			bool permanent = false;
+
+			if (login_redirect(l, &to, port, &permanent)) {
+				*host = g_strdup(to);
+				rc = 1;
+			} else {
+				g_set_error(err, ISA_ERROR, ISA_ERROR_PROTOCOL,
+					    "login redirected without a usable TargetAddress");
+			}
+		} else {
+			map_login_error(l, err);
+		}
+		break;
+	}
+	login_free(l);
+	return rc;
+}
+
+static struct isa_session *open_common(const char *portal, const char *target, bool discovery,
+				       const struct isa_options *o, GError **err)
+{
+	struct isa_options none = {0};
+	g_autofree char *host = NULL;
+	struct isa_session *s;
+	uint16_t port;
+	int timeout_ms, hops;
+
+	if (!o)
+		o = &none;
+	timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+	if (!discovery && (!target || !*target)) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "no target name given");
+		return NULL;
+	}
+	if (parse_portal(portal, &host, &port, err) < 0)
+		return NULL;
+	s = session_new(o, target);
+	s->dm = pick_datamover(o->transport, err);
+	if (!s->dm)
+		goto fail;
+	for (hops = 0;; hops++) {
+		char *next_host = NULL;
+		int rc;
+
+		if (session_connect(s, host, port, timeout_ms, err) < 0)
+			goto fail;
+		rc = session_login(s, o, discovery, timeout_ms, &next_host, &port, err);
+		if (rc == 0)
+			return s;
+		session_disconnect(s);
+		if (rc < 0)
+			goto fail;
+		if (hops == MAX_REDIRECTS) {
+			g_free(next_host);
+			g_set_error(err, ISA_ERROR, ISA_ERROR_PROTOCOL,
+				    "login redirected more than %d times; giving up",
+				    MAX_REDIRECTS);
+			goto fail;
+		}
+		g_message("login redirected to %s port %u", next_host, port);
+		g_free(host);
+		host = next_host;
+		s->state = SESSION_LOGIN;
+	}
+
+fail:
+	session_free(s);
+	return NULL;
+}
+
+struct isa_session *isa_session_open(const char *portal, const char *target,
+				     const struct isa_options *opts, GError **err)
+{
+	return open_common(portal, target, false, opts, err);
+}
+
+static void session_logout(struct isa_session *s)
+{
+	uint8_t bhs[ISCSI_BHS_LEN];
+	g_autoptr(GError) err = NULL;
+	bool idle = false;
+
+	if (s->state != SESSION_FULL_FEATURE)
+		return;
+	/* Let commands in flight finish: a logout would abort them. */
+	if (g_hash_table_size(s->tasks) || s->pending.length) {
+		gint64 deadline = g_get_monotonic_time() + DRAIN_TIMEOUT_MS * 1000LL;
+
+		while (!session_failed(s) && g_get_monotonic_time() < deadline &&
+		       (g_hash_table_size(s->tasks) || s->pending.length)) {
+			idle = false;
+			isa_session_run(s, &idle, 100);
+		}
+	}
+	if (s->state != SESSION_FULL_FEATURE)
+		return;
+	s->state = SESSION_LOGGING_OUT;
+	pdu_build_logout_req(bhs, ISCSI_LOGOUT_CLOSE_SESSION, session_alloc_itt(s), 0, s->cmdsn,
+			     s->exp_statsn);
+	if (session_control_exchange(s, bhs, NULL, 0, LOGOUT_TIMEOUT_MS, &err) < 0)
+		g_debug("logout: %s", err->message);
+}
+
+void isa_session_close(struct isa_session *s)
+{
+	if (!s)
+		return;
+	session_logout(s);
+	if (s->state != SESSION_FAILED) {
+		/* Quietly: closing is not a failure worth a warning. */
+		s->error = g_strdup("session closed");
+		s->state = SESSION_FAILED;
+	}
+	isa_session_service(s);
+	session_free(s);
+}
+
+void isa_session_get_info(const struct isa_session *s, struct isa_session_info *info)
+{
+	const struct iscsi_params *p = &s->params;
+
+	memset(info, 0, sizeof(*info));
+	info->target_name = s->target_name;
+	info->target_alias = p->target_alias[0] ? p->target_alias : NULL;
+	info->portal = s->portal;
+	info->transport = s->dm->name;
+	info->tsih = s->tsih;
+	info->max_recv_segment = p->max_recv_dsl;
+	info->max_xmit_segment = p->max_xmit_dsl;
+	info->first_burst = p->first_burst;
+	info->max_burst = p->max_burst;
+	info->initial_r2t = p->initial_r2t;
+	info->immediate_data = p->immediate_data;
+	info->header_digest = p->header_digest == ISCSI_DIGEST_CRC32C;
+	info->data_digest = p->data_digest == ISCSI_DIGEST_CRC32C;
+	info->max_outstanding_r2t = p->max_outstanding_r2t;
+}
+
+static void isa_target_free(gpointer p)
+{
+	struct isa_target *t = p;
+
+	g_free(t->name);
+	g_ptr_array_unref(t->portals);
+	g_free(t);
+}
+
+/* The SendTargets exchange, over a session already in full feature phase. */
+static GPtrArray *send_targets(struct isa_session *s, int timeout_ms, GError **err)
+{
+	g_autoptr(GByteArray) data = g_byte_array_new();
+	struct discovery d;
+	GPtrArray *out = NULL, *found;
+	guint i, j;
+
+	discovery_init(&d, session_alloc_itt(s));
+	for (;;) {
+		uint8_t bhs[ISCSI_BHS_LEN];
+		const struct iscsi_bhs *rsp;
+		enum discovery_step step;
+
+		g_byte_array_set_size(data, 0);
+		discovery_next_request(&d, s->cmdsn, s->exp_statsn, bhs, data);
+		if (session_control_exchange(s, bhs, data->data, data->len, timeout_ms, err) < 0)
+			goto out;
+		rsp = (const void *)s->ctl_rsp->data;
+		step = discovery_handle_response(&d, s->ctl_rsp->data,
+						 s->ctl_rsp->data + ISCSI_BHS_LEN,
+						 iscsi_dlength(rsp->dlength), err);
+		if (step == DISCOVERY_STEP_DONE)
+			break;
+		if (step == DISCOVERY_STEP_FAILED) {
+			if (err && *err)
+				(*err)->domain = ISA_ERROR, (*err)->code = ISA_ERROR_PROTOCOL;
+			goto out;
+		}
+	}
+	found = discovery_targets(&d);
+	out = g_ptr_array_new_with_free_func(isa_target_free);
+	for (i = 0; i < found->len; i++) {
+		const struct discovery_target *dt = found->pdata[i];
+		struct isa_target *t = g_new0(struct isa_target, 1);
+
+		t->name = g_strdup(dt->name);
+		t->portals = g_ptr_array_new_with_free_func(g_free);
+		for (j = 0; j < dt->portals->len; j++) {
+			const struct discovery_portal *p = dt->portals->pdata[j];
+			char *text = strchr(p->host, ':')
+					 ? g_strdup_printf("[%s]:%u,%u", p->host, p->port, p->tpgt)
+					 : g_strdup_printf("%s:%u,%u", p->host, p->port, p->tpgt);
+
+			g_ptr_array_add(t->portals, text);
+		}
+		g_ptr_array_add(out, t);
+	}
+out:
+	discovery_clear(&d);
+	return out;
+}
+
+GPtrArray *isa_discover(const char *portal, const struct isa_options *opts, GError **err)
+{
+	struct isa_session *s = open_common(portal, NULL, true, opts, err);
+	GPtrArray *targets;
+
+	if (!s)
+		return NULL;
+	targets = send_targets(
+	    s, opts && opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS, err);
+	isa_session_close(s);
+	return targets;
+}

@@ -1,0 +1,787 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Full feature phase of an iSCSI session (RFC 7143 sections 4.2, 11):
+ * the CmdSN window, the ITT table, SCSI responses with status and sense,
+ * NOP keepalive in both directions, asynchronous messages and rejects.
+ *
+ * The datamover calls us (upcalls) for every received PDU; we never call
+ * a completion callback from inside an upcall: finished tasks wait on
+ * s->completed until the upcall has returned, so that callbacks may submit
+ * new commands without re-entering the datamover's receive path.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "common/iscsi-proto.h"
+#include "initiator/pdu.h"
+#include "initiator/scsi.h"
+#include "initiator/session.h"
+
+/* Commands that meet UNIT ATTENTION or BUSY are sent again this often. */
+#define SESSION_MAX_RETRIES 8
+
+void session_fail(struct isa_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->state == SESSION_FAILED)
+		return;
+	va_start(ap, fmt);
+	g_free(s->error);
+	s->error = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	/*
+	 * During login the caller reports the failure itself, with more
+	 * context; after a logout the target closing the connection is normal.
+	 */
+	if (s->state == SESSION_LOGIN || s->state == SESSION_LOGGING_OUT)
+		g_debug("login to %s: %s", s->target_name ? s->target_name : "?", s->error);
+	else
+		g_warning("session to %s: %s", s->target_name ? s->target_name : "?", s->error);
+	s->state = SESSION_FAILED;
+}
+
+bool session_failed(const struct isa_session *s)
+{
+	return s->state == SESSION_FAILED;
+}
+
+const struct iscsi_params *session_params(const struct isa_session *s)
+{
+	return &s->params;
+}
+
+uint32_t session_alloc_itt(struct isa_session *s)
+{
+	uint32_t itt;
+
+	/* 0xffffffff is reserved; skip tags still in use after a wrap. */
+	do {
+		itt = s->next_itt++;
+	} while (itt == ISCSI_RESERVED_TAG ||
+		 g_hash_table_contains(s->tasks, GUINT_TO_POINTER(itt)));
+	return itt;
+}
+
+void session_update_events(struct isa_session *s)
+{
+	struct epoll_event ev = {0};
+	uint32_t want;
+
+	if (!s->conn)
+		return;
+	want = s->dm->which_events(s->conn);
+	if (want == s->dm_events)
+		return;
+	ev.events = want;
+	ev.data.fd = s->dm->get_fd(s->conn);
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, ev.data.fd, &ev) == 0)
+		s->dm_events = want;
+}
+
+void session_count_io(struct isa_session *s, bool read, uint64_t bytes)
+{
+	if (read)
+		s->stats.bytes_read += bytes;
+	else
+		s->stats.bytes_written += bytes;
+}
+
+void session_count_error(struct isa_session *s)
+{
+	s->stats.errors++;
+}
+
+struct isa_task *session_task_new(struct isa_session *s, uint32_t lun, const uint8_t *cdb,
+				  uint8_t cdb_len, bool read, void *buf, uint32_t len,
+				  isa_task_done_fn done, void *opaque)
+{
+	struct isa_task *t = g_new0(struct isa_task, 1);
+
+	t->s = s;
+	memcpy(t->cdb, cdb, cdb_len);
+	t->cdb_len = cdb_len;
+	iscsi_encode_lun(t->dm.lun, lun);
+	t->edtl = len;
+	if (len) {
+		t->read = read;
+		t->write = !read;
+	}
+	if (t->read) {
+		t->dm.read_buf = buf;
+		t->dm.read_len = len;
+	} else if (t->write) {
+		t->dm.write_buf = buf;
+		t->dm.write_len = len;
+	}
+	t->done = done;
+	t->opaque = opaque;
+	t->link.data = t;
+	return t;
+}
+
+void session_task_free(struct isa_task *t)
+{
+	g_free(t);
+}
+
+/* Move @t to the completed queue with @result; its done() runs later. */
+static void task_finish(struct isa_session *s, struct isa_task *t, int result, const char *msg)
+{
+	if (t->in_flight) {
+		g_hash_table_remove(s->tasks, GUINT_TO_POINTER(t->dm.itt));
+		t->in_flight = false;
+	}
+	if (s->conn)
+		s->dm->forget_task(s->conn, &t->dm);
+	t->result = result;
+	if (msg)
+		g_strlcpy(t->msg, msg, sizeof(t->msg));
+	if (result)
+		s->stats.errors++;
+	s->stats.commands++;
+	g_queue_push_tail_link(&s->completed, &t->link);
+}
+
+/* Decide how much of a write goes as immediate and unsolicited data. */
+static void task_plan_unsolicited(const struct iscsi_params *p, struct isa_task *t)
+{
+	uint32_t len = t->dm.write_len;
+	uint32_t burst = MIN(len, p->first_burst);
+
+	t->dm.imm_len = 0;
+	t->dm.unsol_len = 0;
+	if (!t->write)
+		return;
+	if (p->immediate_data)
+		t->dm.imm_len = MIN(burst, p->max_xmit_dsl);
+	t->dm.unsol_len = p->initial_r2t ? t->dm.imm_len : burst;
+}
+
+static bool window_open(const struct isa_session *s)
+{
+	return iscsi_sn_le(s->cmdsn, s->max_cmdsn) && g_hash_table_size(s->tasks) < s->queue_depth;
+}
+
+static void task_send(struct isa_session *s, struct isa_task *t)
+{
+	uint8_t bhs[ISCSI_BHS_LEN];
+
+	t->dm.itt = session_alloc_itt(s);
+	t->dm.read_placed = 0;
+	t->dm.next_datasn = 0;
+	t->dm.r2t_outstanding = 0;
+	t->cmdsn = s->cmdsn++;
+	task_plan_unsolicited(&s->params, t);
+	pdu_build_scsi_cmd(bhs, t->dm.lun, t->dm.itt, t->cmdsn, s->exp_statsn, t->cdb, t->cdb_len,
+			   t->read, t->write, t->edtl, ISCSI_ATTR_SIMPLE,
+			   t->dm.unsol_len == t->dm.imm_len, t->dm.imm_len);
+	g_hash_table_insert(s->tasks, GUINT_TO_POINTER(t->dm.itt), t);
+	t->in_flight = true;
+	if (s->dm->send_command(s->conn, bhs, &t->dm) < 0)
+		session_fail(s, "cannot queue a SCSI command");
+}
+
+/* Send what the window allows, in order. */
+static void session_issue_pending(struct isa_session *s)
+{
+	GList *l;
+
+	while (s->state == SESSION_FULL_FEATURE && window_open(s) &&
+	       (l = g_queue_pop_head_link(&s->pending)))
+		task_send(s, l->data);
+}
+
+void session_task_submit(struct isa_session *s, struct isa_task *t)
+{
+	if (s->state != SESSION_FULL_FEATURE) {
+		g_queue_push_tail_link(&s->pending, &t->link);
+		if (s->state == SESSION_FAILED) {
+			g_queue_unlink(&s->pending, &t->link);
+			task_finish(s, t, -ENOTCONN,
+				    s->error ? s->error : "session is not logged in");
+		}
+		return;
+	}
+	g_queue_push_tail_link(&s->pending, &t->link);
+	session_issue_pending(s);
+	session_update_events(s);
+}
+
+/* Fail every task, in flight or waiting: the connection is gone. */
+static void session_fail_all(struct isa_session *s)
+{
+	GHashTableIter it;
+	gpointer v;
+	GList *l;
+	const char *why = s->error ? s->error : "connection lost";
+
+	g_hash_table_iter_init(&it, s->tasks);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct isa_task *t = v;
+
+		t->in_flight = false;
+		g_hash_table_iter_remove(&it);
+		task_finish(s, t, -ENOTCONN, why);
+	}
+	while ((l = g_queue_pop_head_link(&s->pending)))
+		task_finish(s, l->data, -ENOTCONN, why);
+}
+
+static void session_run_completions(struct isa_session *s)
+{
+	GList *l;
+
+	while ((l = g_queue_pop_head_link(&s->completed))) {
+		struct isa_task *t = l->data;
+
+		t->done(t);
+	}
+}
+
+/*
+ * ExpCmdSN/MaxCmdSN arrive in most target PDUs. RFC 7143 4.2.2.1: ignore
+ * values where MaxCmdSN < ExpCmdSN - 1, and never move the window back.
+ */
+static void update_window(struct isa_session *s, uint32_t exp_cmdsn, uint32_t max_cmdsn)
+{
+	if (iscsi_sn_lt(max_cmdsn, exp_cmdsn - 1))
+		return;
+	if (iscsi_sn_lt(s->exp_cmdsn, exp_cmdsn))
+		s->exp_cmdsn = exp_cmdsn;
+	if (iscsi_sn_lt(s->max_cmdsn, max_cmdsn))
+		s->max_cmdsn = max_cmdsn;
+}
+
+static void update_statsn(struct isa_session *s, uint32_t statsn)
+{
+	if (iscsi_sn_le(s->exp_statsn, statsn))
+		s->exp_statsn = statsn + 1;
+}
+
+/* Turn status and sense into the task's result; retry what may be retried. */
+static void task_complete_status(struct isa_session *s, struct isa_task *t, uint8_t status)
+{
+	struct scsi_sense sense = {0};
+	char msg[160];
+
+	t->status = status;
+	if (status == SCSI_STATUS_GOOD) {
+		task_finish(s, t, 0, NULL);
+		return;
+	}
+	if (status == SCSI_STATUS_CHECK_CONDITION && t->sense_len &&
+	    scsi_sense_parse(t->sense, t->sense_len, &sense) == 0) {
+		if (scsi_sense_is_unit_attention(&sense) && t->retries < SESSION_MAX_RETRIES)
+			goto retry;
+		scsi_sense_describe(&sense, msg, sizeof(msg));
+		task_finish(s, t, -scsi_sense_errno(&sense), msg);
+		return;
+	}
+	if ((status == SCSI_STATUS_BUSY || status == SCSI_STATUS_TASK_SET_FULL) &&
+	    t->retries < SESSION_MAX_RETRIES)
+		goto retry;
+	snprintf(msg, sizeof(msg), "SCSI status %s (0x%02x)", scsi_status_name(status), status);
+	task_finish(s, t, -scsi_status_errno(status, NULL), msg);
+	return;
+
+retry:
+	/* The command did not execute: send it again, behind what waits. */
+	g_hash_table_remove(s->tasks, GUINT_TO_POINTER(t->dm.itt));
+	t->in_flight = false;
+	s->dm->forget_task(s->conn, &t->dm);
+	t->retries++;
+	t->sense_len = 0;
+	s->stats.retries++;
+	g_queue_push_tail_link(&s->pending, &t->link);
+}
+
+static struct isa_task *lookup(struct isa_session *s, uint32_t itt)
+{
+	return g_hash_table_lookup(s->tasks, GUINT_TO_POINTER(itt));
+}
+
+static int handle_scsi_rsp(struct isa_session *s, const uint8_t *bhs, const uint8_t *data,
+			   uint32_t dlen)
+{
+	const struct iscsi_scsi_rsp *r = (const void *)bhs;
+	uint32_t itt = ntohl(r->itt);
+	struct isa_task *t = lookup(s, itt);
+	const uint8_t *sense;
+	uint32_t sense_len;
+
+	if (!t) {
+		session_fail(s, "SCSI Response for ITT 0x%08x that we never issued", itt);
+		return -1;
+	}
+	if (r->response != ISCSI_RESPONSE_COMPLETED) {
+		task_finish(s, t, -EIO, "target failure (iSCSI response 0x01)");
+		return 0;
+	}
+	if (pdu_scsi_rsp_sense(data, dlen, &sense, &sense_len) < 0) {
+		session_fail(s, "SCSI Response with a SenseLength past its data segment");
+		return -1;
+	}
+	t->sense_len = MIN(sense_len, sizeof(t->sense));
+	if (t->sense_len)
+		memcpy(t->sense, sense, t->sense_len);
+	t->underflow = r->flags & ISCSI_RSP_UNDERFLOW;
+	t->residual =
+	    (r->flags & (ISCSI_RSP_UNDERFLOW | ISCSI_RSP_OVERFLOW)) ? ntohl(r->residual_count) : 0;
+	task_complete_status(s, t, r->cmd_status);
+	return 0;
+}
+
+static int handle_data_in(struct isa_session *s, const uint8_t *bhs)
+{
+	const struct iscsi_data_in *d = (const void *)bhs;
+	uint32_t itt = ntohl(d->itt);
+	struct isa_task *t = lookup(s, itt);
+
+	if (!t) {
+		session_fail(s, "Data-In for ITT 0x%08x that we never issued", itt);
+		return -1;
+	}
+	if (!(d->flags & ISCSI_DATA_STATUS))
+		return 0;
+	t->underflow = d->flags & ISCSI_DATA_UNDERFLOW;
+	t->residual = (d->flags & (ISCSI_DATA_UNDERFLOW | ISCSI_DATA_OVERFLOW))
+			  ? ntohl(d->residual_count)
+			  : 0;
+	task_complete_status(s, t, d->cmd_status);
+	return 0;
+}
+
+static int handle_nop_in(struct isa_session *s, const uint8_t *bhs)
+{
+	const struct iscsi_nop_in *n = (const void *)bhs;
+	uint32_t itt = ntohl(n->itt);
+	uint32_t ttt = ntohl(n->ttt);
+
+	if (itt != ISCSI_RESERVED_TAG) {
+		if (itt == s->nop_itt && s->nop_sent_us) {
+			s->nop_sent_us = 0;
+		} else if (s->ctl_waiting && itt == s->ctl_itt) {
+			s->ctl_ready = true;
+		}
+		return 0;
+	}
+	/* The target pings us: answer with its TTT, later, outside the upcall. */
+	if (ttt != ISCSI_RESERVED_TAG) {
+		struct {
+			uint32_t ttt;
+			uint8_t lun[8];
+		} rep;
+
+		rep.ttt = ttt;
+		memcpy(rep.lun, n->lun, 8);
+		g_array_append_val(s->nop_replies, rep);
+	}
+	return 0;
+}
+
+static int handle_async(struct isa_session *s, const uint8_t *bhs, const uint8_t *data,
+			uint32_t dlen)
+{
+	const struct iscsi_async_msg *a = (const void *)bhs;
+	struct scsi_sense sense;
+	char msg[160];
+
+	switch (a->async_event) {
+	case ISCSI_ASYNC_SCSI_EVENT:
+		if (dlen >= 2 && scsi_sense_parse(data + 2, dlen - 2, &sense) == 0) {
+			scsi_sense_describe(&sense, msg, sizeof(msg));
+			g_message("target reports: %s", msg);
+		}
+		return 0;
+	case ISCSI_ASYNC_LOGOUT_REQUEST:
+		session_fail(s, "target asked us to log out within %u s",
+			     (unsigned)ntohs(a->param3));
+		return -1;
+	case ISCSI_ASYNC_DROP_CONNECTION:
+	case ISCSI_ASYNC_DROP_ALL:
+		session_fail(s, "target is dropping the connection (reconnect after %u s)",
+			     (unsigned)ntohs(a->param2));
+		return -1;
+	case ISCSI_ASYNC_NEGOTIATE:
+		/* Renegotiation is optional for initiators; the target then keeps the values. */
+		g_message("target asked for parameter renegotiation; keeping the current values");
+		return 0;
+	default:
+		g_debug("asynchronous message, event %u, ignored", a->async_event);
+		return 0;
+	}
+}
+
+static int handle_reject(struct isa_session *s, const uint8_t *bhs, const uint8_t *data,
+			 uint32_t dlen)
+{
+	const struct iscsi_reject *r = (const void *)bhs;
+	const struct iscsi_bhs *rej;
+	struct isa_task *t;
+	char msg[160];
+
+	if (dlen < ISCSI_BHS_LEN) {
+		session_fail(s, "Reject without the rejected header");
+		return -1;
+	}
+	rej = (const void *)data;
+	snprintf(msg, sizeof(msg), "target rejected a %s PDU: %s",
+		 pdu_opcode_name(rej->opcode & ISCSI_OPCODE_MASK),
+		 pdu_reject_reason_name(r->reason));
+	t = lookup(s, ntohl(rej->itt));
+	if (t && (rej->opcode & ISCSI_OPCODE_MASK) == ISCSI_OP_SCSI_CMD) {
+		task_finish(s, t, -EIO, msg);
+		return 0;
+	}
+	if (s->ctl_waiting && ntohl(rej->itt) == s->ctl_itt) {
+		session_fail(s, "%s", msg);
+		return -1;
+	}
+	/* A rejected Data-Out or NOP is a protocol disagreement we cannot repair at ERL 0. */
+	session_fail(s, "%s", msg);
+	return -1;
+}
+
+/* The response a blocking control exchange waits for. */
+static int handle_control_rsp(struct isa_session *s, const uint8_t *bhs, const uint8_t *data,
+			      uint32_t dlen)
+{
+	const struct iscsi_bhs *h = (const void *)bhs;
+
+	if (!s->ctl_waiting || ntohl(h->itt) != s->ctl_itt) {
+		session_fail(s, "%s for ITT 0x%08x that we never issued",
+			     pdu_opcode_name(h->opcode & ISCSI_OPCODE_MASK), ntohl(h->itt));
+		return -1;
+	}
+	g_byte_array_set_size(s->ctl_rsp, 0);
+	g_byte_array_append(s->ctl_rsp, bhs, ISCSI_BHS_LEN);
+	if (dlen)
+		g_byte_array_append(s->ctl_rsp, data, dlen);
+	s->ctl_ready = true;
+	return 0;
+}
+
+/* Status-bearing PDUs advance ExpStatSN; most carry the command window. */
+static void track_sequence(struct isa_session *s, const uint8_t *bhs)
+{
+	uint8_t op = bhs[0] & ISCSI_OPCODE_MASK;
+	const struct iscsi_scsi_rsp *r = (const void *)bhs;
+
+	/* Every target PDU but Data-In without status puts StatSN at 24. */
+	switch (op) {
+	case ISCSI_OP_DATA_IN:
+		if (bhs[1] & ISCSI_DATA_STATUS)
+			update_statsn(s, ntohl(r->statsn));
+		break;
+	case ISCSI_OP_R2T:
+		break;
+	case ISCSI_OP_NOOP_IN:
+		/* An unsolicited NOP-In does not advance StatSN (RFC 7143 11.19.2). */
+		if (ntohl(r->itt) != ISCSI_RESERVED_TAG)
+			update_statsn(s, ntohl(r->statsn));
+		break;
+	default:
+		update_statsn(s, ntohl(r->statsn));
+		break;
+	}
+	update_window(s, ntohl(r->exp_cmdsn), ntohl(r->max_cmdsn));
+}
+
+static int upcall_pdu(void *opaque, const uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
+		      const uint8_t *data, uint32_t dlen)
+{
+	struct isa_session *s = opaque;
+	bool in_login = s->state == SESSION_LOGIN;
+	char why[256];
+	uint8_t op = bhs[0] & ISCSI_OPCODE_MASK;
+
+	if (pdu_check_rx(bhs, ahs, ahs_len, dlen, in_login ? 8192 : s->params.max_recv_dsl,
+			 in_login, why, sizeof(why)) < 0) {
+		session_fail(s, "malformed PDU from the target: %s", why);
+		return -1;
+	}
+	s->last_rx_us = g_get_monotonic_time();
+	if (in_login) {
+		if (op != ISCSI_OP_LOGIN_RSP)
+			return 0;
+		return handle_control_rsp(s, bhs, data, dlen);
+	}
+	track_sequence(s, bhs);
+
+	switch (op) {
+	case ISCSI_OP_SCSI_RSP:
+		return handle_scsi_rsp(s, bhs, data, dlen);
+	case ISCSI_OP_DATA_IN:
+		return handle_data_in(s, bhs);
+	case ISCSI_OP_R2T:
+		/* The datamover has answered it; only the window mattered here. */
+		return 0;
+	case ISCSI_OP_NOOP_IN:
+		return handle_nop_in(s, bhs);
+	case ISCSI_OP_ASYNC_MSG:
+		return handle_async(s, bhs, data, dlen);
+	case ISCSI_OP_REJECT:
+		return handle_reject(s, bhs, data, dlen);
+	case ISCSI_OP_TEXT_RSP:
+	case ISCSI_OP_LOGOUT_RSP:
+	case ISCSI_OP_TMF_RSP:
+		return handle_control_rsp(s, bhs, data, dlen);
+	default:
+		session_fail(s, "unexpected %s in full feature phase", pdu_opcode_name(op));
+		return -1;
+	}
+}
+
+static struct dm_task *upcall_find_task(void *opaque, uint32_t itt)
+{
+	struct isa_task *t = lookup(opaque, itt);
+
+	return t ? &t->dm : NULL;
+}
+
+static uint32_t upcall_exp_statsn(void *opaque)
+{
+	struct isa_session *s = opaque;
+
+	return s->exp_statsn;
+}
+
+static void upcall_failed(void *opaque, int err, const char *msg)
+{
+	struct isa_session *s = opaque;
+
+	(void)err;
+	session_fail(s, "%s", msg);
+}
+
+void session_init_upcalls(struct isa_session *s)
+{
+	s->up.opaque = s;
+	s->up.find_task = upcall_find_task;
+	s->up.exp_statsn = upcall_exp_statsn;
+	s->up.pdu = upcall_pdu;
+	s->up.failed = upcall_failed;
+}
+
+static void send_nop_replies(struct isa_session *s)
+{
+	uint8_t bhs[ISCSI_BHS_LEN];
+	guint i;
+
+	for (i = 0; i < s->nop_replies->len; i++) {
+		struct {
+			uint32_t ttt;
+			uint8_t lun[8];
+		} *rep = &g_array_index(s->nop_replies, typeof(*rep), i);
+
+		pdu_build_nop_out(bhs, ISCSI_RESERVED_TAG, rep->ttt, s->cmdsn, s->exp_statsn,
+				  rep->lun, 0, true);
+		if (s->dm->send_pdu(s->conn, bhs, NULL, 0) < 0)
+			session_fail(s, "cannot queue a NOP-Out reply");
+	}
+	g_array_set_size(s->nop_replies, 0);
+}
+
+/* Keepalive: ping after a quiet interval; a ping left unanswered kills the connection. */
+static void session_keepalive(struct isa_session *s)
+{
+	gint64 now = g_get_monotonic_time();
+	uint8_t bhs[ISCSI_BHS_LEN];
+	uint8_t lun[8] = {0};
+
+	if (s->state != SESSION_FULL_FEATURE)
+		return;
+	if (s->nop_sent_us) {
+		if (now - s->nop_sent_us > (gint64)s->nop_timeout_s * G_USEC_PER_SEC)
+			session_fail(s, "target did not answer a NOP-Out ping within %u s",
+				     s->nop_timeout_s);
+		return;
+	}
+	if (now - s->last_rx_us < (gint64)s->nop_interval_s * G_USEC_PER_SEC)
+		return;
+	s->nop_itt = session_alloc_itt(s);
+	pdu_build_nop_out(bhs, s->nop_itt, ISCSI_RESERVED_TAG, s->cmdsn, s->exp_statsn, lun, 0,
+			  true);
+	if (s->dm->send_pdu(s->conn, bhs, NULL, 0) < 0)
+		session_fail(s, "cannot queue a NOP-Out ping");
+	s->nop_sent_us = now;
+}
+
+/* Everything that must happen after the datamover returns to us. */
+static void session_after_io(struct isa_session *s)
+{
+	if (s->state == SESSION_FAILED) {
+		session_fail_all(s);
+	} else {
+		if (s->nop_replies->len)
+			send_nop_replies(s);
+		session_issue_pending(s);
+	}
+	session_run_completions(s);
+	/* Callbacks may have submitted more. */
+	if (s->state == SESSION_FULL_FEATURE)
+		session_issue_pending(s);
+	session_update_events(s);
+}
+
+int isa_session_service(struct isa_session *s)
+{
+	struct epoll_event ev[4];
+	int n, i;
+
+	if (s->state != SESSION_FAILED) {
+		n = epoll_wait(s->epfd, ev, G_N_ELEMENTS(ev), 0);
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.fd == s->timerfd) {
+				uint64_t ticks;
+
+				if (read(s->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+					g_debug("timerfd read: %s", g_strerror(errno));
+				session_keepalive(s);
+			} else if (s->conn && s->state != SESSION_FAILED) {
+				s->dm->service(s->conn, ev[i].events);
+			}
+		}
+	}
+	session_after_io(s);
+	return s->state == SESSION_FAILED ? -1 : 0;
+}
+
+int isa_session_run(struct isa_session *s, const bool *done, int timeout_ms)
+{
+	gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time() + timeout_ms * 1000LL;
+
+	for (;;) {
+		struct epoll_event ev;
+		int wait_ms = -1;
+
+		if (isa_session_service(s) < 0)
+			return *done ? 0 : -1;
+		if (*done)
+			return 0;
+		if (deadline >= 0) {
+			gint64 left = deadline - g_get_monotonic_time();
+
+			if (left <= 0)
+				return -1;
+			wait_ms = (int)MIN(left / 1000 + 1, 1000);
+		}
+		if (epoll_wait(s->epfd, &ev, 1, wait_ms) < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+static void run_done(struct isa_task *t)
+{
+	*(bool *)t->opaque = true;
+}
+
+int session_task_run(struct isa_session *s, struct isa_task *t, int timeout_ms)
+{
+	bool done = false;
+
+	t->done = run_done;
+	t->opaque = &done;
+	session_task_submit(s, t);
+	if (isa_session_run(s, &done, timeout_ms) < 0 && !done) {
+		/* Timed out: fail the session rather than leave the task behind. */
+		session_fail(s, "no answer to a SCSI command within %d ms", timeout_ms);
+		session_after_io(s);
+	}
+	return t->result;
+}
+
+int session_control_exchange(struct isa_session *s, const uint8_t *bhs, const void *data,
+			     uint32_t dlen, int timeout_ms, GError **err)
+{
+	const struct iscsi_bhs *h = (const void *)bhs;
+	int rc;
+
+	s->ctl_waiting = true;
+	s->ctl_ready = false;
+	s->ctl_itt = ntohl(h->itt);
+	if (s->dm->send_pdu(s->conn, bhs, data, dlen) < 0) {
+		session_fail(s, "cannot queue a %s",
+			     pdu_opcode_name(h->opcode & ISCSI_OPCODE_MASK));
+		s->ctl_waiting = false;
+		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "%s", s->error);
+		return -1;
+	}
+	session_update_events(s);
+	rc = isa_session_run(s, &s->ctl_ready, timeout_ms);
+	s->ctl_waiting = false;
+	if (rc < 0) {
+		if (s->state == SESSION_FAILED)
+			g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "%s", s->error);
+		else
+			g_set_error(err, ISA_ERROR, ISA_ERROR_TIMEOUT,
+				    "no %s response within %d ms",
+				    pdu_opcode_name(h->opcode & ISCSI_OPCODE_MASK), timeout_ms);
+		return -1;
+	}
+	return 0;
+}
+
+int session_enter_full_feature(struct isa_session *s, GError **err)
+{
+	struct dm_params dp = {
+	    .max_recv_dsl = s->params.max_recv_dsl,
+	    .max_xmit_dsl = s->params.max_xmit_dsl,
+	    .first_burst = s->params.first_burst,
+	    .max_burst = s->params.max_burst,
+	    .max_outstanding_r2t = s->params.max_outstanding_r2t,
+	    .header_digest = s->params.header_digest == ISCSI_DIGEST_CRC32C,
+	    .data_digest = s->params.data_digest == ISCSI_DIGEST_CRC32C,
+	};
+	struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	s->dm->set_params(s->conn, &dp);
+	s->state = SESSION_FULL_FEATURE;
+	s->last_rx_us = g_get_monotonic_time();
+	if (timerfd_settime(s->timerfd, 0, &its, NULL) < 0) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "timerfd: %s",
+			    g_strerror(errno));
+		return -1;
+	}
+	ev.data.fd = s->timerfd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->timerfd, &ev) < 0 && errno != EEXIST) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "epoll: %s", g_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int isa_session_get_fd(struct isa_session *s)
+{
+	return s->epfd;
+}
+
+const char *isa_session_error(const struct isa_session *s)
+{
+	return s->state == SESSION_FAILED ? s->error : NULL;
+}
+
+void isa_session_get_stats(const struct isa_session *s, struct isa_stats *st)
+{
+	*st = s->stats;
+	if (s->conn)
+		st->copied_bytes = s->dm->stats_copied(s->conn);
+}
+
+void *isa_buf_alloc(struct isa_session *s, size_t len)
+{
+	return s->dm->buf_alloc(s->conn, len);
+}
+
+void isa_buf_free(struct isa_session *s, void *buf, size_t len)
+{
+	s->dm->buf_free(s->conn, buf, len);
+}

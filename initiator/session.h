@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The iSCSI session in full feature phase: CmdSN window, task table,
+ * keepalive, asynchronous events, logout. Internal to the library; the
+ * public face is include/iser-attach.h.
+ */
+#ifndef ISA_SESSION_H
+#define ISA_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "datamover/datamover.h"
+#include "include/iser-attach.h"
+#include "initiator/params.h"
+
+#define ISA_SENSE_MAX 252
+
+struct isa_task;
+typedef void (*isa_task_done_fn)(struct isa_task *t);
+
+/**
+ * struct isa_task - one SCSI command on its way through the session.
+ * @dm: what the datamover sees (ITT, buffers); first member
+ * @link: node in the session's pending queue
+ * @result: 0 or a negative errno once complete
+ * @msg: why, when @result is not 0
+ * @status: SCSI status byte of the response
+ * @residual: Residual Count when the target moved less than asked
+ * @retries: times this command was sent again (UNIT ATTENTION, BUSY)
+ * @done: called once, when the command is complete (never from inside the
+ *	  datamover), after which the owner frees the task
+ */
+struct isa_task {
+	struct dm_task dm;
+	GList link;
+	struct isa_session *s;
+	uint8_t cdb[16];
+	uint8_t cdb_len;
+	bool read;
+	bool write;
+	uint32_t edtl;
+	uint32_t cmdsn;
+	bool in_flight;
+
+	int result;
+	char msg[192];
+	uint8_t status;
+	uint8_t sense[ISA_SENSE_MAX];
+	uint32_t sense_len;
+	uint32_t residual;
+	bool underflow;
+	unsigned retries;
+
+	isa_task_done_fn done;
+	void *opaque;
+};
+
+enum session_state {
+	SESSION_LOGIN,
+	SESSION_FULL_FEATURE,
+	SESSION_LOGGING_OUT,
+	SESSION_FAILED,
+};
+
+/**
+ * struct isa_session - one iSCSI session over one connection.
+ * @cmdsn: CmdSN of the next non-immediate command
+ * @exp_cmdsn, @max_cmdsn: the target's command window
+ * @exp_statsn: the StatSN we expect next (ExpStatSN we send)
+ * @tasks: ITT -> struct isa_task * for commands sent and not complete
+ * @pending: tasks waiting for the window, in submission order
+ * @completed: tasks complete but whose done() has not been called yet;
+ *	       done() runs outside datamover upcalls so that callbacks may
+ *	       submit new work freely
+ * @ctl_rsp: the last Login/Text/Logout/TMF response a blocking call
+ *	     waits for (BHS followed by its data segment)
+ */
+struct isa_session {
+	enum session_state state;
+	const struct dm_ops *dm;
+	struct dm_upcalls up;
+	struct dm_conn *conn;
+	int epfd;
+	int timerfd;
+	uint32_t dm_events;
+	char *error;
+
+	char *target_name;
+	char *portal;
+	char *initiator_name;
+	uint8_t isid[6];
+	uint16_t tsih;
+	struct iscsi_params params;
+	uint32_t queue_depth;
+	uint32_t nop_interval_s;
+	uint32_t nop_timeout_s;
+
+	uint32_t cmdsn;
+	uint32_t exp_cmdsn;
+	uint32_t max_cmdsn;
+	uint32_t exp_statsn;
+	uint32_t next_itt;
+
+	GHashTable *tasks;
+	GQueue pending;
+	GQueue completed;
+	GArray *nop_replies;
+
+	gint64 last_rx_us;
+	uint32_t nop_itt;
+	gint64 nop_sent_us;
+
+	bool ctl_waiting;
+	bool ctl_ready;
+	uint32_t ctl_itt;
+	GByteArray *ctl_rsp;
+
+	struct isa_stats stats;
+};
+
+/* Called by the datamover glue once login is complete. */
+int session_enter_full_feature(struct isa_session *s, GError **err);
+
+/* Send an immediate control PDU and wait for the response with the same ITT. */
+int session_control_exchange(struct isa_session *s, const uint8_t *bhs, const void *data,
+			     uint32_t dlen, int timeout_ms, GError **err);
+
+void session_fail(struct isa_session *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+uint32_t session_alloc_itt(struct isa_session *s);
+void session_update_events(struct isa_session *s);
+void session_init_upcalls(struct isa_session *s);
+
+/*
+ * A task for @cdb on @lun. @buf/@len is the read destination when @read,
+ * else the write source (or NULL/0 for no data).
+ */
+struct isa_task *session_task_new(struct isa_session *s, uint32_t lun, const uint8_t *cdb,
+				  uint8_t cdb_len, bool read, void *buf, uint32_t len,
+				  isa_task_done_fn done, void *opaque);
+void session_task_free(struct isa_task *t);
+
+/* Queue @t; it is sent as soon as the CmdSN window and queue depth allow. */
+void session_task_submit(struct isa_session *s, struct isa_task *t);
+
+/* Submit @t and serve the session until it completes. Returns t->result. */
+int session_task_run(struct isa_session *s, struct isa_task *t, int timeout_ms);
+
+/* Logical block size and the like are the LUN layer's; these are shared. */
+void session_count_io(struct isa_session *s, bool read, uint64_t bytes);
+void session_count_error(struct isa_session *s);
+const struct iscsi_params *session_params(const struct isa_session *s);
+bool session_failed(const struct isa_session *s);
+
+#endif

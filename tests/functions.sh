@@ -1,0 +1,400 @@
+# shellcheck shell=bash
+#
+# Helpers for the integration tests, sourced by each of them:
+#
+#   source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
+#   requires iscsi-inq
+#   start_tgtd
+#   tgt_add_target 1 "$IQN"; tgt_add_lun 1 1 16; tgt_bind_all 1
+#   "$ISA_IO" "$TGT_PORTAL" "$IQN" ...
+#
+# Each test starts its own tgtd on a free port with its own control socket,
+# so tests run in parallel (make -j check).  Everything a test starts is
+# torn down by the EXIT trap, also when the test fails or is interrupted.
+# Exit status 77 tells the automake harness that the test was skipped.
+# Commands are traced into the test's log unless ISA_TEST_QUIET is set.
+
+set -e -u
+[ -n "${ISA_TEST_QUIET:-}" ] || set -x
+
+if [ -z "${top_srcdir:-}" ]; then
+	top_srcdir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+fi
+top_builddir=${top_builddir:-$top_srcdir}
+# The programs under test, for the scripts that source this file.
+# shellcheck disable=SC2034
+ISER_DISCOVER=$top_builddir/iser-discover
+# shellcheck disable=SC2034
+ISA_IO=$top_builddir/tests/isa-io
+TGT_RUNDIR=/var/run/tgtd
+
+# Commands run by expect_fail_with/expect_ok_with are killed after this
+# many seconds so that a hang fails the test instead of blocking make check.
+ISA_CMD_TIMEOUT=${ISA_CMD_TIMEOUT:-120}
+
+# die MESSAGE...: fail the test.
+die()
+{
+	echo "$0: FAIL: $*" >&2
+	exit 1
+}
+
+# skip MESSAGE...: skip the test.
+skip()
+{
+	echo "$0: SKIP: $*" >&2
+	exit 77
+}
+
+_cleanup_cmds=()
+_test_status=0
+
+# cleanup_fn CMD [ARGS...]: run CMD when the test exits, last registered
+# first.
+cleanup_fn()
+{
+	local cmd
+	printf -v cmd '%q ' "$@"
+	_cleanup_cmds+=("$cmd")
+}
+
+_run_cleanup()
+{
+	_test_status=$?
+	local i
+	set +e
+	for ((i = ${#_cleanup_cmds[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanup_cmds[i]}"
+	done
+	_cleanup_cmds=()
+	exit "$_test_status"
+}
+trap _run_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# requires CMD...: skip the test unless every CMD is on $PATH.
+requires()
+{
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "'$c' not found"
+	done
+}
+
+# requires_run CMD [ARGS...]: skip the test unless CMD runs successfully.
+requires_run()
+{
+	"$@" >/dev/null 2>&1 || skip "'$*' failed"
+}
+
+# requires_root: skip the test unless it runs as root (tgtd needs it).
+requires_root()
+{
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+}
+
+# requires_ipv6: skip the test unless ::1 is configured on loopback.
+requires_ipv6()
+{
+	requires ip
+	ip -6 addr show dev lo 2>/dev/null | grep -q 'inet6 ::1/128' ||
+		skip "no ::1 on the loopback interface"
+}
+
+# _port_free PORT: true if nothing listens on TCP PORT.
+_port_free()
+{
+	[ -z "$(ss -Hltn "sport = :$1")" ]
+}
+
+# _port_owned PORT PID COUNT: true if PID listens on PORT with COUNT sockets.
+_port_owned()
+{
+	[ "$(ss -Hltnp "sport = :$1" | grep -c "pid=$2,")" -ge "$3" ]
+}
+
+# _tgtd_wait_exit [TENTHS]: wait a bounded time (default 10 s) for our tgtd
+# to exit, force it only if it does not go, and reap it.
+_tgtd_wait_exit()
+{
+	local i
+
+	for ((i = 0; i < ${1:-100}; i++)); do
+		kill -0 "$TGT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$TGT_PID" 2>/dev/null; then
+		echo "$0: tgtd $TGT_PID did not exit, killing it" >&2
+		kill -9 "$TGT_PID" 2>/dev/null || :
+	fi
+	wait "$TGT_PID" 2>/dev/null || :
+}
+
+# _tgtd_shutdown: stop our tgtd, which has no targets left, through its
+# control port and remove its socket files.
+_tgtd_shutdown()
+{
+	tgtadm -C "$TGT_CTL" --op delete --mode system >/dev/null 2>&1 || :
+	_tgtd_wait_exit
+	rm -f "$TGT_RUNDIR/socket.$TGT_CTL" "$TGT_RUNDIR/socket.$TGT_CTL.lock"
+}
+
+# start_tgtd [--ipv6]: start a tgtd for this test only, listening on
+# 127.0.0.1 (and on ::1 with --ipv6) on a free port.  Exports TGT_PID,
+# TGT_PORT, TGT_CTL (its control port, for tgtadm -C), TGT_PORTAL
+# (127.0.0.1:PORT), TGT_PORTAL6 ([::1]:PORT, with --ipv6) and TGT_TMPDIR
+# (a private directory in /dev/shm for the LUN files).  stop_tgtd runs
+# at exit.
+start_tgtd()
+{
+	local ipv6=0 portal port try ready i sockets=1
+
+	if [ "${1:-}" = --ipv6 ]; then
+		ipv6=1
+		sockets=2
+		requires_ipv6
+	fi
+	requires_root
+	requires tgtd tgtadm ss
+	[ -z "${TGT_PID:-}" ] || die "start_tgtd: tgtd already running"
+	TGT_PORT=
+
+	TGT_TMPDIR=$(mktemp -d /dev/shm/isa-test.XXXXXX)
+	cleanup_fn rm -rf "$TGT_TMPDIR"
+	cleanup_fn stop_tgtd
+
+	# Below the ephemeral range; spread by PID so parallel tests rarely
+	# even try the same port.
+	port=$((20000 + ($$ * 17) % 12000))
+	for ((try = 0; try < 20; try++, port++)); do
+		_port_free "$port" || continue
+		portal="portal=127.0.0.1:$port"
+		[ "$ipv6" -eq 0 ] || portal="$portal,portal=[::1]:$port"
+		TGT_CTL=$port
+		tgtd -f -C "$TGT_CTL" --iscsi "$portal" \
+			>"$TGT_TMPDIR/tgtd.log" 2>&1 &
+		TGT_PID=$!
+
+		# tgtd stays up even when it cannot bind the portal, so wait
+		# until it answers and owns the listening sockets.  It exits
+		# when another tgtd holds the control port.
+		ready=0
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$TGT_PID" 2>/dev/null || break
+			if tgtadm -C "$TGT_CTL" --mode system --op show \
+				   >/dev/null 2>&1 &&
+			   _port_owned "$port" "$TGT_PID" "$sockets"; then
+				ready=1
+				break
+			fi
+			grep -qs 'failed to create/bind to portal' \
+				"$TGT_TMPDIR/tgtd.log" && break
+			sleep 0.1
+		done
+		if [ "$ready" -eq 1 ]; then
+			TGT_PORT=$port
+			TGT_PORTAL=127.0.0.1:$port
+			TGT_PORTAL6=
+			[ "$ipv6" -eq 0 ] || TGT_PORTAL6="[::1]:$port"
+			export TGT_PID TGT_PORT TGT_CTL TGT_PORTAL TGT_PORTAL6 \
+				TGT_TMPDIR
+			return 0
+		fi
+		# Still running after the wait, tgtd holds its control port
+		# (it exits at once when another tgtd has it) but could not
+		# bind the portal: shut it down through the control port.
+		if kill -0 "$TGT_PID" 2>/dev/null; then
+			_tgtd_shutdown
+		else
+			wait "$TGT_PID" 2>/dev/null || :
+		fi
+		TGT_PID=
+	done
+	cat "$TGT_TMPDIR/tgtd.log" >&2
+	die "start_tgtd: could not start tgtd on a free port"
+}
+
+# stop_tgtd: delete all targets of our tgtd and stop it.  When the test
+# failed, tgtd's log is printed first for the test's log file.
+stop_tgtd()
+{
+	local tid
+
+	[ -n "${TGT_PID:-}" ] || return 0
+	if [ -z "${TGT_PORT:-}" ]; then
+		# Interrupted while starting: its control port may not be
+		# its own yet, so it gets a signal instead.
+		kill -TERM "$TGT_PID" 2>/dev/null || :
+		_tgtd_wait_exit 10
+		TGT_PID=
+		return 0
+	fi
+	if [ "$_test_status" -ne 0 ] && [ "$_test_status" -ne 77 ]; then
+		echo "--- tgtd log ($TGT_TMPDIR/tgtd.log)" >&2
+		cat "$TGT_TMPDIR/tgtd.log" >&2
+		echo "--- end of tgtd log" >&2
+	fi
+	for tid in $(tgt_adm --mode target --op show 2>/dev/null |
+		     sed -n 's/^Target \([0-9]\+\):.*/\1/p'); do
+		tgt_adm --mode target --op delete --force --tid "$tid" || :
+	done
+	_tgtd_shutdown
+	TGT_PID=
+	TGT_PORT=
+}
+
+# tgt_adm ARGS...: tgtadm against our tgtd for the iSCSI driver.
+tgt_adm()
+{
+	tgtadm -C "$TGT_CTL" --lld iscsi "$@"
+}
+
+# tgt_add_target TID IQN: create target TID named IQN.
+tgt_add_target()
+{
+	tgt_adm --mode target --op new --tid "$1" --targetname "$2"
+}
+
+# tgt_lun_file TID LUN: print the backing file of a LUN made by tgt_add_lun.
+tgt_lun_file()
+{
+	echo "$TGT_TMPDIR/lun-$1-$2.img"
+}
+
+# tgt_add_lun TID LUN SIZE_MB [readonly] [bs=BLOCKSIZE]: add a LUN backed
+# by a sparse file in tmpfs, optionally read-only or with another block
+# size than 512.
+tgt_add_lun()
+{
+	local tid=$1 lun=$2 size=$3 file opt ro=0
+	local args=()
+
+	shift 3
+	for opt in "$@"; do
+		case $opt in
+		readonly) ro=1 ;;
+		bs=*) args+=(--blocksize "${opt#bs=}") ;;
+		*) die "tgt_add_lun: unknown option $opt" ;;
+		esac
+	done
+	file=$(tgt_lun_file "$tid" "$lun")
+	truncate -s "${size}M" "$file"
+	tgt_adm --mode logicalunit --op new --tid "$tid" --lun "$lun" \
+		--backing-store "$file" "${args[@]}"
+	[ "$ro" -eq 0 ] || tgt_readonly "$tid" "$lun"
+}
+
+# tgt_readonly TID LUN: make a LUN write-protected.
+tgt_readonly()
+{
+	tgt_adm --mode logicalunit --op update --tid "$1" --lun "$2" \
+		--params readonly=1
+}
+
+# tgt_bind_all TID: let every initiator address log in to target TID.
+tgt_bind_all()
+{
+	tgt_adm --mode target --op bind --tid "$1" --initiator-address ALL
+}
+
+# tgt_set_param TID KEY VALUE: set a login key the target offers/accepts,
+# e.g. MaxRecvDataSegmentLength, HeaderDigest, ImmediateData.
+tgt_set_param()
+{
+	tgt_adm --mode target --op update --tid "$1" --name "$2" --value "$3"
+}
+
+# tgt_add_chap TID USER SECRET: require the initiator to authenticate as
+# USER with SECRET (target-side IncomingUser).
+tgt_add_chap()
+{
+	tgt_adm --mode account --op new --user "$2" --password "$3"
+	tgt_adm --mode account --op bind --tid "$1" --user "$2"
+}
+
+# tgt_add_mutual_chap TID USER SECRET: make the target authenticate itself
+# to the initiator as USER with SECRET (target-side OutgoingUser).
+tgt_add_mutual_chap()
+{
+	tgt_adm --mode account --op new --user "$2" --password "$3"
+	tgt_adm --mode account --op bind --tid "$1" --user "$2" --outgoing
+}
+
+# tgt_simple_target IQN SIZE_MB [LUN-OPTIONS...]: target 1 named IQN with
+# LUN 1 of SIZE_MB, open to all initiators; the common case.
+tgt_simple_target()
+{
+	local iqn=$1 size=$2
+
+	shift 2
+	tgt_add_target 1 "$iqn"
+	tgt_add_lun 1 1 "$size" "$@"
+	tgt_bind_all 1
+}
+
+# _run_limited OUT ERR CMD...: run CMD with a time limit, output to files.
+_run_limited()
+{
+	local out=$1 err=$2
+
+	shift 2
+	if [ "$(type -t "$1")" = file ]; then
+		timeout -k 5 "$ISA_CMD_TIMEOUT" "$@" >"$out" 2>"$err"
+	else
+		"$@" >"$out" 2>"$err"
+	fi
+}
+
+_show_run()
+{
+	echo "$1"
+	echo "--- stdout:"
+	cat "$2"
+	echo "--- stderr:"
+	cat "$3"
+	echo "---"
+}
+
+# expect_fail_with TEXT CMD [ARGS...]: CMD must fail cleanly (non-zero exit,
+# not killed by a signal, a timeout or a sanitizer) and print TEXT on
+# stderr.
+expect_fail_with()
+{
+	local text=$1 out err rc=0
+
+	shift
+	out=$(mktemp)
+	err=$(mktemp)
+	_run_limited "$out" "$err" "$@" || rc=$?
+	if [ "$rc" -eq 0 ] || [ "$rc" -ge 124 ] ||
+	   grep -q 'Sanitizer' "$err" || ! grep -qF -- "$text" "$err"; then
+		_show_run "expect_fail_with: '$*' exited $rc, expected a failure with '$text' on stderr" \
+			"$out" "$err" >&2
+		rm -f "$out" "$err"
+		return 1
+	fi
+	cat "$err" >&2
+	rm -f "$out" "$err"
+}
+
+# expect_ok_with TEXT CMD [ARGS...]: CMD must succeed and print TEXT on
+# stdout.
+expect_ok_with()
+{
+	local text=$1 out err rc=0
+
+	shift
+	out=$(mktemp)
+	err=$(mktemp)
+	_run_limited "$out" "$err" "$@" || rc=$?
+	if [ "$rc" -ne 0 ] || grep -q 'Sanitizer' "$err" ||
+	   ! grep -qF -- "$text" "$out"; then
+		_show_run "expect_ok_with: '$*' exited $rc, expected success with '$text' on stdout" \
+			"$out" "$err" >&2
+		rm -f "$out" "$err"
+		return 1
+	fi
+	cat "$out"
+	rm -f "$out" "$err"
+}

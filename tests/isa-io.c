@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * isa-io: a client of the public API for tests and the demo. It logs in,
+ * opens a LUN and moves real data through the initiator:
+ *
+ *   isa-io [OPTIONS] PORTAL IQN info
+ *   isa-io [OPTIONS] PORTAL IQN luns
+ *   isa-io [OPTIONS] PORTAL IQN verify    random data, mixed sizes, queue depth,
+ *                                         read back and compared
+ *   isa-io [OPTIONS] PORTAL IQN write --in FILE [--offset N]
+ *   isa-io [OPTIONS] PORTAL IQN read --out FILE [--offset N] [--length N]
+ *   isa-io [OPTIONS] PORTAL IQN zero|unmap [--offset N] [--length N]
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+
+static gint opt_lun = 1;
+static gint opt_qd = 32;
+static char *opt_size = NULL;
+static char *opt_min = NULL;
+static char *opt_max = NULL;
+static char *opt_offset = NULL;
+static char *opt_length = NULL;
+static char *opt_in = NULL;
+static char *opt_out = NULL;
+static char *opt_expect_out = NULL;
+static gint64 opt_seed = 1;
+static gboolean opt_fua = FALSE;
+
+struct io {
+	uint64_t offset;
+	uint32_t len;
+	uint8_t *buf;
+};
+
+struct runner {
+	struct isa_session *s;
+	struct isa_lun *l;
+	GArray *ios;
+	guint next;
+	guint inflight;
+	guint done;
+	int err;
+	char msg[256];
+	bool read;
+	unsigned flags;
+};
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	uint64_t v;
+
+	if (!s)
+		return -1;
+	errno = 0;
+	v = g_ascii_strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void run_one(struct runner *r);
+
+static void io_done(void *opaque, int err, const char *msg)
+{
+	struct runner *r = opaque;
+
+	r->inflight--;
+	r->done++;
+	if (err && !r->err) {
+		r->err = err;
+		snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : g_strerror(-err));
+	}
+	run_one(r);
+}
+
+static void run_one(struct runner *r)
+{
+	while (!r->err && r->inflight < (guint)opt_qd && r->next < r->ios->len) {
+		struct io *io = &g_array_index(r->ios, struct io, r->next);
+		int rc = r->read
+			     ? isa_read(r->l, io->offset, io->len, io->buf, io_done, r)
+			     : isa_write(r->l, io->offset, io->len, io->buf, r->flags, io_done, r);
+
+		if (rc) {
+			r->err = rc;
+			snprintf(r->msg, sizeof(r->msg), "request refused: %s", g_strerror(-rc));
+			return;
+		}
+		r->next++;
+		r->inflight++;
+	}
+}
+
+/* Run every I/O of @ios at the queue depth; returns 0 or a negative errno. */
+static int run_ios(struct isa_session *s, struct isa_lun *l, GArray *ios, bool read, unsigned flags,
+		   char *msg, size_t msglen)
+{
+	struct runner r = {.s = s, .l = l, .ios = ios, .read = read, .flags = flags};
+
+	run_one(&r);
+	while (r.inflight || (!r.err && r.next < ios->len)) {
+		struct pollfd p = {.fd = isa_session_get_fd(s), .events = POLLIN};
+
+		if (isa_session_service(s) < 0 && r.inflight == 0 && r.next < ios->len) {
+			snprintf(r.msg, sizeof(r.msg), "%s", isa_session_error(s));
+			r.err = -ENOTCONN;
+			break;
+		}
+		if (r.inflight)
+			poll(&p, 1, 1000);
+	}
+	if (r.err)
+		snprintf(msg, msglen, "%s", r.msg);
+	return r.err;
+}
+
+/* Cut [0, size) into pieces of random block multiples in [min, max], shuffled. */
+static GArray *random_pieces(GRand *rnd, uint64_t base, uint64_t size, uint32_t bs, uint64_t min,
+			     uint64_t max, uint8_t *mem)
+{
+	GArray *ios = g_array_new(FALSE, FALSE, sizeof(struct io));
+	uint64_t off = 0;
+	guint i;
+
+	while (off < size) {
+		uint64_t lo = MAX(min / bs, 1), hi = MAX(max / bs, lo);
+		uint64_t n = (uint64_t)g_rand_int_range(rnd, (gint32)lo, (gint32)hi + 1) * bs;
+		struct io io;
+
+		n = MIN(n, size - off);
+		io.offset = base + off;
+		io.len = (uint32_t)n;
+		io.buf = mem + off;
+		g_array_append_val(ios, io);
+		off += n;
+	}
+	for (i = ios->len; i > 1; i--) {
+		guint j = (guint)g_rand_int_range(rnd, 0, (gint32)i);
+		struct io t = g_array_index(ios, struct io, i - 1);
+
+		g_array_index(ios, struct io, i - 1) = g_array_index(ios, struct io, j);
+		g_array_index(ios, struct io, j) = t;
+	}
+	return ios;
+}
+
+static int cmd_verify(struct isa_session *s, struct isa_lun *l)
+{
+	const struct isa_lun_info *info = isa_lun_get_info(l);
+	uint64_t size = 64u << 20, min = 512, max = 1u << 20, base = 0, i;
+	g_autoptr(GRand) rnd = g_rand_new_with_seed((guint32)opt_seed);
+	g_autoptr(GArray) wios = NULL;
+	g_autoptr(GArray) rios = NULL;
+	uint8_t *wmem, *rmem;
+	struct isa_stats st;
+	char msg[256];
+	gint64 t0, t1, t2;
+	int rc = 1;
+
+	if ((opt_size && parse_size(opt_size, &size)) || (opt_min && parse_size(opt_min, &min)) ||
+	    (opt_max && parse_size(opt_max, &max)) ||
+	    (opt_offset && parse_size(opt_offset, &base))) {
+		fprintf(stderr, "isa-io: bad size option\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (base + size > info->blocks * info->block_size) {
+		fprintf(stderr, "isa-io: %" PRIu64 " bytes at %" PRIu64 " do not fit the LUN\n",
+			size, base);
+		return CLI_EXIT_USAGE;
+	}
+	wmem = isa_buf_alloc(s, size);
+	rmem = isa_buf_alloc(s, size);
+	for (i = 0; i < size; i += 4) {
+		uint32_t v = g_rand_int(rnd);
+
+		memcpy(wmem + i, &v, MIN(4, size - i));
+	}
+	wios = random_pieces(rnd, base, size, info->block_size, min, max, wmem);
+	rios = random_pieces(rnd, base, size, info->block_size, min, max, rmem);
+	memset(rmem, 0xa5, size);
+
+	t0 = g_get_monotonic_time();
+	if (run_ios(s, l, wios, false, opt_fua ? ISA_REQ_FUA : 0, msg, sizeof(msg))) {
+		fprintf(stderr, "isa-io: write failed: %s\n", msg);
+		goto out;
+	}
+	t1 = g_get_monotonic_time();
+	if (run_ios(s, l, rios, true, 0, msg, sizeof(msg))) {
+		fprintf(stderr, "isa-io: read failed: %s\n", msg);
+		goto out;
+	}
+	t2 = g_get_monotonic_time();
+	if (opt_expect_out && !g_file_set_contents(opt_expect_out, (char *)wmem, size, NULL)) {
+		fprintf(stderr, "isa-io: cannot write %s\n", opt_expect_out);
+		goto out;
+	}
+	for (i = 0; i < size; i++) {
+		if (wmem[i] != rmem[i]) {
+			fprintf(stderr,
+				"isa-io: MISMATCH at byte %" PRIu64 ": wrote 0x%02x, read 0x%02x\n",
+				base + i, wmem[i], rmem[i]);
+			goto out;
+		}
+	}
+	isa_session_get_stats(s, &st);
+	printf("verify: wrote %" PRIu64 " bytes in %u commands of %" PRIu64 "..%" PRIu64
+	       " bytes at queue depth %d (%.1f MiB/s)\n",
+	       size, wios->len, min, max, opt_qd, size / 1048576.0 / ((t1 - t0) / 1e6));
+	printf("verify: read back in %u commands (%.1f MiB/s) and compared: OK\n", rios->len,
+	       size / 1048576.0 / ((t2 - t1) / 1e6));
+	printf("stats: commands %" PRIu64 ", read %" PRIu64 ", written %" PRIu64
+	       ", copied payload %" PRIu64 ", retries %" PRIu64 ", errors %" PRIu64 "\n",
+	       st.commands, st.bytes_read, st.bytes_written, st.copied_bytes, st.retries,
+	       st.errors);
+	rc = 0;
+out:
+	isa_buf_free(s, wmem, size);
+	isa_buf_free(s, rmem, size);
+	return rc;
+}
+
+static int cmd_transfer(struct isa_session *s, struct isa_lun *l, bool read)
+{
+	const struct isa_lun_info *info = isa_lun_get_info(l);
+	uint64_t base = 0, len = 0, max = 1u << 20, off;
+	g_autofree char *data = NULL;
+	g_autoptr(GArray) ios = g_array_new(FALSE, FALSE, sizeof(struct io));
+	g_autoptr(GError) err = NULL;
+	gsize flen = 0;
+	uint8_t *mem;
+	char msg[256];
+	int rc = 1;
+
+	if ((opt_offset && parse_size(opt_offset, &base)) ||
+	    (opt_length && parse_size(opt_length, &len)) ||
+	    (opt_max && parse_size(opt_max, &max))) {
+		fprintf(stderr, "isa-io: bad size option\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (!read) {
+		if (!opt_in || !g_file_get_contents(opt_in, &data, &flen, &err)) {
+			fprintf(stderr, "isa-io: write needs --in FILE%s%s\n", err ? ": " : "",
+				err ? err->message : "");
+			return CLI_EXIT_USAGE;
+		}
+		len = flen;
+	} else if (!opt_out) {
+		fprintf(stderr, "isa-io: read needs --out FILE\n");
+		return CLI_EXIT_USAGE;
+	} else if (!opt_length) {
+		len = info->blocks * info->block_size - base;
+	}
+	mem = isa_buf_alloc(s, MAX(len, 1));
+	if (!read)
+		memcpy(mem, data, len);
+	for (off = 0; off < len; off += max) {
+		struct io io = {base + off, (uint32_t)MIN(max, len - off), mem + off};
+
+		g_array_append_val(ios, io);
+	}
+	if (run_ios(s, l, ios, read, opt_fua ? ISA_REQ_FUA : 0, msg, sizeof(msg))) {
+		fprintf(stderr, "isa-io: %s failed: %s\n", read ? "read" : "write", msg);
+		goto out;
+	}
+	if (read && !g_file_set_contents(opt_out, (char *)mem, len, &err)) {
+		fprintf(stderr, "isa-io: %s\n", err->message);
+		goto out;
+	}
+	printf("%s %" PRIu64 " bytes at offset %" PRIu64 "\n", read ? "read" : "wrote", len, base);
+	rc = 0;
+out:
+	isa_buf_free(s, mem, MAX(len, 1));
+	return rc;
+}
+
+static void flag_done(void *opaque, int err, const char *msg)
+{
+	int *rc = opaque;
+
+	*rc = err;
+	if (err)
+		fprintf(stderr, "isa-io: %s\n", msg ? msg : g_strerror(-err));
+}
+
+static int cmd_discard(struct isa_session *s, struct isa_lun *l, bool unmap)
+{
+	const struct isa_lun_info *info = isa_lun_get_info(l);
+	uint64_t base = 0, len = info->blocks * info->block_size;
+	int result = 1, rc;
+	bool done = false;
+
+	if ((opt_offset && parse_size(opt_offset, &base)) ||
+	    (opt_length && parse_size(opt_length, &len))) {
+		fprintf(stderr, "isa-io: bad size option\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (!opt_length)
+		len -= base;
+	rc = unmap ? isa_unmap(l, base, len, flag_done, &result)
+		   : isa_write_zeroes(l, base, len, 0, flag_done, &result);
+	if (rc) {
+		fprintf(stderr, "isa-io: refused: %s\n", g_strerror(-rc));
+		return 1;
+	}
+	while (result == 1 && !done) {
+		if (isa_session_run(s, &done, 100) < 0 && isa_session_error(s))
+			break;
+	}
+	if (result == 0)
+		printf("%s %" PRIu64 " bytes at offset %" PRIu64 "\n",
+		       unmap ? "unmapped" : "zeroed", len, base);
+	return result == 0 ? 0 : 1;
+}
+
+static void print_info(struct isa_session *s, struct isa_lun *l)
+{
+	const struct isa_lun_info *i = isa_lun_get_info(l);
+	struct isa_session_info si;
+
+	isa_session_get_info(s, &si);
+	printf("target: %s\nportal: %s\ntransport: %s\n", si.target_name, si.portal, si.transport);
+	printf("max_recv_segment: %u\nmax_xmit_segment: %u\nfirst_burst: %u\nmax_burst: %u\n",
+	       si.max_recv_segment, si.max_xmit_segment, si.first_burst, si.max_burst);
+	printf("initial_r2t: %s\nimmediate_data: %s\nheader_digest: %s\ndata_digest: %s\n",
+	       si.initial_r2t ? "yes" : "no", si.immediate_data ? "yes" : "no",
+	       si.header_digest ? "crc32c" : "none", si.data_digest ? "crc32c" : "none");
+	printf("lun: %u\nvendor: %s\nproduct: %s\nrevision: %s\nserial: %s\nid: %s\n", i->lun,
+	       i->vendor, i->product, i->revision, i->serial, i->id);
+	printf("size: %" PRIu64 "\nblock_size: %u\nread_only: %s\nrotational: %s\n",
+	       i->blocks * i->block_size, i->block_size, i->read_only ? "yes" : "no",
+	       i->rotational ? "yes" : "no");
+	printf("can_unmap: %s\nmax_transfer: %u\n", i->can_unmap ? "yes" : "no", i->max_transfer);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_login login = {0};
+	const GOptionEntry entries[] = {
+	    {"lun", 'l', 0, G_OPTION_ARG_INT, &opt_lun, "LUN (default 1)", "N"},
+	    {"qd", 0, 0, G_OPTION_ARG_INT, &opt_qd, "Queue depth (default 32)", "N"},
+	    {"size", 0, 0, G_OPTION_ARG_STRING, &opt_size, "verify: bytes (64M)", "N"},
+	    {"min-io", 0, 0, G_OPTION_ARG_STRING, &opt_min, "verify: smallest I/O", "N"},
+	    {"max-io", 0, 0, G_OPTION_ARG_STRING, &opt_max, "largest I/O (1M)", "N"},
+	    {"offset", 0, 0, G_OPTION_ARG_STRING, &opt_offset, "first byte", "N"},
+	    {"length", 0, 0, G_OPTION_ARG_STRING, &opt_length, "bytes", "N"},
+	    {"in", 0, 0, G_OPTION_ARG_FILENAME, &opt_in, "write: data from FILE", "FILE"},
+	    {"out", 0, 0, G_OPTION_ARG_FILENAME, &opt_out, "read: data to FILE", "FILE"},
+	    {"expect-out", 0, 0, G_OPTION_ARG_FILENAME, &opt_expect_out,
+	     "verify: also save the data written to FILE", "FILE"},
+	    {"seed", 0, 0, G_OPTION_ARG_INT64, &opt_seed, "verify: random seed", "N"},
+	    {"fua", 0, 0, G_OPTION_ARG_NONE, &opt_fua, "write with FUA", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	g_autoptr(GOptionContext) ctx =
+	    g_option_context_new("PORTAL IQN info|luns|verify|read|write|zero|unmap");
+	g_autoptr(GError) err = NULL;
+	struct isa_session *s = NULL;
+	struct isa_lun *l = NULL;
+	const char *cmd;
+	int rc;
+
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_add_group(ctx, cli_login_group(&login));
+	if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+		fprintf(stderr, "isa-io: %s\n", err->message);
+		return CLI_EXIT_USAGE;
+	}
+	cli_log_init("isa-io", login.verbose, login.quiet);
+	if (argc != 4 || opt_qd < 1 || opt_lun < 0) {
+		fprintf(stderr,
+			"isa-io: usage: isa-io [OPTIONS] PORTAL IQN COMMAND (try --help)\n");
+		return CLI_EXIT_USAGE;
+	}
+	cmd = argv[3];
+	if (cli_login_finish(&login, &err) < 0) {
+		rc = cli_fail("isa-io", err);
+		goto out;
+	}
+	login.opts.queue_depth = (uint32_t)opt_qd;
+	s = isa_session_open(argv[1], argv[2], &login.opts, &err);
+	if (!s) {
+		rc = cli_fail("isa-io", err);
+		goto out;
+	}
+	if (!strcmp(cmd, "luns")) {
+		g_autoptr(GArray) luns = isa_report_luns(s, &err);
+		guint i;
+
+		if (!luns) {
+			rc = cli_fail("isa-io", err);
+			goto out;
+		}
+		for (i = 0; i < luns->len; i++)
+			printf("%u\n", g_array_index(luns, uint32_t, i));
+		rc = 0;
+		goto out;
+	}
+	l = isa_lun_open(s, (uint32_t)opt_lun, &err);
+	if (!l) {
+		rc = cli_fail("isa-io", err);
+		goto out;
+	}
+	if (!strcmp(cmd, "info")) {
+		print_info(s, l);
+		rc = 0;
+	} else if (!strcmp(cmd, "verify")) {
+		rc = cmd_verify(s, l);
+	} else if (!strcmp(cmd, "read") || !strcmp(cmd, "write")) {
+		rc = cmd_transfer(s, l, cmd[0] == 'r');
+	} else if (!strcmp(cmd, "zero") || !strcmp(cmd, "unmap")) {
+		rc = cmd_discard(s, l, cmd[0] == 'u');
+	} else {
+		fprintf(stderr, "isa-io: unknown command '%s'\n", cmd);
+		rc = CLI_EXIT_USAGE;
+	}
+out:
+	isa_lun_close(l);
+	isa_session_close(s);
+	cli_login_clear(&login);
+	return rc;
+}
