@@ -174,9 +174,8 @@ void cli_login_clear(struct cli_login *c)
 	g_free(c->mutual_secret);
 }
 
-int cli_fail(const char *prog, const GError *err)
+int cli_fail_code(const GError *err)
 {
-	fprintf(stderr, "%s: %s\n", prog, err ? err->message : "unknown error");
 	if (!err || err->domain != ISA_ERROR)
 		return CLI_EXIT_FAILURE;
 	switch (err->code) {
@@ -199,6 +198,12 @@ int cli_fail(const char *prog, const GError *err)
 	default:
 		return CLI_EXIT_FAILURE;
 	}
+}
+
+int cli_fail(const char *prog, const GError *err)
+{
+	fprintf(stderr, "%s: %s\n", prog, err ? err->message : "unknown error");
+	return cli_fail_code(err);
 }
 
 char *cli_json_string(const char *s)

@@ -60,6 +60,9 @@ void cli_login_clear(struct cli_login *c);
 /* Messages as "PROG: text" on stderr; debug only with -v, nothing but errors with -q. */
 void cli_log_init(const char *prog, gboolean verbose, gboolean quiet);
 
+/* The exit code @err maps to. */
+int cli_fail_code(const GError *err);
+
 /* Print "PROG: message" for @err and return the exit code it maps to. */
 int cli_fail(const char *prog, const GError *err);
 

@@ -272,6 +272,31 @@ int isa_unmap(struct isa_lun *l, uint64_t offset, uint64_t len, isa_done_fn done
 int isa_write_zeroes(struct isa_lun *l, uint64_t offset, uint64_t len, unsigned flags,
 		     isa_done_fn done, void *opaque);
 
+/**
+ * struct isa_extent - one run of blocks with the same provisioning state.
+ * @offset: first byte
+ * @length: bytes
+ * @allocated: false when the target reports the blocks deallocated
+ *	       (they then read as zeroes if the LUN has zeroes_after_unmap)
+ */
+struct isa_extent {
+	uint64_t offset;
+	uint64_t length;
+	bool allocated;
+};
+
+typedef void (*isa_status_fn)(void *opaque, int err, const char *msg, const struct isa_extent *ext,
+			      size_t n);
+
+/*
+ * Provisioning status of [@offset, @offset + @len) with GET LBA STATUS.
+ * The extents cover a prefix of the range (at least one block); a LUN
+ * without the command reports the whole range allocated. Same queueing
+ * and return rules as isa_read().
+ */
+int isa_block_status(struct isa_lun *l, uint64_t offset, uint64_t len, isa_status_fn done,
+		     void *opaque);
+
 #ifdef __cplusplus
 }
 #endif

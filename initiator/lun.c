@@ -26,6 +26,7 @@ struct isa_lun {
 	uint32_t unmap_align;	   /* blocks */
 	uint32_t max_ws_blocks;	   /* per WRITE SAME */
 	void *zero_block;
+	bool thin; /* READ CAPACITY(16) LBPME: GET LBA STATUS means something */
 };
 
 /**
@@ -254,6 +255,120 @@ int isa_write_zeroes(struct isa_lun *l, uint64_t offset, uint64_t len, unsigned 
 	return 0;
 }
 
+/* GET LBA STATUS answers at most this many descriptors per command. */
+#define LBA_STATUS_ALLOC (8 + 16 * 256)
+
+struct status_req {
+	struct isa_lun *l;
+	uint64_t offset;
+	uint64_t len;
+	uint8_t *buf;
+	isa_status_fn done;
+	void *opaque;
+};
+
+static void status_req_free(struct status_req *r)
+{
+	if (r->buf)
+		isa_buf_free(r->l->s, r->buf, LBA_STATUS_ALLOC);
+	g_free(r);
+}
+
+/* Without thin provisioning every block is mapped: one extent, no command. */
+static void status_all_allocated(void *opaque)
+{
+	struct status_req *r = opaque;
+	struct isa_extent e = {r->offset, r->len, true};
+
+	r->done(r->opaque, 0, NULL, &e, 1);
+	status_req_free(r);
+}
+
+static void status_done(struct isa_task *t)
+{
+	struct status_req *r = t->opaque;
+	uint32_t bs = r->l->info.block_size;
+	uint64_t pos = r->offset, end = r->offset + r->len;
+	g_autoptr(GArray) descs = NULL;
+	g_autoptr(GArray) ext = g_array_new(FALSE, FALSE, sizeof(struct isa_extent));
+	g_autoptr(GError) err = NULL;
+	uint32_t got = t->edtl - (t->underflow ? MIN(t->residual, t->edtl) : 0);
+	guint i;
+
+	if (t->result == -EOPNOTSUPP || t->result == -EINVAL) {
+		/* The LUN has no GET LBA STATUS after all: report data. */
+		session_task_free(t);
+		status_all_allocated(r);
+		return;
+	}
+	if (t->result) {
+		r->done(r->opaque, t->result, t->msg, NULL, 0);
+		goto out;
+	}
+	if (scsi_parse_get_lba_status(r->buf, got, &descs, &err) < 0) {
+		r->done(r->opaque, -EIO, err->message, NULL, 0);
+		goto out;
+	}
+	for (i = 0; i < descs->len && pos < end; i++) {
+		const struct scsi_lba_status *d = &g_array_index(descs, struct scsi_lba_status, i);
+		uint64_t d_start = d->lba * bs, d_end = d_start + (uint64_t)d->blocks * bs;
+		struct isa_extent e;
+
+		/* Descriptors must continue where we are; anything else ends the answer. */
+		if (d_start > pos || d_end <= pos)
+			break;
+		e.offset = pos;
+		e.length = MIN(d_end, end) - pos;
+		e.allocated = d->status != SCSI_LBA_DEALLOCATED && d->status != SCSI_LBA_ANCHORED;
+		g_array_append_val(ext, e);
+		pos += e.length;
+	}
+	if (!ext->len) {
+		struct isa_extent e = {r->offset, MIN(r->len, (uint64_t)bs), true};
+
+		g_array_append_val(ext, e);
+	}
+	r->done(r->opaque, 0, NULL, (const struct isa_extent *)(void *)ext->data, ext->len);
+out:
+	session_task_free(t);
+	status_req_free(r);
+}
+
+int isa_block_status(struct isa_lun *l, uint64_t offset, uint64_t len, isa_status_fn done,
+		     void *opaque)
+{
+	struct status_req *r;
+	struct isa_task *t;
+	uint8_t cdb[16];
+	size_t cl;
+	int rc = check_range(l, offset, len);
+
+	if (rc)
+		return rc;
+	if (!len)
+		return -EINVAL;
+	r = g_new0(struct status_req, 1);
+	r->l = l;
+	r->offset = offset;
+	r->len = len;
+	r->done = done;
+	r->opaque = opaque;
+	if (!l->thin) {
+		session_defer(l->s, status_all_allocated, r);
+		return 0;
+	}
+	r->buf = isa_buf_alloc(l->s, LBA_STATUS_ALLOC);
+	if (!r->buf) {
+		status_req_free(r);
+		return -ENOMEM;
+	}
+	cl = scsi_cdb_get_lba_status(cdb, offset / l->info.block_size, LBA_STATUS_ALLOC);
+	t = session_task_new(l->s, l->info.lun, cdb, (uint8_t)cl, true, r->buf, LBA_STATUS_ALLOC,
+			     status_done, r);
+	session_task_submit(l->s, t);
+	return 0;
+}
+
 /* Run one command that reads into @buf; *@got is what arrived. */
 static int lun_cmd_in(struct isa_lun *l, const uint8_t *cdb, size_t cdb_len, void *buf,
 		      uint32_t len, uint32_t *got, GError **err)
@@ -345,6 +460,7 @@ static int probe_capacity(struct isa_lun *l, uint8_t *buf, GError **err)
 	l->info.blocks = cap.last_lba + 1;
 	l->info.physical_block_size = cap.block_size << MIN(cap.lbppbe, 8);
 	l->info.zeroes_after_unmap = cap.lbprz;
+	l->thin = cap.lbpme;
 	return 0;
 }
 

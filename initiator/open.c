@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -116,6 +117,13 @@ static struct isa_session *session_new(const struct isa_options *o, const char *
 	s->state = SESSION_LOGIN;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	s->defer_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (s->defer_fd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->defer_fd};
+
+		epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->defer_fd, &ev);
+	}
+	g_queue_init(&s->deferred);
 	s->tasks = g_hash_table_new(g_direct_hash, g_direct_equal);
 	g_queue_init(&s->pending);
 	g_queue_init(&s->completed);
@@ -152,6 +160,8 @@ static void session_free(struct isa_session *s)
 		close(s->epfd);
 	if (s->timerfd >= 0)
 		close(s->timerfd);
+	if (s->defer_fd >= 0)
+		close(s->defer_fd);
 	g_hash_table_unref(s->tasks);
 	g_array_unref(s->nop_replies);
 	g_byte_array_unref(s->ctl_rsp);

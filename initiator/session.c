@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -232,6 +233,40 @@ static void session_fail_all(struct isa_session *s)
 	}
 	while ((l = g_queue_pop_head_link(&s->pending)))
 		task_finish(s, l->data, -ENOTCONN, why);
+}
+
+struct deferred {
+	GList link;
+	void (*fn)(void *opaque);
+	void *opaque;
+};
+
+void session_defer(struct isa_session *s, void (*fn)(void *opaque), void *opaque)
+{
+	struct deferred *d = g_new0(struct deferred, 1);
+	uint64_t one = 1;
+
+	d->fn = fn;
+	d->opaque = opaque;
+	d->link.data = d;
+	g_queue_push_tail_link(&s->deferred, &d->link);
+	if (write(s->defer_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		g_debug("eventfd write: %s", g_strerror(errno));
+}
+
+static void session_run_deferred(struct isa_session *s)
+{
+	GList *l;
+	uint64_t n;
+
+	if (read(s->defer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		g_debug("eventfd read: %s", g_strerror(errno));
+	while ((l = g_queue_pop_head_link(&s->deferred))) {
+		struct deferred *d = l->data;
+
+		d->fn(d->opaque);
+		g_free(d);
+	}
 }
 
 static void session_run_completions(struct isa_session *s)
@@ -625,6 +660,8 @@ static void session_after_io(struct isa_session *s)
 		session_issue_pending(s);
 	}
 	session_run_completions(s);
+	if (s->deferred.length)
+		session_run_deferred(s);
 	/* Callbacks may have submitted more. */
 	if (s->state == SESSION_FULL_FEATURE)
 		session_issue_pending(s);
@@ -639,7 +676,9 @@ int isa_session_service(struct isa_session *s)
 	if (s->state != SESSION_FAILED) {
 		n = epoll_wait(s->epfd, ev, G_N_ELEMENTS(ev), 0);
 		for (i = 0; i < n; i++) {
-			if (ev[i].data.fd == s->timerfd) {
+			if (ev[i].data.fd == s->defer_fd) {
+				continue;
+			} else if (ev[i].data.fd == s->timerfd) {
 				uint64_t ticks;
 
 				if (read(s->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)

@@ -84,6 +84,8 @@ struct isa_session {
 	struct dm_conn *conn;
 	int epfd;
 	int timerfd;
+	int defer_fd;
+	GQueue deferred;
 	uint32_t dm_events;
 	char *error;
 
@@ -128,6 +130,13 @@ int session_control_exchange(struct isa_session *s, const uint8_t *bhs, const vo
 			     uint32_t dlen, int timeout_ms, GError **err);
 
 void session_fail(struct isa_session *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/*
+ * Run @fn(@opaque) from the next isa_session_service(), so that a request
+ * answered without the target still completes the way the API promises:
+ * later, never inside the call that submitted it.
+ */
+void session_defer(struct isa_session *s, void (*fn)(void *opaque), void *opaque);
 uint32_t session_alloc_itt(struct isa_session *s);
 void session_update_events(struct isa_session *s);
 void session_init_upcalls(struct isa_session *s);

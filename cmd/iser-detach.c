@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * iser-detach EXPORT|--all: ask the serving process of an attachment to
+ * stop (SIGTERM: it finishes in-flight requests, flushes, unexports and
+ * logs out) and wait until it is gone. State left by a process that died
+ * is removed.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/cli.h"
+#include "cmd/state.h"
+
+static const char *prog = "iser-detach";
+
+/* SIGTERM, then wait; returns 0 once the process is gone. */
+static int detach_one(const struct attach_state *st, int timeout_s, gboolean quiet)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+	gint64 next_note = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+
+	if (!state_alive(st)) {
+		/* The daemon died without cleaning up: its state is stale. */
+		state_remove(st->pid);
+		if (!quiet)
+			printf("removed stale %s (process %ld is gone)\n", st->export,
+			       (long)st->pid);
+		return 0;
+	}
+	if (kill(st->pid, SIGTERM) < 0 && errno != ESRCH) {
+		fprintf(stderr, "%s: cannot signal process %ld: %s\n", prog, (long)st->pid,
+			g_strerror(errno));
+		return CLI_EXIT_FAILURE;
+	}
+	while (state_alive(st)) {
+		if (g_get_monotonic_time() > deadline) {
+			fprintf(stderr,
+				"%s: %s (process %ld) did not finish within %d s; it is still "
+				"draining or flushing\n",
+				prog, st->export, (long)st->pid, timeout_s);
+			return CLI_EXIT_TIMEOUT;
+		}
+		if (!quiet && g_get_monotonic_time() > next_note) {
+			fprintf(stderr, "%s: waiting for %s to flush and log out...\n", prog,
+				st->export);
+			next_note = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+		}
+		g_usleep(20000);
+	}
+	state_remove(st->pid);
+	if (!quiet)
+		printf("detached %s\n", st->export);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	gboolean all = FALSE, quiet = FALSE;
+	gint timeout_s = 60;
+	const GOptionEntry entries[] = {
+	    {"all", 'a', 0, G_OPTION_ARG_NONE, &all, "Detach every attachment", NULL},
+	    {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s,
+	     "Give up waiting after S seconds (default 60)", "S"},
+	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print nothing on success", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("EXPORT|--all");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GPtrArray) list = NULL;
+	guint i, found = 0;
+	int rc = 0;
+
+	g_option_context_set_summary(
+	    ctx, "Detach an attachment made by iser-attach: EXPORT is its socket path,\n"
+		 "HOST:PORT, FUSE directory or file, or /dev/nbdN. The serving process\n"
+		 "finishes what is in flight, flushes, unexports and logs out first.");
+	g_option_context_set_description(ctx, "Exit status: 0 detached, 2 usage, 5 no such "
+					      "attachment, 8 timed out. See iser-detach(1).");
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+		fprintf(stderr, "%s: %s\n", prog, err->message);
+		return CLI_EXIT_USAGE;
+	}
+	if ((all && argc != 1) || (!all && argc != 2) || timeout_s < 1) {
+		fprintf(stderr, "%s: expected one EXPORT or --all (try --help)\n", prog);
+		return CLI_EXIT_USAGE;
+	}
+	list = state_list();
+	for (i = 0; i < list->len; i++) {
+		const struct attach_state *st = list->pdata[i];
+		int r;
+
+		if (!all && !state_matches(st, argv[1]))
+			continue;
+		found++;
+		r = detach_one(st, timeout_s, quiet);
+		if (r && !rc)
+			rc = r;
+	}
+	if (!found && !all) {
+		fprintf(stderr, "%s: nothing is attached as %s\n", prog, argv[1]);
+		return CLI_EXIT_NOT_FOUND;
+	}
+	return rc;
+}

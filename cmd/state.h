@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Attachment state under /run/iser-attach/ (or $ISER_ATTACH_RUNDIR): one
+ * key=value file per serving process, so that iser-detach and iser-list
+ * find attachments without asking the daemons.
+ */
+#ifndef ISA_CMD_STATE_H
+#define ISA_CMD_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <glib.h>
+
+/**
+ * struct attach_state - what is recorded of one attachment.
+ * @pid: the serving process
+ * @kind: "socket", "tcp", "fuse" or "nbd"
+ * @export: what the user names it by: socket path, HOST:PORT, FUSE dir,
+ *	    /dev/nbdN
+ * @uri: the line iser-attach printed (NBD URI, file path or device)
+ * @started: seconds since the epoch
+ */
+struct attach_state {
+	pid_t pid;
+	char *kind;
+	char *export;
+	char *uri;
+	char *portal;
+	char *target;
+	uint32_t lun;
+	char *transport;
+	gint64 started;
+};
+
+/* The directory, created mode 0755 if missing. */
+const char *state_dir(void);
+
+int state_write(const struct attach_state *st, GError **err);
+void state_remove(pid_t pid);
+
+/* Every recorded attachment (struct attach_state *), oldest first. */
+GPtrArray *state_list(void);
+
+void attach_state_free(struct attach_state *st);
+
+/* True when @st names @what (its export, URI, or for FUSE the file inside). */
+bool state_matches(const struct attach_state *st, const char *what);
+
+/* True while the process of @st exists. */
+bool state_alive(const struct attach_state *st);
+
+#endif

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The NBD server front end: serves one LUN of an iser-attach session to
+ * NBD clients (qemu, libnbd tools, fio, the kernel's nbd driver) over unix
+ * sockets, TCP, or sockets handed to it already connected.
+ *
+ * It runs on the session's thread: the owner polls nbd_server_get_fd() and
+ * isa_session_get_fd() and calls nbd_server_service() and
+ * isa_session_service() when they are readable. Payload moves zero copy:
+ * write payload is received straight into a buffer from isa_buf_alloc()
+ * that the SCSI WRITE then sends; read replies are sent from the buffer
+ * Data-In landed in.
+ */
+#ifndef ISA_NBD_SERVER_H
+#define ISA_NBD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+#include "include/iser-attach.h"
+
+/**
+ * struct nbd_server_config - what the server says about its export.
+ * @export_name: the name clients ask for ("" is accepted as the default)
+ * @description: NBD_INFO_DESCRIPTION text (vendor and product), or NULL
+ * @read_only: serve read-only even if the LUN is writable
+ * @max_connections: refuse connections beyond this many; 0 for 16
+ */
+struct nbd_server_config {
+	const char *export_name;
+	const char *description;
+	bool read_only;
+	unsigned max_connections;
+};
+
+/**
+ * struct nbd_server_stats - counters of one server.
+ * @connections: clients connected now
+ * @requests: requests completed
+ * @bytes_read: payload bytes sent to clients
+ * @bytes_written: payload bytes received from clients
+ * @copied_bytes: payload bytes the server had to memcpy (zero copy: 0)
+ * @errors: requests answered with an error
+ */
+struct nbd_server_stats {
+	unsigned connections;
+	uint64_t requests;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint64_t copied_bytes;
+	uint64_t errors;
+};
+
+struct nbd_server;
+
+struct nbd_server *nbd_server_new(struct isa_session *s, struct isa_lun *l,
+				  const struct nbd_server_config *cfg);
+
+/* Listen on a unix socket created mode 0600 (an existing socket file is replaced). */
+int nbd_server_listen_unix(struct nbd_server *srv, const char *path, GError **err);
+
+/* Listen on TCP HOST:PORT (HOST may be an IPv6 literal without brackets). */
+int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, uint16_t port, GError **err);
+
+/*
+ * Serve a socket that is already connected. With @handshake_done the
+ * connection starts in the transmission phase, as the kernel's nbd driver
+ * expects of the sockets handed to it over netlink.
+ */
+int nbd_server_add_client(struct nbd_server *srv, int fd, bool handshake_done);
+
+/*
+ * The NBD transmission flags (NBD_FLAG_*) the export advertises, for
+ * handing to the kernel's nbd driver together with sockets.
+ */
+uint16_t nbd_server_transmission_flags(const struct nbd_server *srv);
+
+/* One fd that becomes readable when nbd_server_service() has work. */
+int nbd_server_get_fd(struct nbd_server *srv);
+
+/* Accept, read requests, send replies; never blocks. */
+void nbd_server_service(struct nbd_server *srv);
+
+/*
+ * Stop accepting and stop reading new requests; requests in flight finish
+ * and their replies are sent, then the connections close.
+ */
+void nbd_server_shutdown(struct nbd_server *srv);
+
+/* True when no request is in flight and no reply waits to be sent. */
+bool nbd_server_drained(const struct nbd_server *srv);
+
+void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st);
+
+/* Close every connection and listening socket (removing a unix socket file). */
+void nbd_server_free(struct nbd_server *srv);
+
+#endif
