@@ -8,6 +8,11 @@
 #include <sys/stat.h>
 
 #include "cmd/cli.h"
+#include "cmd/config.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
 
 static const char *log_prog = "iser";
 static gboolean log_verbose;
@@ -38,8 +43,10 @@ void cli_log_init(const char *prog, gboolean verbose, gboolean quiet)
 GOptionGroup *cli_login_group(struct cli_login *c)
 {
 	const GOptionEntry entries[] = {
+	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &c->config_file,
+	     "Configuration file (default " SYSCONFDIR "/iser-attach/iser.conf)", "FILE"},
 	    {"initiator-name", 'I', 0, G_OPTION_ARG_STRING, &c->initiator_name,
-	     "Our iSCSI name (default: iqn.2026-11.org.iser-attach:HOSTNAME)", "IQN"},
+	     "Our iSCSI name (default: from the configuration, else generated once)", "IQN"},
 	    {"chap-user", 'u', 0, G_OPTION_ARG_STRING, &c->chap_user,
 	     "Log in with CHAP as USER; the secret comes from --chap-secret-file or "
 	     "$ISER_CHAP_SECRET",
@@ -96,7 +103,9 @@ static char *read_secret_file(const char *path, GError **err)
 	return g_steal_pointer(&text);
 }
 
-static int get_secret(const char *user, const char *file, const char *env, char **out, GError **err)
+/* The secret for @user: its file, then the environment, then the config file. */
+static int get_secret(const char *user, const char *file, const char *env, const char *from_conf,
+		      char **out, GError **err)
 {
 	const char *v;
 
@@ -107,29 +116,36 @@ static int get_secret(const char *user, const char *file, const char *env, char 
 		return *out ? 0 : -1;
 	}
 	v = g_getenv(env);
-	if (!v || !*v) {
-		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
-			    "CHAP user %s given without a secret: set $%s or pass a secret file",
-			    user, env);
-		return -1;
+	if (v && *v) {
+		*out = g_strdup(v);
+		return 0;
 	}
-	*out = g_strdup(v);
-	return 0;
+	if (from_conf) {
+		*out = g_strdup(from_conf);
+		return 0;
+	}
+	g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+		    "CHAP user %s given without a secret: set $%s or pass a secret file", user,
+		    env);
+	return -1;
 }
 
-int cli_login_finish(struct cli_login *c, GError **err)
+int cli_login_finish(struct cli_login *c, const char *portal, const char *target, GError **err)
 {
 	struct isa_options *o = &c->opts;
 
 	memset(o, 0, sizeof(*o));
+	if (config_apply(c, portal, target, err) < 0)
+		return -1;
 	if (c->mutual_user && !c->chap_user) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
 			    "--mutual-user needs --chap-user as well");
 		return -1;
 	}
-	if (get_secret(c->chap_user, c->secret_file, "ISER_CHAP_SECRET", &c->chap_secret, err) ||
+	if (get_secret(c->chap_user, c->secret_file, "ISER_CHAP_SECRET", c->file_chap_secret,
+		       &c->chap_secret, err) ||
 	    get_secret(c->mutual_user, c->mutual_secret_file, "ISER_MUTUAL_SECRET",
-		       &c->mutual_secret, err))
+		       c->file_mutual_secret, &c->mutual_secret, err))
 		return -1;
 	if (!c->transport || !strcmp(c->transport, "auto")) {
 		o->transport = ISA_TRANSPORT_AUTO;
@@ -155,23 +171,33 @@ int cli_login_finish(struct cli_login *c, GError **err)
 	o->header_digest = c->digest;
 	o->data_digest = c->digest;
 	o->timeout_ms = c->timeout_s * 1000;
+	o->queue_depth = c->queue_depth;
+	o->nop_interval_s = c->nop_interval_s;
+	o->nop_timeout_s = c->nop_timeout_s;
 	return 0;
+}
+
+/* Overwrite a secret before freeing it. */
+static void free_secret(char *secret)
+{
+	if (secret)
+		memset(secret, 0, strlen(secret));
+	g_free(secret);
 }
 
 void cli_login_clear(struct cli_login *c)
 {
+	g_free(c->config_file);
 	g_free(c->initiator_name);
 	g_free(c->chap_user);
 	g_free(c->secret_file);
 	g_free(c->mutual_user);
 	g_free(c->mutual_secret_file);
 	g_free(c->transport);
-	if (c->chap_secret)
-		memset(c->chap_secret, 0, strlen(c->chap_secret));
-	if (c->mutual_secret)
-		memset(c->mutual_secret, 0, strlen(c->mutual_secret));
-	g_free(c->chap_secret);
-	g_free(c->mutual_secret);
+	free_secret(c->chap_secret);
+	free_secret(c->mutual_secret);
+	free_secret(c->file_chap_secret);
+	free_secret(c->file_mutual_secret);
 }
 
 int cli_fail_code(const GError *err)

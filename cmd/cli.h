@@ -29,12 +29,15 @@ enum cli_exit {
 
 /**
  * struct cli_login - login options as given on the command line.
+ * @config_file: --config, or NULL for the default file
  * @secret_file, @mutual_secret_file: files holding the secrets; secrets
  *	are never taken from the command line itself (it is world-readable
- *	through /proc), only from these files or from ISER_CHAP_SECRET and
- *	ISER_MUTUAL_SECRET in the environment
+ *	through /proc), only from these files, from ISER_CHAP_SECRET and
+ *	ISER_MUTUAL_SECRET in the environment, or from a configuration file
+ *	only root can read (@file_chap_secret, @file_mutual_secret)
  */
 struct cli_login {
+	char *config_file;
 	char *initiator_name;
 	char *chap_user;
 	char *secret_file;
@@ -45,6 +48,11 @@ struct cli_login {
 	gint timeout_s;
 	gboolean verbose;
 	gboolean quiet;
+	guint queue_depth;
+	guint nop_interval_s;
+	guint nop_timeout_s;
+	char *file_chap_secret;
+	char *file_mutual_secret;
 	struct isa_options opts;
 	char *chap_secret;
 	char *mutual_secret;
@@ -53,8 +61,12 @@ struct cli_login {
 /* Option entries for struct cli_login, to add to a GOptionContext. */
 GOptionGroup *cli_login_group(struct cli_login *c);
 
-/* Turn the parsed options into c->opts. Returns 0, or -1 with @err set. */
-int cli_login_finish(struct cli_login *c, GError **err);
+/*
+ * Complete the parsed options from the configuration file for @portal and
+ * @target (NULL when discovering) and turn them into c->opts. Returns 0,
+ * or -1 with @err set.
+ */
+int cli_login_finish(struct cli_login *c, const char *portal, const char *target, GError **err);
 void cli_login_clear(struct cli_login *c);
 
 /* Messages as "PROG: text" on stderr; debug only with -v, nothing but errors with -q. */

@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "iser-discover: expected one PORTAL (try --help)\n");
 		return CLI_EXIT_USAGE;
 	}
-	if (cli_login_finish(&login, &err) < 0) {
+	if (cli_login_finish(&login, argv[1], NULL, &err) < 0) {
 		rc = cli_fail("iser-discover", err);
 		goto out;
 	}

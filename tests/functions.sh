@@ -26,6 +26,17 @@ top_builddir=${top_builddir:-$top_srcdir}
 ISER_DISCOVER=$top_builddir/iser-discover
 # shellcheck disable=SC2034
 ISA_IO=$top_builddir/tests/isa-io
+ISER_ATTACH=$top_builddir/iser-attach
+ISER_DETACH=$top_builddir/iser-detach
+
+# Each test gets its own configuration (a fixed initiator name, so nothing
+# is generated into the system's configuration directory) and its own
+# attachment state directory (so iser-detach --all sees only its own).
+_test_private=$(mktemp -d /tmp/isa-test-private.XXXXXX)
+printf '[global]\ninitiator_name = iqn.2026-11.org.iser-attach.test:initiator\n' \
+	>"$_test_private/iser.conf"
+export ISER_ATTACH_CONFIG=${ISER_ATTACH_CONFIG:-$_test_private/iser.conf}
+export ISER_ATTACH_RUNDIR=$_test_private/run
 TGT_RUNDIR=/var/run/tgtd
 
 # Commands run by expect_fail_with/expect_ok_with are killed after this
@@ -48,6 +59,7 @@ skip()
 
 _cleanup_cmds=()
 _test_status=0
+_cleanup_cmds+=("rm -rf $(printf '%q' "$_test_private")")
 
 # cleanup_fn CMD [ARGS...]: run CMD when the test exits, last registered
 # first.

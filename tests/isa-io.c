@@ -402,7 +402,7 @@ int main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	cmd = argv[3];
-	if (cli_login_finish(&login, &err) < 0) {
+	if (cli_login_finish(&login, argv[1], argv[2], &err) < 0) {
 		rc = cli_fail("isa-io", err);
 		goto out;
 	}
