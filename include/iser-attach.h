@@ -166,6 +166,8 @@ void isa_session_get_info(const struct isa_session *s, struct isa_session_info *
  * @copied_bytes: payload bytes the data path had to memcpy (zero copy: 0)
  * @retries: commands retried after UNIT ATTENTION or BUSY
  * @errors: requests completed with an error
+ * @latency_us_total: time from sending to completion, summed over the
+ *		      completed commands (divide by @commands for the mean)
  */
 struct isa_stats {
 	uint64_t commands;
@@ -174,6 +176,7 @@ struct isa_stats {
 	uint64_t copied_bytes;
 	uint64_t retries;
 	uint64_t errors;
+	uint64_t latency_us_total;
 };
 void isa_session_get_stats(const struct isa_session *s, struct isa_stats *st);
 

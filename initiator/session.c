@@ -141,6 +141,8 @@ static void task_finish(struct isa_session *s, struct isa_task *t, int result, c
 	}
 	if (s->conn)
 		s->dm->forget_task(s->conn, &t->dm);
+	if (t->sent_us)
+		s->stats.latency_us_total += (uint64_t)(g_get_monotonic_time() - t->sent_us);
 	t->result = result;
 	if (msg)
 		g_strlcpy(t->msg, msg, sizeof(t->msg));
@@ -179,6 +181,7 @@ static void task_send(struct isa_session *s, struct isa_task *t)
 	t->dm.next_datasn = 0;
 	t->dm.r2t_outstanding = 0;
 	t->cmdsn = s->cmdsn++;
+	t->sent_us = g_get_monotonic_time();
 	task_plan_unsolicited(&s->params, t);
 	pdu_build_scsi_cmd(bhs, t->dm.lun, t->dm.itt, t->cmdsn, s->exp_statsn, t->cdb, t->cdb_len,
 			   t->read, t->write, t->edtl, ISCSI_ATTR_SIMPLE,

@@ -43,6 +43,7 @@ struct isa_task {
 	uint32_t edtl;
 	uint32_t cmdsn;
 	bool in_flight;
+	gint64 sent_us;
 
 	int result;
 	char msg[192];

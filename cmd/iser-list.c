@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * iser-list: every attachment with its live state and counters, read from
+ * the state files and each serving process's control socket.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cli.h"
+#include "cmd/control.h"
+#include "cmd/state.h"
+
+static const char *prog = "iser-list";
+
+/* Counters a daemon reports, by name; "?" when it did not answer. */
+struct live {
+	GHashTable *kv;
+};
+
+static struct live query(const struct attach_state *st)
+{
+	struct live lv = {g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)};
+	g_autofree char *path = control_path(st->pid);
+	g_autofree char *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	guint i;
+
+	if (!state_alive(st)) {
+		g_hash_table_insert(lv.kv, g_strdup("state"), g_strdup("dead"));
+		return lv;
+	}
+	text = control_query(path, "stats\n", 2000, NULL);
+	if (!text) {
+		g_hash_table_insert(lv.kv, g_strdup("state"), g_strdup("unresponsive"));
+		return lv;
+	}
+	lines = g_strsplit(text, "\n", -1);
+	for (i = 0; lines[i]; i++) {
+		char *eq = strchr(lines[i], '=');
+
+		if (eq)
+			g_hash_table_insert(lv.kv, g_strndup(lines[i], eq - lines[i]),
+					    g_strdup(eq + 1));
+	}
+	return lv;
+}
+
+static const char *get(const struct live *lv, const char *key)
+{
+	const char *v = g_hash_table_lookup(lv->kv, key);
+
+	return v ? v : "-";
+}
+
+static void print_table(GPtrArray *list, struct live *lives)
+{
+	guint i;
+
+	printf("%-28s %-6s %-5s %-9s %-13s %10s %8s %10s %10s %8s %7s %6s\n", "EXPORT", "KIND",
+	       "LUN", "TRANSPORT", "STATE", "SIZE", "IOPS", "READ", "WRITTEN", "LAT_US", "RECONN",
+	       "COPIED");
+	for (i = 0; i < list->len; i++) {
+		const struct attach_state *st = list->pdata[i];
+		const struct live *lv = &lives[i];
+
+		printf("%-28s %-6s %-5u %-9s %-13s %10s %8s %10s %10s %8s %7s %6s\n", st->export,
+		       st->kind, st->lun, st->transport ? st->transport : "-", get(lv, "state"),
+		       get(lv, "size"), get(lv, "iops"), get(lv, "bytes_read"),
+		       get(lv, "bytes_written"), get(lv, "latency_us"), get(lv, "reconnects"),
+		       get(lv, "copied_bytes"));
+	}
+}
+
+/* Numbers stay numbers in JSON; everything else is a string. */
+static void json_value(const char *v)
+{
+	char *end;
+
+	g_ascii_strtod(v, &end);
+	if (*v && !*end && strcmp(v, "-")) {
+		printf("%s", v);
+	} else {
+		g_autofree char *s = cli_json_string(v);
+
+		printf("%s", s);
+	}
+}
+
+static void print_json(GPtrArray *list, struct live *lives)
+{
+	static const char *const keys[] = {
+	    "state",	"size",	      "block_size", "iops",    "bytes_read", "bytes_written",
+	    "commands", "latency_us", "reconnects", "retries", "errors",     "copied_bytes"};
+	guint i, k;
+
+	printf("[");
+	for (i = 0; i < list->len; i++) {
+		const struct attach_state *st = list->pdata[i];
+		g_autofree char *e = cli_json_string(st->export);
+		g_autofree char *kind = cli_json_string(st->kind);
+		g_autofree char *u = cli_json_string(st->uri);
+		g_autofree char *p = cli_json_string(st->portal);
+		g_autofree char *t = cli_json_string(st->target);
+		g_autofree char *tr = cli_json_string(st->transport);
+
+		printf("%s\n  {\"export\": %s, \"kind\": %s, \"uri\": %s, \"portal\": %s, "
+		       "\"target\": %s, \"lun\": %u, \"transport\": %s, \"pid\": %ld, "
+		       "\"started\": %" G_GINT64_FORMAT,
+		       i ? "," : "", e, kind, u, p, t, st->lun, tr, (long)st->pid, st->started);
+		for (k = 0; k < G_N_ELEMENTS(keys); k++) {
+			printf(", \"%s\": ", keys[k]);
+			json_value(get(&lives[i], keys[k]));
+		}
+		printf("}");
+	}
+	printf("%s]\n", list->len ? "\n" : "");
+}
+
+int main(int argc, char **argv)
+{
+	gboolean json = FALSE;
+	const GOptionEntry entries[] = {
+	    {"json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("");
+	g_autoptr(GError) err = NULL;
+	g_autoptr(GPtrArray) list = NULL;
+	struct live *lives;
+	guint i;
+
+	g_option_context_set_summary(ctx, "List the attachments made by iser-attach, with their "
+					  "live state and counters.");
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc != 1) {
+		fprintf(stderr, "%s: %s\n", prog, err ? err->message : "no arguments expected");
+		return CLI_EXIT_USAGE;
+	}
+	list = state_list();
+	lives = g_new0(struct live, list->len ? list->len : 1);
+	for (i = 0; i < list->len; i++)
+		lives[i] = query(list->pdata[i]);
+	if (json)
+		print_json(list, lives);
+	else
+		print_table(list, lives);
+	for (i = 0; i < list->len; i++)
+		g_hash_table_unref(lives[i].kv);
+	g_free(lives);
+	return CLI_EXIT_OK;
+}
