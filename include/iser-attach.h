@@ -246,6 +246,12 @@ struct isa_lun_info {
  * its VPD pages, READ CAPACITY, MODE SENSE). Blocking.
  */
 struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err);
+
+/*
+ * Close a LUN before its session. Requests still in flight are completed
+ * first (their callbacks run): up to 30 s, after which the session is
+ * failed so that they complete with -ENOTCONN.
+ */
 void isa_lun_close(struct isa_lun *l);
 const struct isa_lun_info *isa_lun_get_info(const struct isa_lun *l);
 

@@ -17,6 +17,8 @@
 #define LUN_DEFAULT_MAX_TRANSFER (8u << 20)
 /* WRITE SAME without a stated limit: zero this much per command. */
 #define LUN_DEFAULT_WRITE_SAME (32u << 20)
+/* isa_lun_close waits this long for requests in flight. */
+#define LUN_CLOSE_DRAIN_MS 30000
 
 struct isa_lun {
 	struct isa_session *s;
@@ -26,7 +28,8 @@ struct isa_lun {
 	uint32_t unmap_align;	   /* blocks */
 	uint32_t max_ws_blocks;	   /* per WRITE SAME */
 	void *zero_block;
-	bool thin; /* READ CAPACITY(16) LBPME: GET LBA STATUS means something */
+	bool thin;	      /* READ CAPACITY(16) LBPME: GET LBA STATUS means something */
+	unsigned outstanding; /* caller requests not yet completed */
 };
 
 /**
@@ -55,6 +58,7 @@ static void req_maybe_finish(struct lun_req *r)
 		return;
 	if (!r->err && r->bytes)
 		session_count_io(r->l->s, r->read, r->bytes);
+	r->l->outstanding--;
 	r->done(r->opaque, r->err, r->err ? r->msg : NULL);
 	if (r->param)
 		g_ptr_array_unref(r->param);
@@ -90,6 +94,7 @@ static struct lun_req *req_new(struct isa_lun *l, bool read, uint64_t bytes, isa
 	r->done = done;
 	r->opaque = opaque;
 	r->submitting = true;
+	l->outstanding++;
 	return r;
 }
 
@@ -269,6 +274,7 @@ struct status_req {
 
 static void status_req_free(struct status_req *r)
 {
+	r->l->outstanding--;
 	if (r->buf)
 		isa_buf_free(r->l->s, r->buf, LBA_STATUS_ALLOC);
 	g_free(r);
@@ -349,6 +355,7 @@ int isa_block_status(struct isa_lun *l, uint64_t offset, uint64_t len, isa_statu
 		return -EINVAL;
 	r = g_new0(struct status_req, 1);
 	r->l = l;
+	l->outstanding++;
 	r->offset = offset;
 	r->len = len;
 	r->done = done;
@@ -587,9 +594,37 @@ fail:
 	return NULL;
 }
 
+/*
+ * Requests hold the LUN: let them finish before it goes, and past a
+ * bound fail the session, which completes every one of them with an error.
+ */
+static void lun_drain(struct isa_lun *l)
+{
+	gint64 deadline = g_get_monotonic_time() + LUN_CLOSE_DRAIN_MS * 1000LL;
+	bool never = false;
+
+	while (l->outstanding) {
+		gint64 now = g_get_monotonic_time();
+
+		if (now > deadline && !session_failed(l->s))
+			session_fail(l->s, "LUN %u closed with %u requests in flight", l->info.lun,
+				     l->outstanding);
+		if (now > deadline + 5 * G_USEC_PER_SEC) {
+			g_critical("LUN %u: %u requests never completed", l->info.lun,
+				   l->outstanding);
+			break;
+		}
+		isa_session_run(l->s, &never, 100);
+	}
+}
+
 void isa_lun_close(struct isa_lun *l)
 {
 	if (!l)
+		return;
+	lun_drain(l);
+	/* Requests that never completed still point here: keep it rather than corrupt. */
+	if (l->outstanding)
 		return;
 	if (l->zero_block)
 		isa_buf_free(l->s, l->zero_block, l->info.block_size);
