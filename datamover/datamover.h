@@ -121,6 +121,10 @@ struct dm_conn;
  *	       on iSER); @buf_free gives it back
  * @stats_copied: payload bytes this datamover had to memcpy
  * @destroy: close and free; no upcall after it
+ * @max_transfer: largest Expected Data Transfer Length of one command the
+ *		  transport carries, or 0 for no limit of its own; the
+ *		  initiator splits larger requests (iSER targets such as tgt
+ *		  hold one pre-registered buffer of at most 512 KiB per command)
  */
 struct dm_ops {
 	const char *name;
@@ -138,8 +142,21 @@ struct dm_ops {
 	void (*buf_free)(struct dm_conn *c, void *buf, size_t len);
 	uint64_t (*stats_copied)(struct dm_conn *c);
 	void (*destroy)(struct dm_conn *c);
+	uint32_t max_transfer;
 };
 
 extern const struct dm_ops dm_tcp_ops;
+extern const struct dm_ops dm_iser_ops;
+
+/**
+ * dm_iser_usable() - whether @host resolves and routes to an RDMA device.
+ * @host: name, IPv4 or IPv6 literal
+ * @port: the portal's port
+ * @err: why not, when it does not
+ *
+ * Resolves the address and the route with the RDMA connection manager,
+ * without connecting; quick on hosts without any RDMA device.
+ */
+bool dm_iser_usable(const char *host, uint16_t port, GError **err);
 
 #endif

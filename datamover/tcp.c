@@ -18,6 +18,7 @@
  * agree on little-endian, unlike every other field of the PDU.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@
 
 #include "datamover/crc32c.h"
 #include "datamover/datamover.h"
+#include "datamover/tcp-test.h"
 
 /* RFC 7143 12.12: MaxRecvDataSegmentLength during login is 8192. */
 #define DM_LOGIN_DSL 8192u
@@ -367,6 +369,19 @@ static int tcp_connect(struct dm_conn *c, const char *host, uint16_t port, int t
 	return 0;
 }
 
+int dm_tcp_adopt_fd(struct dm_conn *c, int fd)
+{
+	int flags;
+
+	if (c->fd >= 0 || c->failed || fd < 0)
+		return -1;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -1;
+	c->fd = fd;
+	return 0;
+}
+
 static int tcp_get_fd(struct dm_conn *c)
 {
 	return c->fd;
@@ -625,6 +640,36 @@ static void rx_reserve(struct dm_conn *c)
 	c->rxbuf_size = want;
 }
 
+/*
+ * The Data-In with status ends the data: every byte the command expected
+ * must have come, but for the residual underflow it reports (RFC 7143
+ * 11.7.5). Otherwise part of the buffer would pass for data it never got.
+ */
+static int rx_check_data_in_total(struct dm_conn *c, const struct iscsi_data_in *h,
+				  const struct dm_task *task)
+{
+	uint32_t residual = ntohl(h->residual_count), want = task->read_len;
+
+	if (h->flags & ISCSI_DATA_UNDERFLOW) {
+		if (residual > task->read_len) {
+			dm_fail(c, EPROTO,
+				"Data-In with an underflow of %u bytes in a %u-byte read", residual,
+				task->read_len);
+			return -1;
+		}
+		want -= residual;
+	}
+	if ((uint64_t)task->read_placed + c->rx.dlen != want) {
+		dm_fail(c, EPROTO,
+			"Data-In with status for ITT 0x%08x after %u bytes; %u were expected "
+			"(residual underflow %u)",
+			task->itt, task->read_placed + c->rx.dlen, want,
+			h->flags & ISCSI_DATA_UNDERFLOW ? residual : 0);
+		return -1;
+	}
+	return 0;
+}
+
 /* Data-In header checks; sets where the payload goes. */
 static int rx_plan_data_in(struct dm_conn *c)
 {
@@ -647,6 +692,18 @@ static int rx_plan_data_in(struct dm_conn *c)
 			task->next_datasn);
 		return -1;
 	}
+	/*
+	 * We offer DataPDUInOrder=Yes and DataSequenceInOrder=Yes, whose result
+	 * function is OR: data comes in order, without overlays, so bytes
+	 * placed so far is also where the next payload starts.
+	 */
+	if (rx->dlen && off != task->read_placed) {
+		dm_fail(c, EPROTO, "Data-In for ITT 0x%08x at offset %u, expected %u (in order)",
+			itt, off, task->read_placed);
+		return -1;
+	}
+	if ((h->flags & ISCSI_DATA_STATUS) && rx_check_data_in_total(c, h, task) < 0)
+		return -1;
 	rx->task = task;
 	rx->dst = rx->dlen ? (uint8_t *)task->read_buf + off : NULL;
 	return 0;
@@ -664,7 +721,11 @@ static int rx_plan_r2t(struct dm_conn *c)
 		dm_fail(c, EPROTO, "R2T for ITT 0x%08x we never issued", itt);
 		return -1;
 	}
-	if (!len || (uint64_t)off + len > task->write_len) {
+	if (!len) {
+		dm_fail(c, EPROTO, "R2T for ITT 0x%08x with DesiredDataTransferLength 0", itt);
+		return -1;
+	}
+	if ((uint64_t)off + len > task->write_len) {
 		dm_fail(c, EPROTO, "R2T past the end of the buffer: offset %u + %u > %u", off, len,
 			task->write_len);
 		return -1;
@@ -916,4 +977,5 @@ const struct dm_ops dm_tcp_ops = {
     .buf_free = tcp_buf_free,
     .stats_copied = tcp_stats_copied,
     .destroy = tcp_destroy,
+    .max_transfer = 0,
 };

@@ -12,6 +12,11 @@ G_DEFINE_QUARK(isa - discovery - error - quark, discovery_error)
 
 /* Bound on a whole SendTargets answer: ends endless continuation. */
 #define DISCOVERY_TEXT_LIMIT (4u * 1024 * 1024)
+/*
+ * Bound on its Text Responses, for continuations that carry little or no
+ * text: a target putting at least 1 KiB in each still reaches the limit.
+ */
+#define DISCOVERY_MAX_RESPONSES (DISCOVERY_TEXT_LIMIT / 1024)
 
 static void portal_free(gpointer p)
 {
@@ -210,6 +215,11 @@ enum discovery_step discovery_handle_response(struct discovery *d, const uint8_t
 		return DISCOVERY_STEP_FAILED;
 	}
 	if (!final) {
+		if (++d->responses >= DISCOVERY_MAX_RESPONSES)
+			return fail(err, DISCOVERY_ERROR_PROTOCOL,
+				    "the target's SendTargets answer did not finish after %u Text "
+				    "Responses",
+				    d->responses);
 		d->ttt = ttt;
 		return DISCOVERY_STEP_CONTINUE;
 	}

@@ -55,6 +55,7 @@ GPtrArray *discovery_parse(const uint8_t *data, size_t len, GError **err);
  * @ttt: Target Transfer Tag the next continuation request carries
  * @started: the SendTargets request went out
  * @done: the final response arrived
+ * @responses: Text Responses received so far
  * @acc: text of the responses so far
  * @targets: the result once @done
  */
@@ -63,6 +64,7 @@ struct discovery {
 	uint32_t ttt;
 	bool started;
 	bool done;
+	unsigned int responses;
 	struct text_accum acc;
 	GPtrArray *targets;
 };

@@ -196,7 +196,11 @@ void negotiation_offer(struct negotiation *n, GByteArray *out)
 		const struct key_desc *d = &keys[i];
 		uint32_t v = field_get(&n->proposal, d);
 
-		if (!key_offered_by_us(n, d))
+		/*
+		 * A key the target offered first (in the security stage) is
+		 * settled by our answer: offering it too would negotiate it twice.
+		 */
+		if (!key_offered_by_us(n, d) || (n->settled & (1u << i)))
 			continue;
 		switch (d->kind) {
 		case KIND_DIGEST:

@@ -96,17 +96,25 @@ static char *default_initiator_name(void)
 	return g_ascii_strdown(name, -1);
 }
 
-static const struct dm_ops *pick_datamover(enum isa_transport t, GError **err)
+/*
+ * iSER where asked for, or where auto finds an RDMA device routing to the
+ * portal; TCP otherwise, and always for discovery: SendTargets needs no
+ * RDMA and every target answers it on TCP.
+ */
+static const struct dm_ops *pick_datamover(enum isa_transport t, const char *host, uint16_t port,
+					   bool discovery, GError **err)
 {
-	switch (t) {
-	case ISA_TRANSPORT_AUTO:
-	case ISA_TRANSPORT_TCP:
+	g_autoptr(GError) why = NULL;
+
+	if (discovery || t == ISA_TRANSPORT_TCP)
 		return &dm_tcp_ops;
-	case ISA_TRANSPORT_ISER:
-		break;
+	if (dm_iser_usable(host, port, &why))
+		return &dm_iser_ops;
+	if (t == ISA_TRANSPORT_AUTO) {
+		g_warning("%s; using TCP", why->message);
+		return &dm_tcp_ops;
 	}
-	g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED,
-		    "the iSER transport is not available in this build; use --transport tcp");
+	g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "%s", why->message);
 	return NULL;
 }
 
@@ -281,7 +289,7 @@ static int session_login(struct isa_session *s, const struct isa_options *o, boo
 	    .mutual_user = o->mutual_user,
 	    .mutual_secret = (const uint8_t *)o->mutual_secret,
 	    .mutual_secret_len = o->mutual_secret ? strlen(o->mutual_secret) : 0,
-	    .iser = false,
+	    .iser = s->dm == &dm_iser_ops,
 	};
 	g_autoptr(GByteArray) data = g_byte_array_new();
 	struct login *l;
@@ -354,7 +362,7 @@ static struct isa_session *open_common(const char *portal, const char *target, b
 	if (parse_portal(portal, &host, &port, err) < 0)
 		return NULL;
 	s = session_new(o, target);
-	s->dm = pick_datamover(o->transport, err);
+	s->dm = pick_datamover(o->transport, host, port, discovery, err);
 	if (!s->dm)
 		goto fail;
 	for (hops = 0;; hops++) {

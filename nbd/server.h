@@ -54,6 +54,10 @@ struct nbd_server_stats {
 
 struct nbd_server;
 
+/*
+ * A server for LUN @l of session @s, listening nowhere yet. Returns NULL
+ * only when no epoll fd can be created (out of file descriptors).
+ */
 struct nbd_server *nbd_server_new(struct isa_session *s, struct isa_lun *l,
 				  const struct nbd_server_config *cfg);
 
@@ -66,7 +70,9 @@ int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, uint16_t por
 /*
  * Serve a socket that is already connected. With @handshake_done the
  * connection starts in the transmission phase, as the kernel's nbd driver
- * expects of the sockets handed to it over netlink.
+ * expects of the sockets handed to it over netlink. The server owns @fd
+ * from now on, also when it fails: 0, or -EBUSY when shutting down or at
+ * max_connections, or a negative errno.
  */
 int nbd_server_add_client(struct nbd_server *srv, int fd, bool handshake_done);
 
@@ -93,7 +99,12 @@ bool nbd_server_drained(const struct nbd_server *srv);
 
 void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st);
 
-/* Close every connection and listening socket (removing a unix socket file). */
+/*
+ * Close every connection and listening socket (removing a unix socket
+ * file). Call it before isa_lun_close() and isa_session_close(): requests
+ * the initiator still has are left to free themselves when it completes
+ * them, which it must still do (serve or close the session).
+ */
 void nbd_server_free(struct nbd_server *srv);
 
 #endif

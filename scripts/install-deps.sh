@@ -15,7 +15,7 @@ PACKAGES=(
 	# iSCSI target and independent initiators the tests check against
 	tgt libiscsi-bin qemu-utils qemu-block-extra
 	# NBD and FUSE front ends, benchmarks
-	libnbd-bin nbdkit fio fuse3
+	libnbd-bin nbdkit fio fuse3 python3
 	# used by the test scripts (ss, ps, timeout, mktemp)
 	iproute2 procps psmisc coreutils
 )

@@ -32,6 +32,8 @@ static char *opt_out = NULL;
 static char *opt_expect_out = NULL;
 static gint64 opt_seed = 1;
 static gboolean opt_fua = FALSE;
+static gint opt_nop_interval;
+static gint opt_nop_timeout;
 
 struct io {
 	uint64_t offset;
@@ -379,6 +381,10 @@ int main(int argc, char **argv)
 	     "verify: also save the data written to FILE", "FILE"},
 	    {"seed", 0, 0, G_OPTION_ARG_INT64, &opt_seed, "verify: random seed", "N"},
 	    {"fua", 0, 0, G_OPTION_ARG_NONE, &opt_fua, "write with FUA", NULL},
+	    {"nop-interval", 0, 0, G_OPTION_ARG_INT, &opt_nop_interval,
+	     "NOP-Out ping after S quiet seconds (default 5)", "S"},
+	    {"nop-timeout", 0, 0, G_OPTION_ARG_INT, &opt_nop_timeout,
+	     "Drop the connection when a ping is not answered in S seconds (default 15)", "S"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx =
@@ -396,12 +402,16 @@ int main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	cli_log_init("isa-io", login.verbose, login.quiet);
-	if (argc != 4 || opt_qd < 1 || opt_lun < 0) {
+	if (argc != 4 || opt_qd < 1 || opt_lun < 0 || opt_nop_interval < 0 ||
+	    opt_nop_interval > 3600 || opt_nop_timeout < 0 || opt_nop_timeout > 3600) {
 		fprintf(stderr,
 			"isa-io: usage: isa-io [OPTIONS] PORTAL IQN COMMAND (try --help)\n");
 		return CLI_EXIT_USAGE;
 	}
 	cmd = argv[3];
+	/* Set before the configuration file is read: the command line wins. */
+	login.nop_interval_s = (guint)opt_nop_interval;
+	login.nop_timeout_s = (guint)opt_nop_timeout;
 	if (cli_login_finish(&login, argv[1], argv[2], &err) < 0) {
 		rc = cli_fail("isa-io", err);
 		goto out;

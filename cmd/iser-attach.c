@@ -1,0 +1,748 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * iser-attach PORTAL IQN: log in, open a LUN, export it (NBD socket, NBD
+ * TCP port, FUSE file or /dev/nbdN), print what was attached once I/O can
+ * flow, and keep serving in the background until iser-detach or SIGTERM.
+ *
+ * The process forks first: the child does all the work and tells the
+ * parent through a pipe either the line to print or the error and exit
+ * code. That way the parent's exit status says whether the export is
+ * usable, and the serving process never forks after libfuse started its
+ * threads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "cmd/cli.h"
+#include "cmd/control.h"
+#include "cmd/state.h"
+#include "fuse/export.h"
+#include "nbd/netlink.h"
+#include "nbd/server.h"
+
+/* Graceful stop: how long in-flight requests may take to finish. */
+#define DRAIN_TIMEOUT_MS 30000
+#define FLUSH_TIMEOUT_MS 60000
+/* Kernel attach: one socket per queue, and the dead-connection timeout. */
+#define NBD_KERNEL_TIMEOUT_S 60
+/* IOPS are averaged over this many one-second samples. */
+#define IOPS_WINDOW 10
+
+static const char *prog = "iser-attach";
+
+static gint opt_lun = -1;
+static char *opt_socket;
+static char *opt_tcp;
+static char *opt_fuse;
+static char *opt_file_name;
+static gboolean opt_page_cache;
+static char *opt_nbd;
+static gboolean opt_nbd_flag;
+static gint opt_connections;
+static gboolean opt_read_only;
+static char *opt_export_name;
+static gboolean opt_foreground;
+static char *opt_pid_file;
+static gboolean opt_json;
+
+enum export_kind {
+	EXPORT_SOCKET,
+	EXPORT_TCP,
+	EXPORT_FUSE,
+	EXPORT_NBD,
+};
+
+/**
+ * struct attachment - everything the serving process owns.
+ * @uri: the line printed once ready
+ * @nbd_index: the /dev/nbdN attached, or -1
+ */
+struct attachment {
+	enum export_kind kind;
+	const char *portal;
+	const char *target;
+	struct isa_session *s;
+	struct isa_lun *l;
+	struct nbd_server *srv;
+	struct fuse_export *fx;
+	int nbd_index;
+	char *export;
+	char *uri;
+	int sigfd;
+	int ctlfd;
+	char *ctl_path;
+	bool state_written;
+	/* Command counts sampled once a second, for the IOPS iser-list shows. */
+	gint64 sample_us[IOPS_WINDOW];
+	uint64_t sample_cmds[IOPS_WINDOW];
+	unsigned samples;
+};
+
+static gboolean parse_nbd_option(const gchar *name, const gchar *value, gpointer data, GError **err)
+{
+	(void)name;
+	(void)data;
+	(void)err;
+	opt_nbd_flag = TRUE;
+	g_free(opt_nbd);
+	opt_nbd = value ? g_strdup(value) : NULL;
+	return TRUE;
+}
+
+/* Split HOST:PORT or [V6]:PORT. */
+static int parse_host_port(const char *text, char **host, uint16_t *port, GError **err)
+{
+	const char *colon = strrchr(text, ':');
+	char *end;
+	unsigned long v;
+
+	if (!colon || colon == text)
+		goto bad;
+	v = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || v == 0 || v > 65535)
+		goto bad;
+	if (text[0] == '[') {
+		if (colon[-1] != ']' || colon - text < 3)
+			goto bad;
+		*host = g_strndup(text + 1, colon - text - 2);
+	} else {
+		*host = g_strndup(text, colon - text);
+	}
+	*port = (uint16_t)v;
+	return 0;
+bad:
+	g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+		    "invalid --tcp address '%s': expected HOST:PORT or [IPV6]:PORT", text);
+	return -1;
+}
+
+/* Exactly one export; the kernel device when none is named and the driver is there. */
+static int choose_export(enum export_kind *kind, GError **err)
+{
+	int n = !!opt_socket + !!opt_tcp + !!opt_fuse + !!opt_nbd_flag;
+
+	if (n > 1) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+			    "choose one export: --socket, --tcp, --fuse or --nbd");
+		return -1;
+	}
+	if (opt_socket)
+		*kind = EXPORT_SOCKET;
+	else if (opt_tcp)
+		*kind = EXPORT_TCP;
+	else if (opt_fuse)
+		*kind = EXPORT_FUSE;
+	else
+		*kind = EXPORT_NBD;
+	if (*kind == EXPORT_NBD && !nbd_kernel_available()) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED,
+			    "the nbd kernel driver is not loaded (modprobe nbd)%s",
+			    n ? ""
+			      : "; or export with --socket PATH, --tcp HOST:PORT or --fuse DIR");
+		return -1;
+	}
+	return 0;
+}
+
+/* The LUN asked for, or the first disk among those the target reports. */
+static struct isa_lun *open_lun(struct isa_session *s, const char *target, GError **err)
+{
+	g_autoptr(GArray) luns = NULL;
+	guint i;
+
+	if (opt_lun >= 0)
+		return isa_lun_open(s, (uint32_t)opt_lun, err);
+	luns = isa_report_luns(s, err);
+	if (!luns)
+		return NULL;
+	for (i = 0; i < luns->len; i++) {
+		g_autoptr(GError) e = NULL;
+		struct isa_lun *l = isa_lun_open(s, g_array_index(luns, uint32_t, i), &e);
+
+		if (l)
+			return l;
+		if (isa_session_error(s)) {
+			g_propagate_error(err, g_steal_pointer(&e));
+			return NULL;
+		}
+		g_debug("skipping LUN %u: %s", g_array_index(luns, uint32_t, i), e->message);
+	}
+	g_set_error(err, ISA_ERROR, ISA_ERROR_NOT_FOUND, "target %s has no disk LUN", target);
+	return NULL;
+}
+
+static char *description(const struct isa_lun_info *info)
+{
+	return g_strdup_printf("%s %s (LUN %u)", info->vendor, info->product, info->lun);
+}
+
+static int start_nbd_listener(struct attachment *a, GError **err)
+{
+	const struct isa_lun_info *info = isa_lun_get_info(a->l);
+	g_autofree char *desc = description(info);
+	struct nbd_server_config cfg = {
+	    .export_name = opt_export_name ? opt_export_name : "",
+	    .description = desc,
+	    .read_only = opt_read_only,
+	};
+	g_autofree char *host = NULL;
+	uint16_t port;
+
+	a->srv = nbd_server_new(a->s, a->l, &cfg);
+	if (a->kind == EXPORT_SOCKET) {
+		if (nbd_server_listen_unix(a->srv, opt_socket, err) < 0)
+			return -1;
+		a->export = g_strdup(opt_socket);
+		a->uri = g_strdup_printf("nbd+unix:///%s?socket=%s", cfg.export_name, opt_socket);
+		return 0;
+	}
+	if (parse_host_port(opt_tcp, &host, &port, err) < 0 ||
+	    nbd_server_listen_tcp(a->srv, host, port, err) < 0)
+		return -1;
+	a->export = g_strdup(opt_tcp);
+	a->uri = strchr(host, ':')
+		     ? g_strdup_printf("nbd://[%s]:%u/%s", host, port, cfg.export_name)
+		     : g_strdup_printf("nbd://%s:%u/%s", host, port, cfg.export_name);
+	return 0;
+}
+
+static int start_fuse(struct attachment *a, GError **err)
+{
+	const struct isa_lun_info *info = isa_lun_get_info(a->l);
+	g_autofree char *name =
+	    opt_file_name ? g_strdup(opt_file_name) : g_strdup_printf("lun%u", info->lun);
+	struct fuse_export_config cfg = {
+	    .file_name = name,
+	    .read_only = opt_read_only,
+	    .page_cache = opt_page_cache,
+	};
+
+	a->fx = fuse_export_new(a->s, a->l, opt_fuse, &cfg, err);
+	if (!a->fx)
+		return -1;
+	a->export = g_strdup(opt_fuse);
+	a->uri = g_build_filename(opt_fuse, name, NULL);
+	return 0;
+}
+
+/*
+ * Hand the kernel one connected socket per queue; our ends are served by
+ * the NBD server in the transmission phase, as the driver expects.
+ */
+static int start_kernel_nbd(struct attachment *a, GError **err)
+{
+	const struct isa_lun_info *info = isa_lun_get_info(a->l);
+	struct nbd_server_config cfg = {.export_name = "", .read_only = opt_read_only};
+	unsigned n = opt_connections > 0 ? (unsigned)opt_connections : 2, i;
+	int index = -1, rc = -1;
+	int *theirs = g_new0(int, n);
+
+	if (opt_nbd && sscanf(opt_nbd, "/dev/nbd%d", &index) != 1) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "--nbd wants /dev/nbdN, not '%s'",
+			    opt_nbd);
+		goto out;
+	}
+	a->srv = nbd_server_new(a->s, a->l, &cfg);
+	for (i = 0; i < n; i++) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+			g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "socketpair: %s",
+				    g_strerror(errno));
+			n = i;
+			goto out;
+		}
+		theirs[i] = sv[1];
+		nbd_server_add_client(a->srv, sv[0], true);
+	}
+	if (nbd_kernel_connect(index, theirs, n, info->blocks * info->block_size, info->block_size,
+			       nbd_server_transmission_flags(a->srv), NBD_KERNEL_TIMEOUT_S,
+			       &a->nbd_index, err) < 0) {
+		if (err && *err && (*err)->domain != ISA_ERROR)
+			(*err)->domain = ISA_ERROR, (*err)->code = ISA_ERROR_UNSUPPORTED;
+		goto out;
+	}
+	a->uri = g_strdup_printf("/dev/nbd%d", a->nbd_index);
+	a->export = g_strdup(a->uri);
+	rc = 0;
+out:
+	/* The kernel holds its own references to the sockets it took. */
+	for (i = 0; i < n; i++)
+		close(theirs[i]);
+	g_free(theirs);
+	return rc;
+}
+
+static int start_export(struct attachment *a, GError **err)
+{
+	switch (a->kind) {
+	case EXPORT_SOCKET:
+	case EXPORT_TCP:
+		return start_nbd_listener(a, err);
+	case EXPORT_FUSE:
+		return start_fuse(a, err);
+	case EXPORT_NBD:
+		return start_kernel_nbd(a, err);
+	}
+	return -1;
+}
+
+/* Payload bytes copied anywhere between the client and the wire. */
+static uint64_t copied_total(const struct attachment *a, const struct isa_stats *st)
+{
+	uint64_t copied = st->copied_bytes;
+
+	if (a->srv) {
+		struct nbd_server_stats ns;
+
+		nbd_server_get_stats(a->srv, &ns);
+		copied += ns.copied_bytes;
+	}
+	if (a->fx) {
+		struct fuse_export_stats fs;
+
+		fuse_export_get_stats(a->fx, &fs);
+		copied += fs.copied_bytes;
+	}
+	return copied;
+}
+
+static void sample_iops(struct attachment *a)
+{
+	gint64 now = g_get_monotonic_time();
+	unsigned last = (a->samples + IOPS_WINDOW - 1) % IOPS_WINDOW;
+	struct isa_stats st;
+
+	if (a->samples && now - a->sample_us[last] < G_USEC_PER_SEC)
+		return;
+	isa_session_get_stats(a->s, &st);
+	a->sample_us[a->samples % IOPS_WINDOW] = now;
+	a->sample_cmds[a->samples % IOPS_WINDOW] = st.commands;
+	a->samples++;
+}
+
+/* The control socket's answer: key=value lines for iser-list. */
+static char *report(void *opaque)
+{
+	struct attachment *a = opaque;
+	const struct isa_lun_info *info = isa_lun_get_info(a->l);
+	unsigned newest = (a->samples + IOPS_WINDOW - 1) % IOPS_WINDOW;
+	unsigned oldest = a->samples > IOPS_WINDOW ? a->samples % IOPS_WINDOW : 0;
+	struct isa_session_info si;
+	struct isa_stats st;
+	double iops = 0;
+
+	isa_session_get_stats(a->s, &st);
+	isa_session_get_info(a->s, &si);
+	if (a->samples > 1 && a->sample_us[newest] > a->sample_us[oldest])
+		iops = (double)(a->sample_cmds[newest] - a->sample_cmds[oldest]) * G_USEC_PER_SEC /
+		       (double)(a->sample_us[newest] - a->sample_us[oldest]);
+	return g_strdup_printf(
+	    "state=%s\ntransport=%s\nsize=%" PRIu64 "\nblock_size=%u\n"
+	    "commands=%" PRIu64 "\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
+	    "\niops=%.0f\nlatency_us=%" PRIu64 "\nreconnects=0\nretries=%" PRIu64
+	    "\nerrors=%" PRIu64 "\ncopied_bytes=%" PRIu64 "\n",
+	    isa_session_error(a->s) ? "failed" : "logged-in", si.transport,
+	    info->blocks * info->block_size, info->block_size, st.commands, st.bytes_read,
+	    st.bytes_written, iops, st.commands ? st.latency_us_total / st.commands : 0, st.retries,
+	    st.errors, copied_total(a, &st));
+}
+
+static void log_stats(struct attachment *a)
+{
+	struct isa_stats st;
+	uint64_t copied;
+
+	isa_session_get_stats(a->s, &st);
+	copied = copied_total(a, &st);
+	g_message("stats: commands %" PRIu64 ", read %" PRIu64 ", written %" PRIu64
+		  ", copied payload %" PRIu64 ", retries %" PRIu64 ", errors %" PRIu64,
+		  st.commands, st.bytes_read, st.bytes_written, copied, st.retries, st.errors);
+}
+
+static bool frontend_drained(const struct attachment *a)
+{
+	if (a->srv && !nbd_server_drained(a->srv))
+		return false;
+	if (a->fx && !fuse_export_drained(a->fx))
+		return false;
+	return true;
+}
+
+static void service_all(struct attachment *a, int timeout_ms)
+{
+	struct pollfd p[4] = {
+	    {.fd = isa_session_get_fd(a->s), .events = POLLIN},
+	    {.fd = a->srv ? nbd_server_get_fd(a->srv) : fuse_export_get_fd(a->fx),
+	     .events = POLLIN},
+	    {.fd = a->sigfd, .events = POLLIN},
+	    {.fd = a->ctlfd, .events = POLLIN},
+	};
+
+	if (poll(p, 4, timeout_ms) < 0 && errno != EINTR)
+		g_warning("poll: %s", g_strerror(errno));
+	if (a->ctlfd >= 0 && (p[3].revents & POLLIN))
+		control_serve(a->ctlfd, report, a);
+	sample_iops(a);
+	isa_session_service(a->s);
+	if (a->srv)
+		nbd_server_service(a->srv);
+	if (a->fx)
+		fuse_export_service(a->fx);
+	isa_session_service(a->s);
+}
+
+static void flush_done(void *opaque, int err, const char *msg)
+{
+	int *result = opaque;
+
+	*result = err;
+	if (err)
+		g_warning("flush before detach failed: %s", msg);
+}
+
+/*
+ * Stop serving without losing a block: no new requests, finish those in
+ * flight, SYNCHRONIZE CACHE, then unexport and log out.
+ */
+static void stop_serving(struct attachment *a)
+{
+	gint64 deadline = g_get_monotonic_time() + DRAIN_TIMEOUT_MS * 1000LL;
+	int result = 1;
+	g_autoptr(GError) err = NULL;
+
+	if (a->srv)
+		nbd_server_shutdown(a->srv);
+	while (!frontend_drained(a) && g_get_monotonic_time() < deadline)
+		service_all(a, 100);
+	if (!frontend_drained(a))
+		g_warning("requests still in flight after %d s; detaching anyway",
+			  DRAIN_TIMEOUT_MS / 1000);
+	if (!isa_session_error(a->s) && !isa_lun_get_info(a->l)->read_only &&
+	    isa_flush(a->l, flush_done, &result) == 0) {
+		deadline = g_get_monotonic_time() + FLUSH_TIMEOUT_MS * 1000LL;
+		while (result == 1 && !isa_session_error(a->s) && g_get_monotonic_time() < deadline)
+			service_all(a, 100);
+	}
+	if (a->nbd_index >= 0 && nbd_kernel_disconnect(a->nbd_index, &err) < 0)
+		g_warning("%s", err->message);
+	log_stats(a);
+}
+
+static int serve(struct attachment *a)
+{
+	for (;;) {
+		struct signalfd_siginfo si;
+
+		service_all(a, 1000);
+		if (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+			g_message("%s: detaching", strsignal((int)si.ssi_signo));
+			break;
+		}
+		if (a->fx && fuse_export_unmounted(a->fx)) {
+			g_message("%s was unmounted: detaching", a->export);
+			break;
+		}
+	}
+	stop_serving(a);
+	return 0;
+}
+
+static int block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void syslog_handler(const gchar *domain, GLogLevelFlags level, const gchar *msg,
+			   gpointer data)
+{
+	int prio = LOG_INFO;
+
+	(void)domain;
+	(void)data;
+	if (level & G_LOG_LEVEL_DEBUG)
+		return;
+	if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+		prio = LOG_ERR;
+	else if (level & G_LOG_LEVEL_WARNING)
+		prio = LOG_WARNING;
+	syslog(prio, "%s", msg);
+}
+
+/* Child of the fork: stdio to /dev/null, logs to syslog, own session. */
+static void become_daemon(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	setsid();
+	if (chdir("/") < 0)
+		g_debug("chdir /: %s", g_strerror(errno));
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	openlog(prog, LOG_PID, LOG_DAEMON);
+	g_log_set_default_handler(syslog_handler, NULL);
+}
+
+static char *ready_line(const struct attachment *a)
+{
+	const struct isa_lun_info *info = isa_lun_get_info(a->l);
+	g_autofree char *u = NULL, *e = NULL, *t = NULL;
+
+	if (!opt_json)
+		return g_strdup(a->uri);
+	u = cli_json_string(a->uri);
+	e = cli_json_string(a->export);
+	t = cli_json_string(a->target);
+	return g_strdup_printf("{\"uri\": %s, \"export\": %s, \"target\": %s, \"lun\": %u, "
+			       "\"size\": %" PRIu64 ", \"block_size\": %u, \"read_only\": %s, "
+			       "\"pid\": %ld}",
+			       u, e, t, info->lun, info->blocks * info->block_size,
+			       info->block_size,
+			       info->read_only || opt_read_only ? "true" : "false", (long)getpid());
+}
+
+static void record_state(struct attachment *a)
+{
+	struct isa_session_info si;
+	struct attach_state st = {0};
+	static const char *const kinds[] = {"socket", "tcp", "fuse", "nbd"};
+	g_autoptr(GError) err = NULL;
+
+	isa_session_get_info(a->s, &si);
+	st.pid = getpid();
+	st.kind = (char *)kinds[a->kind];
+	st.export = a->export;
+	st.uri = a->uri;
+	st.portal = (char *)a->portal;
+	st.target = (char *)a->target;
+	st.lun = isa_lun_get_info(a->l)->lun;
+	st.transport = (char *)si.transport;
+	st.started = g_get_real_time() / G_USEC_PER_SEC;
+	if (state_write(&st, &err) < 0) {
+		g_warning("cannot record the attachment: %s", err->message);
+		return;
+	}
+	a->state_written = true;
+	a->ctl_path = control_path(st.pid);
+	a->ctlfd = control_listen(a->ctl_path, &err);
+	if (a->ctlfd < 0)
+		g_warning("%s; iser-list will not show live counters", err->message);
+}
+
+/*
+ * Everything up to "ready". Returns 0 with a->uri set, or an exit code
+ * with @err set.
+ */
+static int attach(struct attachment *a, struct cli_login *login, GError **err)
+{
+	if (choose_export(&a->kind, err) < 0)
+		return cli_fail_code(*err);
+	a->s = isa_session_open(a->portal, a->target, &login->opts, err);
+	if (!a->s)
+		return cli_fail_code(*err);
+	a->l = open_lun(a->s, a->target, err);
+	if (!a->l)
+		return cli_fail_code(*err);
+	if (start_export(a, err) < 0)
+		return cli_fail_code(*err);
+	if (opt_pid_file) {
+		g_autofree char *pid = g_strdup_printf("%ld\n", (long)getpid());
+
+		if (!g_file_set_contents(opt_pid_file, pid, -1, err))
+			return CLI_EXIT_USAGE;
+	}
+	record_state(a);
+	return 0;
+}
+
+static void detach_all(struct attachment *a)
+{
+	if (a->fx)
+		fuse_export_free(a->fx);
+	if (a->srv)
+		nbd_server_free(a->srv);
+	isa_lun_close(a->l);
+	isa_session_close(a->s);
+	if (a->ctlfd >= 0) {
+		close(a->ctlfd);
+		unlink(a->ctl_path);
+	}
+	g_free(a->ctl_path);
+	if (a->state_written)
+		state_remove(getpid());
+	if (opt_pid_file)
+		unlink(opt_pid_file);
+	g_free(a->export);
+	g_free(a->uri);
+}
+
+/* Parent side of the fork: relay the child's verdict. */
+static int wait_for_child(int rfd)
+{
+	g_autoptr(GString) msg = g_string_new(NULL);
+	char buf[4096];
+	ssize_t n;
+	int code;
+
+	while ((n = read(rfd, buf, sizeof(buf))) > 0)
+		g_string_append_len(msg, buf, n);
+	if (msg->len < 2) {
+		fprintf(stderr, "%s: the serving process died before it was ready\n", prog);
+		return CLI_EXIT_FAILURE;
+	}
+	/* "<code>\n<line>": code 0 means the line goes to stdout. */
+	code = atoi(msg->str);
+	if (code == 0)
+		printf("%s\n", strchr(msg->str, '\n') + 1);
+	else
+		fprintf(stderr, "%s: %s\n", prog, strchr(msg->str, '\n') + 1);
+	return code;
+}
+
+static void tell_parent(int wfd, int code, const char *line)
+{
+	g_autofree char *msg = g_strdup_printf("%d\n%s", code, line ? line : "");
+	size_t off = 0, len = strlen(msg);
+
+	while (off < len) {
+		ssize_t n = write(wfd, msg + off, len - off);
+
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(wfd);
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_login login = {0};
+	const GOptionEntry entries[] = {
+	    {"lun", 'l', 0, G_OPTION_ARG_INT, &opt_lun,
+	     "LUN to export (default: the first disk LUN)", "N"},
+	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &opt_socket,
+	     "Serve NBD on a unix socket (mode 0600)", "PATH"},
+	    {"tcp", 0, 0, G_OPTION_ARG_STRING, &opt_tcp, "Serve NBD on TCP", "HOST:PORT"},
+	    {"fuse", 0, 0, G_OPTION_ARG_FILENAME, &opt_fuse,
+	     "Mount a FUSE file system at DIR with one file for the LUN", "DIR"},
+	    {"file-name", 0, 0, G_OPTION_ARG_STRING, &opt_file_name,
+	     "FUSE: the file's name (default lunN)", "NAME"},
+	    {"page-cache", 0, 0, G_OPTION_ARG_NONE, &opt_page_cache,
+	     "FUSE: use the kernel page cache (default: direct I/O)", NULL},
+	    {"nbd", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_nbd_option,
+	     "Attach to the kernel nbd driver (default when it is loaded)", "/dev/nbdN"},
+	    {"connections", 0, 0, G_OPTION_ARG_INT, &opt_connections,
+	     "--nbd: sockets handed to the kernel (default 2)", "N"},
+	    {"read-only", 'r', 0, G_OPTION_ARG_NONE, &opt_read_only, "Export read-only", NULL},
+	    {"export-name", 0, 0, G_OPTION_ARG_STRING, &opt_export_name,
+	     "NBD export name (default \"\")", "NAME"},
+	    {"foreground", 'f', 0, G_OPTION_ARG_NONE, &opt_foreground,
+	     "Keep serving in the foreground", NULL},
+	    {"pid-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_pid_file,
+	     "Write the serving process's pid to FILE", "FILE"},
+	    {"json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("PORTAL IQN");
+	g_autoptr(GError) err = NULL;
+	struct attachment a = {.nbd_index = -1, .sigfd = -1};
+	int pipefd[2] = {-1, -1};
+	int rc;
+
+	g_option_context_set_summary(
+	    ctx, "Log in to the iSCSI target IQN at PORTAL and export one of its LUNs as an\n"
+		 "NBD socket, an NBD TCP port, a FUSE file or /dev/nbdN.");
+	g_option_context_set_description(
+	    ctx, "Prints the export (NBD URI, file or device) once I/O can flow, then serves\n"
+		 "in the background until iser-detach or SIGTERM. Exit status: 0 attached,\n"
+		 "2 usage, 3 portal unreachable, 4 authentication failed, 5 no such target\n"
+		 "or LUN, 6 protocol error, 7 target error, 8 timeout, 9 unsupported (no nbd\n"
+		 "driver, no FUSE, no RDMA device). See iser-attach(1).");
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	g_option_context_add_group(ctx, cli_login_group(&login));
+	if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+		fprintf(stderr, "%s: %s\n", prog, err->message);
+		return CLI_EXIT_USAGE;
+	}
+	cli_log_init(prog, login.verbose, login.quiet);
+	if (argc != 3) {
+		fprintf(stderr, "%s: expected PORTAL and IQN (try --help)\n", prog);
+		return CLI_EXIT_USAGE;
+	}
+	a.portal = argv[1];
+	a.target = argv[2];
+	if (cli_login_finish(&login, argv[1], argv[2], &err) < 0) {
+		rc = cli_fail(prog, err);
+		goto out;
+	}
+	a.sigfd = block_signals();
+	if (!opt_foreground) {
+		pid_t pid;
+
+		if (pipe2(pipefd, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+			fprintf(stderr, "%s: cannot start the serving process: %s\n", prog,
+				g_strerror(errno));
+			rc = CLI_EXIT_FAILURE;
+			goto out;
+		}
+		if (pid > 0) {
+			close(pipefd[1]);
+			rc = wait_for_child(pipefd[0]);
+			close(pipefd[0]);
+			goto out;
+		}
+		close(pipefd[0]);
+	}
+	rc = attach(&a, &login, &err);
+	if (rc) {
+		if (opt_foreground)
+			fprintf(stderr, "%s: %s\n", prog, err->message);
+		else
+			tell_parent(pipefd[1], rc, err->message);
+		detach_all(&a);
+		goto out;
+	}
+	if (opt_foreground) {
+		g_autofree char *line = ready_line(&a);
+
+		printf("%s\n", line);
+		fflush(stdout);
+	} else {
+		g_autofree char *line = ready_line(&a);
+
+		become_daemon();
+		tell_parent(pipefd[1], 0, line);
+	}
+	rc = serve(&a);
+	detach_all(&a);
+out:
+	if (a.sigfd >= 0)
+		close(a.sigfd);
+	cli_login_clear(&login);
+	return rc;
+}

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Attaching connected sockets to the kernel's nbd driver through its
+ * generic netlink family "nbd" (NBD project doc/netlink-proto.md), so that
+ * /dev/nbdN is served by our NBD server without nbd-client.
+ */
+#ifndef ISA_NBD_NETLINK_H
+#define ISA_NBD_NETLINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <glib.h>
+
+/* True when the "nbd" generic netlink family resolves (driver loaded). */
+bool nbd_kernel_available(void);
+
+/*
+ * NBD_CMD_CONNECT: hand @nfds connected sockets (one per kernel queue) to
+ * the driver for device @index, or the first free one when @index is -1.
+ * @server_flags are the NBD transmission flags of the export; @timeout_s
+ * is the dead-connection timeout. On success *@index_out is the device.
+ */
+int nbd_kernel_connect(int index, const int *fds, unsigned nfds, uint64_t size_bytes,
+		       uint64_t block_size, uint64_t server_flags, unsigned timeout_s,
+		       int *index_out, GError **err);
+
+/* NBD_CMD_DISCONNECT of device @index. */
+int nbd_kernel_disconnect(int index, GError **err);
+
+/* NBD_CMD_STATUS: whether device @index is connected. */
+int nbd_kernel_status(int index, bool *connected, GError **err);
+
+#endif

@@ -1,0 +1,636 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The NBD server's sockets: listening on unix and TCP sockets, accepting,
+ * non-blocking reads of what clients send (handed to handshake.c and
+ * transmission.c once complete), queued output written with sendmsg()
+ * and resumed on EPOLLOUT, closing, shutdown and statistics.
+ *
+ * Everything is in one epoll fd the owner polls. Completions of the
+ * initiator arrive from isa_session_service(), outside
+ * nbd_server_service(): they queue their reply and write it at once, so
+ * EPOLLOUT is only asked for when a socket does not take everything.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "nbd/internal.h"
+
+/* Events handled per nbd_server_service() call; the rest wait for the next. */
+#define SERVICE_EVENTS 64
+/* Reads per connection per nbd_server_service() call, so no client starves the others. */
+#define READS_PER_TURN 64
+/* Messages gathered into one sendmsg(). */
+#define SEND_IOVS 64
+/* Size of the buffer refused WRITE payload is thrown into. */
+#define SCRATCH_LEN (64u << 10)
+
+/* Round up to a power of two (NBD wants one for the preferred block size). */
+static uint32_t pow2_ceil(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v && p < (1u << 31))
+		p <<= 1;
+	return p;
+}
+
+struct nbd_server *nbd_server_new(struct isa_session *s, struct isa_lun *l,
+				  const struct nbd_server_config *cfg)
+{
+	struct nbd_server *srv = g_new0(struct nbd_server, 1);
+	const struct isa_lun_info *info = isa_lun_get_info(l);
+	uint32_t pref;
+
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd < 0) {
+		g_free(srv);
+		return NULL;
+	}
+	srv->s = s;
+	srv->l = l;
+	srv->info = *info;
+	srv->export_name = g_strdup(cfg && cfg->export_name ? cfg->export_name : "");
+	if (cfg && cfg->description)
+		srv->description = g_strdup(cfg->description);
+	else
+		srv->description =
+		    g_strstrip(g_strdup_printf("%s %s", info->vendor, info->product));
+	srv->read_only = (cfg && cfg->read_only) || info->read_only;
+	srv->max_connections = cfg && cfg->max_connections ? cfg->max_connections : 16;
+	pref = MAX(MAX(info->opt_transfer, 4096u), info->block_size);
+	srv->pref_block = MIN(pow2_ceil(pref), NBD_MAX_PAYLOAD);
+	srv->listeners = g_ptr_array_new();
+	srv->scratch = g_malloc(SCRATCH_LEN);
+	return srv;
+}
+
+static void listener_add(struct nbd_server *srv, int fd, const char *unix_path)
+{
+	struct nbd_listener *li = g_new0(struct nbd_listener, 1);
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = li};
+
+	li->kind = NBD_EP_LISTENER;
+	li->srv = srv;
+	li->fd = fd;
+	li->unix_path = g_strdup(unix_path);
+	g_ptr_array_add(srv->listeners, li);
+	epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void listener_free(struct nbd_server *srv, struct nbd_listener *li)
+{
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, li->fd, NULL);
+	close(li->fd);
+	if (li->unix_path)
+		unlink(li->unix_path);
+	g_free(li->unix_path);
+	g_free(li);
+}
+
+static void listeners_close(struct nbd_server *srv)
+{
+	guint i;
+
+	for (i = 0; i < srv->listeners->len; i++)
+		listener_free(srv, srv->listeners->pdata[i]);
+	g_ptr_array_set_size(srv->listeners, 0);
+}
+
+int nbd_server_listen_unix(struct nbd_server *srv, const char *path, GError **err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	mode_t old;
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "unix socket path too long: %s", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		/* Replace a stale socket, but never another kind of file. */
+		if (!S_ISSOCK(st.st_mode)) {
+			g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+				    "%s exists and is not a socket", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "socket: %s", g_strerror(errno));
+		return -1;
+	}
+	/* The socket file is created 0600 by bind(): no window where others may connect. */
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || listen(fd, SOMAXCONN) < 0) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "cannot listen on %s: %s", path,
+			    g_strerror(errno));
+		if (rc == 0)
+			unlink(path);
+		close(fd);
+		return -1;
+	}
+	listener_add(srv, fd, path);
+	return 0;
+}
+
+static int listen_one(const struct addrinfo *ai, GError **err, const char *host, uint16_t port)
+{
+	int one = 1;
+	int fd =
+	    socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Each address family gets its own socket when a name resolves to both. */
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
+		goto fail;
+	return fd;
+
+fail:
+	g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "cannot listen on %s port %u: %s", host,
+		    port, g_strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, uint16_t port, GError **err)
+{
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+	};
+	struct addrinfo *res, *ai;
+	char portstr[8];
+	g_autoptr(GError) first = NULL;
+	int rc, bound = 0;
+
+	if (host && !*host)
+		host = NULL;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "cannot resolve %s: %s",
+			    host ? host : "*", gai_strerror(rc));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		int fd = listen_one(ai, first ? NULL : &first, host ? host : "*", port);
+
+		if (fd >= 0) {
+			listener_add(srv, fd, NULL);
+			bound++;
+		}
+	}
+	freeaddrinfo(res);
+	if (!bound) {
+		g_propagate_error(err, g_steal_pointer(&first));
+		return -1;
+	}
+	return 0;
+}
+
+/* Decide the epoll events of a connection from what it can do now. */
+static bool conn_can_read(const struct nbd_conn *c)
+{
+	if (c->fd < 0 || c->stop_reading)
+		return false;
+	/* Backpressure is applied between requests only. */
+	if (c->rx_state == NBD_RX_REQ_HDR && c->rx_have == 0)
+		return c->nreqs < NBD_MAX_CONN_REQS && c->nbytes < NBD_MAX_CONN_BYTES;
+	return true;
+}
+
+void nbd_conn_update(struct nbd_conn *c)
+{
+	uint32_t ev = 0;
+	struct epoll_event e;
+
+	if (c->fd < 0)
+		return;
+	if (conn_can_read(c))
+		ev |= EPOLLIN;
+	if (c->out.length)
+		ev |= EPOLLOUT;
+	if (ev == c->events)
+		return;
+	e.events = ev;
+	e.data.ptr = c;
+	epoll_ctl(c->srv->epfd, EPOLL_CTL_MOD, c->fd, &e);
+	c->events = ev;
+}
+
+void nbd_conn_expect(struct nbd_conn *c, enum nbd_rx_state st, size_t want)
+{
+	c->rx_state = st;
+	c->rx_have = 0;
+	c->rx_want = want;
+}
+
+static void msg_free(struct nbd_msg *m)
+{
+	if (m->req) {
+		nbd_req_free(m->req);
+		return;
+	}
+	g_free(m->heap);
+	g_free(m);
+}
+
+struct nbd_msg *nbd_msg_new_bytes(const void *hdr, size_t hdr_len, const void *data,
+				  size_t data_len)
+{
+	struct nbd_msg *m = g_new0(struct nbd_msg, 1);
+
+	g_assert(hdr_len <= sizeof(m->hdr));
+	memcpy(m->hdr, hdr, hdr_len);
+	m->iov[0].iov_base = m->hdr;
+	m->iov[0].iov_len = hdr_len;
+	m->niov = 1;
+	if (data_len) {
+		m->heap = g_memdup2(data, data_len);
+		m->iov[1].iov_base = m->heap;
+		m->iov[1].iov_len = data_len;
+		m->niov = 2;
+	}
+	return m;
+}
+
+void nbd_conn_queue(struct nbd_conn *c, struct nbd_msg *m)
+{
+	/* A connection whose socket is gone drops what it would have said. */
+	if (c->fd < 0) {
+		msg_free(m);
+		return;
+	}
+	m->link.data = m;
+	g_queue_push_tail_link(&c->out, &m->link);
+	c->srv->queued++;
+}
+
+static void conn_release(struct nbd_conn *c)
+{
+	struct nbd_server *srv = c->srv;
+
+	g_queue_unlink(&srv->zombies, &c->link);
+	if (srv->in_service)
+		g_queue_push_tail_link(&srv->reap, &c->link);
+	else
+		g_free(c);
+}
+
+/* Free a connection whose socket is closed once no request refers to it any more. */
+void nbd_conn_maybe_release(struct nbd_conn *c)
+{
+	if (c->fd < 0 && c->nreqs == 0)
+		conn_release(c);
+}
+
+void nbd_conn_close(struct nbd_conn *c)
+{
+	struct nbd_server *srv = c->srv;
+	GList *l;
+
+	if (c->fd < 0)
+		return;
+	while ((l = g_queue_pop_head_link(&c->out))) {
+		srv->queued--;
+		msg_free(l->data);
+	}
+	/* A WRITE whose payload did not arrive in full is never issued. */
+	if (c->cur) {
+		nbd_req_free(c->cur);
+		c->cur = NULL;
+	}
+	g_clear_pointer(&c->opt_data, g_free);
+	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	g_queue_unlink(&srv->conns, &c->link);
+	srv->stats.connections = srv->conns.length;
+	/* Requests still with the initiator keep it until their callbacks. */
+	g_queue_push_tail_link(&srv->zombies, &c->link);
+	nbd_conn_maybe_release(c);
+}
+
+/* Close a connection that will read nothing more once everything is answered. */
+static bool conn_finish_if_done(struct nbd_conn *c)
+{
+	if (c->fd >= 0 && c->stop_reading && !c->ninflight && !c->out.length && !c->cur) {
+		nbd_conn_close(c);
+		return true;
+	}
+	return false;
+}
+
+void nbd_conn_stop_reading(struct nbd_conn *c)
+{
+	c->stop_reading = true;
+	if (c->cur) {
+		nbd_req_free(c->cur);
+		c->cur = NULL;
+	}
+	if (!conn_finish_if_done(c))
+		nbd_conn_update(c);
+}
+
+/* Consume @n sent bytes from the head of the output queue. */
+static void out_advance(struct nbd_conn *c, size_t n)
+{
+	while (n) {
+		struct nbd_msg *m = c->out.head->data;
+		struct iovec *v = &m->iov[m->cur];
+		size_t k = MIN(n, v->iov_len);
+
+		v->iov_base = (uint8_t *)v->iov_base + k;
+		v->iov_len -= k;
+		n -= k;
+		while (m->cur < m->niov && !m->iov[m->cur].iov_len)
+			m->cur++;
+		if (m->cur == m->niov) {
+			g_queue_pop_head_link(&c->out);
+			c->srv->queued--;
+			msg_free(m);
+		}
+	}
+}
+
+void nbd_conn_flush(struct nbd_conn *c)
+{
+	while (c->fd >= 0 && c->out.length) {
+		struct iovec iov[SEND_IOVS];
+		struct msghdr mh = {.msg_iov = iov};
+		GList *l;
+		ssize_t r;
+
+		for (l = c->out.head; l && mh.msg_iovlen < SEND_IOVS; l = l->next) {
+			struct nbd_msg *m = l->data;
+			unsigned i;
+
+			if (mh.msg_iovlen + (m->niov - m->cur) > SEND_IOVS)
+				break;
+			for (i = m->cur; i < m->niov; i++)
+				if (m->iov[i].iov_len)
+					iov[mh.msg_iovlen++] = m->iov[i];
+		}
+		r = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			nbd_conn_close(c);
+			return;
+		}
+		out_advance(c, (size_t)r);
+	}
+	if (!conn_finish_if_done(c))
+		nbd_conn_update(c);
+}
+
+/* The client closed its side: answer what is in flight, then close. */
+static void conn_eof(struct nbd_conn *c)
+{
+	nbd_conn_stop_reading(c);
+}
+
+/* A complete unit (header, option data, payload) has arrived. */
+static void conn_input(struct nbd_conn *c)
+{
+	switch (c->rx_state) {
+	case NBD_RX_CLIENT_FLAGS:
+	case NBD_RX_OPT_HDR:
+	case NBD_RX_OPT_DATA:
+		nbd_hs_input(c);
+		break;
+	case NBD_RX_REQ_HDR:
+		nbd_tx_request(c);
+		break;
+	case NBD_RX_PAYLOAD:
+	case NBD_RX_DISCARD:
+		nbd_tx_payload_done(c);
+		break;
+	}
+}
+
+static void conn_read(struct nbd_conn *c)
+{
+	int turn;
+
+	for (turn = 0; turn < READS_PER_TURN && conn_can_read(c); turn++) {
+		void *p;
+		size_t want;
+		ssize_t r;
+
+		switch (c->rx_state) {
+		case NBD_RX_PAYLOAD:
+			p = (uint8_t *)c->cur->buf + c->rx_have;
+			break;
+		case NBD_RX_DISCARD:
+			p = c->srv->scratch;
+			break;
+		case NBD_RX_OPT_DATA:
+			p = c->opt_data + c->rx_have;
+			break;
+		default:
+			p = c->rx + c->rx_have;
+			break;
+		}
+		want = c->rx_want - c->rx_have;
+		if (c->rx_state == NBD_RX_DISCARD)
+			want = MIN(want, SCRATCH_LEN);
+		r = recv(c->fd, p, want, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				nbd_conn_close(c);
+			return;
+		}
+		if (r == 0) {
+			conn_eof(c);
+			return;
+		}
+		c->rx_have += (size_t)r;
+		if (c->rx_have == c->rx_want)
+			conn_input(c);
+	}
+}
+
+static struct nbd_conn *conn_new(struct nbd_server *srv, int fd)
+{
+	struct nbd_conn *c = g_new0(struct nbd_conn, 1);
+	struct epoll_event ev = {.events = 0, .data.ptr = c};
+
+	c->kind = NBD_EP_CONN;
+	c->link.data = c;
+	c->srv = srv;
+	c->fd = fd;
+	g_queue_push_tail_link(&srv->conns, &c->link);
+	srv->stats.connections = srv->conns.length;
+	epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return c;
+}
+
+int nbd_server_add_client(struct nbd_server *srv, int fd, bool handshake_done)
+{
+	struct nbd_conn *c;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (srv->shutting_down || srv->conns.length >= srv->max_connections) {
+		close(fd);
+		return -EBUSY;
+	}
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int e = errno;
+
+		close(fd);
+		return -e;
+	}
+	c = conn_new(srv, fd);
+	if (handshake_done)
+		nbd_tx_start(c);
+	else
+		nbd_hs_start(c);
+	nbd_conn_flush(c);
+	return 0;
+}
+
+static void accept_all(struct nbd_listener *li)
+{
+	struct nbd_server *srv = li->srv;
+
+	for (;;) {
+		int one = 1;
+		int fd = accept4(li->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				g_warning("nbd: accept: %s", g_strerror(errno));
+			return;
+		}
+		if (srv->conns.length >= srv->max_connections) {
+			g_message("nbd: refusing a connection: %u clients already connected",
+				  srv->max_connections);
+			close(fd);
+			continue;
+		}
+		/* Replies are sent whole: do not let Nagle hold back their tails. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		nbd_server_add_client(srv, fd, false);
+	}
+}
+
+uint16_t nbd_server_transmission_flags(const struct nbd_server *srv)
+{
+	/* Connections added with the handshake done get simple replies only. */
+	return nbd_export_flags(srv, false);
+}
+
+int nbd_server_get_fd(struct nbd_server *srv)
+{
+	return srv->epfd;
+}
+
+void nbd_server_service(struct nbd_server *srv)
+{
+	struct epoll_event ev[SERVICE_EVENTS];
+	GList *l;
+	int n, i;
+
+	srv->in_service = true;
+	n = epoll_wait(srv->epfd, ev, SERVICE_EVENTS, 0);
+	for (i = 0; i < n; i++) {
+		enum nbd_ep_kind *kind = ev[i].data.ptr;
+		struct nbd_conn *c;
+
+		if (*kind == NBD_EP_LISTENER) {
+			accept_all(ev[i].data.ptr);
+			continue;
+		}
+		c = ev[i].data.ptr;
+		if (c->fd < 0)
+			continue;
+		if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+			conn_read(c);
+		/* The peer is gone for good: nothing more can be sent either. */
+		if (c->fd >= 0 && (ev[i].events & (EPOLLHUP | EPOLLERR)))
+			nbd_conn_close(c);
+		if (c->fd >= 0)
+			nbd_conn_flush(c);
+	}
+	srv->in_service = false;
+	while ((l = g_queue_pop_head_link(&srv->reap)))
+		g_free(l->data);
+}
+
+void nbd_server_shutdown(struct nbd_server *srv)
+{
+	GList *l, *next;
+
+	srv->shutting_down = true;
+	listeners_close(srv);
+	for (l = srv->conns.head; l; l = next) {
+		next = l->next;
+		nbd_conn_stop_reading(l->data);
+	}
+}
+
+bool nbd_server_drained(const struct nbd_server *srv)
+{
+	return !srv->inflight && !srv->queued;
+}
+
+void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st)
+{
+	/* copied_bytes stays 0: no path copies payload (see transmission.c). */
+	*st = srv->stats;
+	st->connections = srv->conns.length;
+}
+
+void nbd_server_free(struct nbd_server *srv)
+{
+	GList *l;
+
+	if (!srv)
+		return;
+	listeners_close(srv);
+	g_ptr_array_unref(srv->listeners);
+	/* Requests the initiator still has are left to free themselves. */
+	while ((l = srv->conns.head)) {
+		nbd_tx_orphan(l->data);
+		nbd_conn_close(l->data);
+	}
+	while ((l = g_queue_pop_head_link(&srv->zombies))) {
+		nbd_tx_orphan(l->data);
+		g_free(l->data);
+	}
+	while ((l = g_queue_pop_head_link(&srv->reap)))
+		g_free(l->data);
+	close(srv->epfd);
+	g_free(srv->export_name);
+	g_free(srv->description);
+	g_free(srv->scratch);
+	g_free(srv);
+}
