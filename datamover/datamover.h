@@ -125,9 +125,14 @@ struct dm_conn;
  *		  transport carries, or 0 for no limit of its own; the
  *		  initiator splits larger requests (iSER targets such as tgt
  *		  hold one pre-registered buffer of at most 512 KiB per command)
+ * @counts_data_in: read data arrives in Data-In PDUs whose bytes the
+ *		    datamover counts in dm_task.read_placed (TCP), so the
+ *		    initiator can check a GOOD status against them; false
+ *		    when the target places data by RDMA (iSER)
  */
 struct dm_ops {
 	const char *name;
+	bool counts_data_in;
 	struct dm_conn *(*create)(const struct dm_upcalls *up);
 	int (*connect)(struct dm_conn *c, const char *host, uint16_t port, int timeout_ms,
 		       GError **err);

@@ -964,6 +964,7 @@ static void tcp_destroy(struct dm_conn *c)
 
 const struct dm_ops dm_tcp_ops = {
     .name = "tcp",
+    .counts_data_in = true,
     .create = tcp_create,
     .connect = tcp_connect,
     .get_fd = tcp_get_fd,

@@ -372,6 +372,20 @@ static int handle_scsi_rsp(struct isa_session *s, const uint8_t *bhs, const uint
 	t->underflow = r->flags & ISCSI_RSP_UNDERFLOW;
 	t->residual =
 	    (r->flags & (ISCSI_RSP_UNDERFLOW | ISCSI_RSP_OVERFLOW)) ? ntohl(r->residual_count) : 0;
+	/*
+	 * GOOD must mean the whole read arrived: what the Data-In PDUs placed
+	 * has to match the expected length less any underflow the target
+	 * admits, or the client would be handed bytes nobody sent.
+	 */
+	if (t->read && r->cmd_status == SCSI_STATUS_GOOD && s->dm->counts_data_in) {
+		uint32_t want = t->edtl - (t->underflow ? MIN(t->residual, t->edtl) : 0);
+
+		if ((t->underflow && t->residual > t->edtl) || t->dm.read_placed != want) {
+			session_fail(s, "SCSI Response GOOD for ITT 0x%08x after %u of %u bytes",
+				     itt, t->dm.read_placed, want);
+			return -1;
+		}
+	}
 	task_complete_status(s, t, r->cmd_status);
 	return 0;
 }

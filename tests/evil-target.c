@@ -1,0 +1,1575 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * evil-target: a scripted hostile iSCSI target for the tests.
+ *
+ *   evil-target --misbehave MODE [--iqn IQN]
+ *
+ * It listens on 127.0.0.1 on a port of the kernel's choice, prints that port
+ * on stdout, serves one connection and exits. Until its trigger it is a
+ * correct target: a login without authentication, then a 4 MiB in-memory
+ * disk (TEST UNIT READY, INQUIRY with VPD page 0x00 only, READ CAPACITY,
+ * MODE SENSE, REPORT LUNS, READ, WRITE through R2T) or SendTargets in a
+ * discovery session. Then it breaks the protocol the one way MODE says
+ * (--list shows them all) and watches what the initiator does next.
+ *
+ * Every PDU it receives is checked and logged on stderr, so a test can see
+ * what reached the target. Exit status: 0 the initiator behaved (it hung up,
+ * or carried on correctly), 1 it did something it must not (answered a bad
+ * R2T with data, sent a wrong NOP-Out, broke the framing), 2 usage or setup
+ * error, 3 it neither hung up nor went on within EVIL_WAIT_MS.
+ */
+#include <arpa/inet.h>
+#include <endian.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "common/iscsi-proto.h"
+#include "datamover/crc32c.h"
+
+/* The MaxRecvDataSegmentLength we declare, in login and after. */
+#define EVIL_MRDSL	 8192u
+#define EVIL_MAX_BURST	 262144u
+#define EVIL_FIRST_BURST 65536u
+#define EVIL_BLOCK	 512u
+#define EVIL_BLOCKS	 8192u
+#define EVIL_TSIH	 0x0e71
+#define EVIL_WINDOW	 32u
+/* How long the initiator may stay silent before we call it stuck. */
+#define EVIL_WAIT_MS 30000
+/* A hang guard for the whole run, whatever the initiator does. */
+#define EVIL_LIFETIME_S 120
+/* Rounds of an endless exchange before we give up on the initiator. */
+#define EVIL_ENDLESS_ROUNDS 100000u
+#define EVIL_PINGS	    100u
+#define EVIL_REJECTS	    200u
+
+#define EXIT_BEHAVED   0
+#define EXIT_VIOLATION 1
+#define EXIT_SETUP     2
+#define EXIT_STUCK     3
+
+#define SCSI_GOOD	      0x00
+#define SCSI_CHECK_CONDITION  0x02
+#define SENSE_ILLEGAL_REQUEST 0x05
+
+/* Flags of send_pdu(). */
+#define TX_BAD_HDIGEST 0x1
+#define TX_BAD_DDIGEST 0x2
+
+/* What recv_pdu() returns. */
+enum rx_result {
+	RX_TIMEOUT = -2,
+	RX_ERROR = -1,
+	RX_EOF = 0,
+	RX_OK = 1,
+};
+
+/**
+ * struct pdu - one PDU received from the initiator.
+ * @bhs: its Basic Header Segment
+ * @ahs_len: bytes of AHS (skipped; initiators send none but for long CDBs)
+ * @dlen: DataSegmentLength
+ * @data: the data segment, @dlen bytes (never more than EVIL_MRDSL)
+ */
+struct pdu {
+	uint8_t bhs[ISCSI_BHS_LEN];
+	uint32_t ahs_len;
+	uint32_t dlen;
+	uint8_t data[EVIL_MRDSL];
+};
+
+struct target;
+
+/* When a mode strikes. */
+enum trigger {
+	ON_READ,  /* first READ: the Data-In modes */
+	ON_WRITE, /* first WRITE: the R2T modes */
+	ON_IO,	  /* first READ or WRITE */
+	ON_LOGIN, /* first Login Request */
+	ON_TEXT,  /* first Text Request of a discovery session */
+};
+
+/**
+ * struct mode - one way of breaking the protocol.
+ * @name: the --misbehave value
+ * @trigger: when it strikes
+ * @digest: needs header and data digests negotiated (isa-io --digest)
+ * @fn: does it; @p is the triggering PDU. Sets t->misbehaved when the
+ *	connection is past saving; otherwise normal service resumes.
+ * @help: one line for --list
+ */
+struct mode {
+	const char *name;
+	enum trigger trigger;
+	bool digest;
+	void (*fn)(struct target *t, const struct pdu *p);
+	const char *help;
+};
+
+/**
+ * struct target - the one connection we serve and what we saw on it.
+ * @mode: the misbehaviour, or NULL for a correct target
+ * @hdigest, @ddigest: CRC32C digests in force (full feature phase only)
+ * @want_hdigest, @want_ddigest: agreed in login, in force after it
+ * @statsn: StatSN of our next status-bearing PDU
+ * @exp_cmdsn: CmdSN we expect of the next non-immediate command
+ * @init_mrdsl: the initiator's MaxRecvDataSegmentLength, bounds our PDUs
+ * @max_burst: MaxBurstLength in force, bounds our R2Ts
+ * @struck: the mode's trigger has fired, at @struck_us (monotonic)
+ * @misbehaved: we broke the protocol; from now on we only watch
+ * @bad_ttt: TTT of a bad R2T we sent, that no Data-Out may answer
+ * @next_ttt: TTT of our next R2T or NOP-In ping
+ * @pings_sent, @pings_answered: NOP-In pings and their NOP-Out replies
+ * @ping_ttt: TTT of the first ping; replies must come in order
+ * @ping_lun: LUN field the pings carried, echoed in the replies
+ * @mute: answer nothing any more, NOP-Out pings included
+ * @nop_outs_ignored: NOP-Out pings of the initiator we left unanswered
+ * @backlog: SCSI Commands that arrived while a write waited for its data
+ * @violations: things the initiator did wrong
+ * @lun: the disk
+ */
+struct target {
+	int fd;
+	const struct mode *mode;
+	const char *iqn;
+	uint16_t port;
+	bool discovery;
+	bool hdigest;
+	bool ddigest;
+	bool want_hdigest;
+	bool want_ddigest;
+	uint32_t statsn;
+	uint32_t exp_cmdsn;
+	uint32_t init_mrdsl;
+	uint32_t max_burst;
+	bool struck;
+	gint64 struck_us;
+	bool misbehaved;
+	bool bad_ttt_set;
+	uint32_t bad_ttt;
+	uint32_t next_ttt;
+	unsigned int pings_sent;
+	unsigned int pings_answered;
+	uint32_t ping_ttt;
+	uint8_t ping_lun[8];
+	bool mute;
+	unsigned int nop_outs_ignored;
+	GQueue backlog;
+	unsigned int violations;
+	uint8_t *lun;
+};
+
+static void G_GNUC_PRINTF(1, 2) note(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("evil-target: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The initiator did something it must not: remember it for the exit status. */
+static void G_GNUC_PRINTF(2, 3) violation(struct target *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	t->violations++;
+	fputs("evil-target: VIOLATION: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+static uint32_t pdu_itt(const struct pdu *p)
+{
+	return get_be32(p->bhs + 16);
+}
+
+static uint8_t pdu_op(const struct pdu *p)
+{
+	return p->bhs[0] & ISCSI_OPCODE_MASK;
+}
+
+/*
+ * Read @len bytes by @deadline (monotonic us). Returns RX_OK, RX_EOF when
+ * the peer closed before the first byte, RX_ERROR (a close after it, or an
+ * error) or RX_TIMEOUT.
+ */
+static int read_full(int fd, void *buf, size_t len, gint64 deadline)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		gint64 left = deadline - g_get_monotonic_time();
+		ssize_t n;
+
+		if (left <= 0)
+			return RX_TIMEOUT;
+		n = poll(&pfd, 1, (int)(left / 1000 + 1));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return RX_ERROR;
+		if (n == 0)
+			continue;
+		n = read(fd, (uint8_t *)buf + got, len - got);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return got ? RX_ERROR : RX_EOF;
+		if (n == 0)
+			return got ? RX_ERROR : RX_EOF;
+		got += (size_t)n;
+	}
+	return RX_OK;
+}
+
+/* Write all of @buf; -1 once the initiator is gone or stops reading. */
+static int write_full(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		ssize_t n;
+
+		n = poll(&pfd, 1, EVIL_WAIT_MS);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		n = send(fd, (const uint8_t *)buf + done, len - done, MSG_NOSIGNAL);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Frame and send one PDU: DataSegmentLength, padding and the digests in
+ * force are filled in here; @flags spoils a digest on purpose.
+ */
+static int send_pdu_ahs(struct target *t, const void *bhs, const uint8_t *ahs, uint32_t ahs_len,
+			const void *data, uint32_t dlen, unsigned int flags)
+{
+	uint32_t hd = t->hdigest ? ISCSI_DIGEST_LEN : 0, dd = t->ddigest && dlen ? 4 : 0;
+	size_t hlen = ISCSI_BHS_LEN + ahs_len, total = hlen + hd + ISCSI_PAD(dlen) + dd;
+	g_autofree uint8_t *buf = g_malloc0(total);
+
+	memcpy(buf, bhs, ISCSI_BHS_LEN);
+	iscsi_set_dlength(((struct iscsi_bhs *)(void *)buf)->dlength, dlen);
+	if (ahs_len)
+		memcpy(buf + ISCSI_BHS_LEN, ahs, ahs_len);
+	if (hd)
+		put_le32(buf + hlen, crc32c(0, buf, hlen) ^ (flags & TX_BAD_HDIGEST ? 1u : 0u));
+	if (dlen)
+		memcpy(buf + hlen + hd, data, dlen);
+	if (dd)
+		put_le32(buf + hlen + hd + ISCSI_PAD(dlen),
+			 crc32c(0, buf + hlen + hd, ISCSI_PAD(dlen)) ^
+			     (flags & TX_BAD_DDIGEST ? 1u : 0u));
+	return write_full(t->fd, buf, total);
+}
+
+static int send_pdu(struct target *t, const void *bhs, const void *data, uint32_t dlen)
+{
+	return send_pdu_ahs(t, bhs, NULL, 0, data, dlen, 0);
+}
+
+/*
+ * Receive one PDU, checking its framing against what was negotiated. A
+ * framing error of the initiator is a violation and ends the connection.
+ */
+static int recv_pdu(struct target *t, struct pdu *p, int timeout_ms)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+	uint8_t ahs[255 * 4], trailer[3 + ISCSI_DIGEST_LEN], digest[ISCSI_DIGEST_LEN];
+	uint32_t pad;
+	int rc;
+
+	rc = read_full(t->fd, p->bhs, ISCSI_BHS_LEN, deadline);
+	if (rc != RX_OK)
+		return rc;
+	p->ahs_len = p->bhs[4] * 4u;
+	p->dlen = iscsi_dlength(p->bhs + 5);
+	if (p->ahs_len && read_full(t->fd, ahs, p->ahs_len, deadline) != RX_OK)
+		return RX_ERROR;
+	if (t->hdigest) {
+		uint32_t crc = crc32c(crc32c(0, p->bhs, ISCSI_BHS_LEN), ahs, p->ahs_len);
+
+		if (read_full(t->fd, digest, sizeof(digest), deadline) != RX_OK)
+			return RX_ERROR;
+		if (crc != get_le32(digest)) {
+			violation(t, "header digest mismatch on opcode 0x%02x", pdu_op(p));
+			return RX_ERROR;
+		}
+	}
+	if (p->dlen > EVIL_MRDSL) {
+		violation(t, "opcode 0x%02x with DataSegmentLength %u over our %u", pdu_op(p),
+			  p->dlen, EVIL_MRDSL);
+		return RX_ERROR;
+	}
+	if (!p->dlen)
+		return RX_OK;
+	pad = ISCSI_PAD(p->dlen) - p->dlen;
+	if (read_full(t->fd, p->data, p->dlen, deadline) != RX_OK ||
+	    read_full(t->fd, trailer, pad + (t->ddigest ? 4 : 0), deadline) != RX_OK)
+		return RX_ERROR;
+	if (t->ddigest &&
+	    crc32c(crc32c(0, p->data, p->dlen), trailer, pad) != get_le32(trailer + pad)) {
+		violation(t, "data digest mismatch on opcode 0x%02x", pdu_op(p));
+		return RX_ERROR;
+	}
+	return RX_OK;
+}
+
+/* Fill StatSN, ExpCmdSN and MaxCmdSN, at the same place in every PDU we send. */
+static void set_sn(struct target *t, void *bhs, bool advance)
+{
+	uint8_t *b = bhs;
+
+	put_be32(b + 24, advance ? t->statsn++ : t->statsn);
+	put_be32(b + 28, t->exp_cmdsn);
+	put_be32(b + 32, t->exp_cmdsn + EVIL_WINDOW - 1);
+}
+
+/* The mode's moment has come: @p is the PDU that triggered it. */
+static void strike(struct target *t, const struct pdu *p)
+{
+	t->struck = true;
+	t->struck_us = g_get_monotonic_time();
+	if (t->mode->digest && !(t->hdigest && t->ddigest)) {
+		note("%s needs digests: run the initiator with --digest", t->mode->name);
+		shutdown(t->fd, SHUT_RDWR);
+		t->misbehaved = true;
+		return;
+	}
+	note("misbehaving: %s", t->mode->name);
+	t->mode->fn(t, p);
+}
+
+/* --- login --- */
+
+/* The value of @key in NUL-separated key=value @text, or NULL. */
+static const char *text_get(const uint8_t *text, size_t len, const char *key)
+{
+	size_t klen = strlen(key), off = 0;
+
+	while (off < len) {
+		const char *kv = (const char *)text + off;
+		size_t n = strnlen(kv, len - off);
+
+		if (n > klen && kv[klen] == '=' && !memcmp(kv, key, klen) && off + n < len)
+			return kv + klen + 1;
+		off += n + 1;
+	}
+	return NULL;
+}
+
+static void text_add(GByteArray *out, const char *key, const char *value)
+{
+	g_autofree char *kv = g_strdup_printf("%s=%s", key, value);
+
+	g_byte_array_append(out, (const uint8_t *)kv, (guint)strlen(kv) + 1);
+}
+
+static bool list_has(const char *list, const char *v)
+{
+	g_auto(GStrv) items = g_strsplit(list, ",", -1);
+
+	return g_strv_contains((const char *const *)items, v);
+}
+
+/* Answer one key the initiator offered, as a plain correct target would. */
+static void answer_key(struct target *t, const char *key, const char *value, GByteArray *out)
+{
+	static const char *const silent[] = {"InitiatorName", "InitiatorAlias", "SessionType",
+					     "TargetName", NULL};
+	guint64 v = g_ascii_strtoull(value, NULL, 10);
+	g_autofree char *num = NULL;
+
+	if (g_strv_contains(silent, key))
+		return;
+	if (!strcmp(key, "AuthMethod")) {
+		text_add(out, key, list_has(value, "None") ? "None" : "Reject");
+	} else if (!strcmp(key, "HeaderDigest") || !strcmp(key, "DataDigest")) {
+		bool crc = list_has(value, "CRC32C");
+
+		if (key[0] == 'H')
+			t->want_hdigest = crc;
+		else
+			t->want_ddigest = crc;
+		text_add(out, key, crc ? "CRC32C" : "None");
+	} else if (!strcmp(key, "MaxRecvDataSegmentLength")) {
+		t->init_mrdsl = (uint32_t)CLAMP(v, ISCSI_MIN_MRDSL, ISCSI_MAX_DSL);
+		num = g_strdup_printf("%u", EVIL_MRDSL);
+		text_add(out, key, num);
+	} else if (!strcmp(key, "MaxBurstLength") || !strcmp(key, "FirstBurstLength")) {
+		uint32_t lim = key[0] == 'M' ? EVIL_MAX_BURST : EVIL_FIRST_BURST;
+
+		v = MIN(v, lim);
+		if (key[0] == 'M')
+			t->max_burst = (uint32_t)v;
+		num = g_strdup_printf("%u", (uint32_t)v);
+		text_add(out, key, num);
+	} else if (!strcmp(key, "InitialR2T") || !strcmp(key, "DataPDUInOrder") ||
+		   !strcmp(key, "DataSequenceInOrder")) {
+		/* Every write moves on R2T: the R2T modes need it, and it keeps us simple. */
+		text_add(out, key, "Yes");
+	} else if (!strcmp(key, "ImmediateData") || !strcmp(key, "IFMarker") ||
+		   !strcmp(key, "OFMarker")) {
+		text_add(out, key, "No");
+	} else if (!strcmp(key, "MaxConnections") || !strcmp(key, "MaxOutstandingR2T")) {
+		text_add(out, key, "1");
+	} else if (!strcmp(key, "ErrorRecoveryLevel")) {
+		text_add(out, key, "0");
+	} else if (!strcmp(key, "DefaultTime2Wait") || !strcmp(key, "DefaultTime2Retain")) {
+		text_add(out, key, value);
+	} else {
+		text_add(out, key, "NotUnderstood");
+	}
+}
+
+static void build_login_rsp(struct target *t, const struct pdu *req, struct iscsi_login_rsp *r,
+			    uint8_t flags)
+{
+	memset(r, 0, sizeof(*r));
+	r->opcode = ISCSI_OP_LOGIN_RSP;
+	r->flags = flags;
+	memcpy(r->isid, req->bhs + 8, sizeof(r->isid));
+	r->tsih = htons(EVIL_TSIH);
+	r->itt = htonl(pdu_itt(req));
+	t->exp_cmdsn = get_be32(req->bhs + 24);
+	set_sn(t, r, true);
+}
+
+/*
+ * Serve the login phase. Returns 0 in full feature phase, 1 when a mode
+ * took the connection over, -1 when the connection ended.
+ */
+static int serve_login(struct target *t, struct pdu *p)
+{
+	g_autoptr(GByteArray) text = g_byte_array_new();
+	g_autoptr(GByteArray) out = g_byte_array_new();
+	bool first = true;
+
+	for (;;) {
+		struct iscsi_login_rsp r;
+		uint8_t flags, csg, nsg;
+		bool transit;
+		size_t off;
+		int rc = recv_pdu(t, p, EVIL_WAIT_MS);
+
+		if (rc != RX_OK) {
+			note("connection ended during login");
+			return -1;
+		}
+		if (pdu_op(p) != ISCSI_OP_LOGIN_REQ) {
+			violation(t, "opcode 0x%02x during login", pdu_op(p));
+			return -1;
+		}
+		if (t->mode && t->mode->trigger == ON_LOGIN) {
+			strike(t, p);
+			return 1;
+		}
+		flags = p->bhs[1];
+		transit = flags & ISCSI_LOGIN_TRANSIT;
+		csg = (flags & ISCSI_LOGIN_CSG_MASK) >> ISCSI_LOGIN_CSG_SHIFT;
+		nsg = flags & ISCSI_LOGIN_NSG_MASK;
+		g_byte_array_append(text, p->data, p->dlen);
+		if (flags & ISCSI_LOGIN_CONTINUE) {
+			build_login_rsp(t, p, &r, (uint8_t)(csg << ISCSI_LOGIN_CSG_SHIFT));
+			if (send_pdu(t, &r, NULL, 0))
+				return -1;
+			continue;
+		}
+		if (first) {
+			const char *type = text_get(text->data, text->len, "SessionType");
+			const char *name = text_get(text->data, text->len, "TargetName");
+
+			t->discovery = type && !strcmp(type, "Discovery");
+			if (!t->discovery && (!name || strcmp(name, t->iqn))) {
+				note("login for target %s, we are %s", name ? name : "(none)",
+				     t->iqn);
+				return -1;
+			}
+		}
+		g_byte_array_set_size(out, 0);
+		for (off = 0; off < text->len;) {
+			const char *kv = (const char *)text->data + off;
+			size_t n = strnlen(kv, text->len - off);
+			g_autofree char *pair = g_strndup(kv, n);
+			char *eq = strchr(pair, '=');
+
+			if (eq) {
+				*eq = '\0';
+				answer_key(t, pair, eq + 1, out);
+			}
+			off += n + 1;
+		}
+		if (first && !t->discovery)
+			text_add(out, "TargetPortalGroupTag", "1");
+		first = false;
+		g_byte_array_set_size(text, 0);
+		build_login_rsp(t, p, &r,
+				(uint8_t)((csg << ISCSI_LOGIN_CSG_SHIFT) |
+					  (transit ? ISCSI_LOGIN_TRANSIT | nsg : 0)));
+		if (send_pdu(t, &r, out->data, out->len))
+			return -1;
+		if (transit && nsg == ISCSI_STAGE_FULL_FEATURE) {
+			t->hdigest = t->want_hdigest;
+			t->ddigest = t->want_ddigest;
+			note("full feature phase (%s session, digests %s, initiator "
+			     "MaxRecvDataSegmentLength %u)",
+			     t->discovery ? "discovery" : "normal", t->hdigest ? "on" : "off",
+			     t->init_mrdsl);
+			return 0;
+		}
+	}
+}
+
+/* --- SCSI --- */
+
+static int send_scsi_rsp(struct target *t, uint32_t itt, uint8_t status, const uint8_t *sense,
+			 uint32_t sense_len)
+{
+	struct iscsi_scsi_rsp r = {.opcode = ISCSI_OP_SCSI_RSP, .flags = ISCSI_FLAG_FINAL};
+	uint8_t data[2 + 18];
+
+	r.cmd_status = status;
+	r.itt = htonl(itt);
+	set_sn(t, &r, true);
+	if (!sense_len)
+		return send_pdu(t, &r, NULL, 0);
+	data[0] = 0;
+	data[1] = (uint8_t)sense_len;
+	memcpy(data + 2, sense, sense_len);
+	return send_pdu(t, &r, data, 2 + sense_len);
+}
+
+/* CHECK CONDITION with fixed-format sense: ILLEGAL REQUEST and @asc. */
+static int send_illegal(struct target *t, uint32_t itt, uint8_t asc)
+{
+	uint8_t sense[18] = {0x70, 0, SENSE_ILLEGAL_REQUEST};
+
+	sense[7] = 10;
+	sense[12] = asc;
+	return send_scsi_rsp(t, itt, SCSI_CHECK_CONDITION, sense, sizeof(sense));
+}
+
+/*
+ * Data-In for [@buf, @buf + @len) of a command expecting @edtl bytes, cut at
+ * the initiator's MaxRecvDataSegmentLength, status in the last PDU.
+ */
+static int send_data_in(struct target *t, const struct pdu *cmd, const uint8_t *buf, uint32_t len)
+{
+	uint32_t edtl = get_be32(cmd->bhs + 20), off = 0, datasn = 0;
+	uint32_t chunk = MIN(t->init_mrdsl, 65536u);
+
+	len = MIN(len, edtl);
+	if (!len)
+		return send_scsi_rsp(t, pdu_itt(cmd), SCSI_GOOD, NULL, 0);
+	while (off < len) {
+		struct iscsi_data_in d = {.opcode = ISCSI_OP_DATA_IN};
+		uint32_t n = MIN(chunk, len - off);
+		bool last = off + n == len;
+
+		memcpy(d.lun, cmd->bhs + 8, sizeof(d.lun));
+		d.itt = htonl(pdu_itt(cmd));
+		d.ttt = htonl(ISCSI_RESERVED_TAG);
+		d.datasn = htonl(datasn++);
+		d.offset = htonl(off);
+		if (last) {
+			d.flags = ISCSI_FLAG_FINAL | ISCSI_DATA_STATUS;
+			d.cmd_status = SCSI_GOOD;
+			if (len < edtl) {
+				d.flags |= ISCSI_DATA_UNDERFLOW;
+				d.residual_count = htonl(edtl - len);
+			}
+		}
+		set_sn(t, &d, last);
+		if (send_pdu(t, &d, buf + off, n))
+			return -1;
+		off += n;
+	}
+	return 0;
+}
+
+static int scsi_inquiry(struct target *t, const struct pdu *cmd, const uint8_t *cdb)
+{
+	uint8_t buf[36] = {0};
+
+	if (cdb[1] & 0x01) {
+		if (cdb[2] != 0x00)
+			return send_illegal(t, pdu_itt(cmd), 0x24);
+		/* Page 0x00 listing only itself. */
+		buf[3] = 1;
+		return send_data_in(t, cmd, buf, 5);
+	}
+	buf[2] = 0x05;
+	buf[3] = 0x02;
+	buf[4] = sizeof(buf) - 5;
+	buf[7] = 0x02;
+	memcpy(buf + 8, "EVIL    ", 8);
+	memcpy(buf + 16, "hostile target  ", 16);
+	memcpy(buf + 32, "0001", 4);
+	return send_data_in(t, cmd, buf, sizeof(buf));
+}
+
+static int scsi_capacity(struct target *t, const struct pdu *cmd, bool sixteen)
+{
+	uint8_t buf[32] = {0};
+
+	if (sixteen) {
+		put_be64(buf, EVIL_BLOCKS - 1);
+		put_be32(buf + 8, EVIL_BLOCK);
+		return send_data_in(t, cmd, buf, 32);
+	}
+	put_be32(buf, EVIL_BLOCKS - 1);
+	put_be32(buf + 4, EVIL_BLOCK);
+	return send_data_in(t, cmd, buf, 8);
+}
+
+static int scsi_report_luns(struct target *t, const struct pdu *cmd)
+{
+	uint8_t buf[16] = {0};
+
+	put_be32(buf, 8);
+	buf[9] = 1;
+	return send_data_in(t, cmd, buf, sizeof(buf));
+}
+
+static int scsi_read(struct target *t, const struct pdu *cmd, uint64_t lba, uint32_t blocks)
+{
+	if (lba > EVIL_BLOCKS || blocks > EVIL_BLOCKS - lba)
+		return send_illegal(t, pdu_itt(cmd), 0x21);
+	return send_data_in(t, cmd, t->lun + lba * EVIL_BLOCK, blocks * EVIL_BLOCK);
+}
+
+static int handle_pdu(struct target *t, struct pdu *p);
+
+/*
+ * Wait for the Data-Out of one R2T of the write @cmd: [@off, @off + @len)
+ * in order, under @ttt. Commands arriving meanwhile wait in the backlog.
+ */
+static int collect_data_out(struct target *t, const struct pdu *cmd, uint64_t lba, uint32_t ttt,
+			    uint32_t off, uint32_t len)
+{
+	uint32_t itt = pdu_itt(cmd), want = off, datasn = 0;
+	struct pdu *p = g_new(struct pdu, 1);
+	int rc = -1;
+
+	while (want < off + len) {
+		uint32_t doff;
+
+		if (recv_pdu(t, p, EVIL_WAIT_MS) != RX_OK) {
+			note("connection ended while waiting for Data-Out");
+			goto out;
+		}
+		if (pdu_op(p) == ISCSI_OP_SCSI_CMD) {
+			g_queue_push_tail(&t->backlog, g_memdup2(p, sizeof(*p)));
+			continue;
+		}
+		if (pdu_op(p) != ISCSI_OP_DATA_OUT) {
+			if (handle_pdu(t, p) < 0)
+				goto out;
+			continue;
+		}
+		doff = get_be32(p->bhs + 40);
+		if (pdu_itt(p) != itt || get_be32(p->bhs + 20) != ttt ||
+		    get_be32(p->bhs + 36) != datasn || doff != want || p->dlen > off + len - want) {
+			violation(t,
+				  "Data-Out ITT 0x%08x TTT 0x%08x DataSN %u offset %u length %u; "
+				  "expected ITT 0x%08x TTT 0x%08x DataSN %u offset %u, at most "
+				  "%u bytes",
+				  pdu_itt(p), get_be32(p->bhs + 20), get_be32(p->bhs + 36), doff,
+				  p->dlen, itt, ttt, datasn, want, off + len - want);
+			goto out;
+		}
+		if (!!(p->bhs[1] & ISCSI_FLAG_FINAL) != (doff + p->dlen == off + len)) {
+			violation(t, "Data-Out at offset %u: F bit %s the end of the R2T", doff,
+				  p->bhs[1] & ISCSI_FLAG_FINAL ? "before" : "missing at");
+			goto out;
+		}
+		memcpy(t->lun + lba * EVIL_BLOCK + doff, p->data, p->dlen);
+		want += p->dlen;
+		datasn++;
+	}
+	rc = 0;
+out:
+	g_free(p);
+	return rc;
+}
+
+/* A write through R2Ts of at most MaxBurstLength, one outstanding at a time. */
+static int scsi_write(struct target *t, const struct pdu *cmd, uint64_t lba, uint32_t blocks)
+{
+	uint32_t len = blocks * EVIL_BLOCK, off, r2tsn = 0;
+
+	if (lba > EVIL_BLOCKS || blocks > EVIL_BLOCKS - lba)
+		return send_illegal(t, pdu_itt(cmd), 0x21);
+	if (cmd->dlen || !(cmd->bhs[1] & ISCSI_FLAG_FINAL)) {
+		violation(t, "unsolicited data for a write though we asked for InitialR2T=Yes "
+			     "and ImmediateData=No");
+		return -1;
+	}
+	if (get_be32(cmd->bhs + 20) != len) {
+		violation(t, "write of %u blocks with Expected Data Transfer Length %u", blocks,
+			  get_be32(cmd->bhs + 20));
+		return -1;
+	}
+	for (off = 0; off < len;) {
+		struct iscsi_r2t r = {.opcode = ISCSI_OP_R2T, .flags = ISCSI_FLAG_FINAL};
+		uint32_t n = MIN(len - off, t->max_burst);
+		uint32_t ttt = t->next_ttt++;
+
+		memcpy(r.lun, cmd->bhs + 8, sizeof(r.lun));
+		r.itt = htonl(pdu_itt(cmd));
+		r.ttt = htonl(ttt);
+		set_sn(t, &r, false);
+		r.r2tsn = htonl(r2tsn++);
+		r.data_offset = htonl(off);
+		r.data_length = htonl(n);
+		if (send_pdu(t, &r, NULL, 0) || collect_data_out(t, cmd, lba, ttt, off, n))
+			return -1;
+		off += n;
+	}
+	return send_scsi_rsp(t, pdu_itt(cmd), SCSI_GOOD, NULL, 0);
+}
+
+/* Decode READ/WRITE (10) and (16); false for any other CDB. */
+static bool rw_cdb(const uint8_t *cdb, bool *write, uint64_t *lba, uint32_t *blocks)
+{
+	switch (cdb[0]) {
+	case 0x28:
+	case 0x2a:
+		*write = cdb[0] == 0x2a;
+		*lba = get_be32(cdb + 2);
+		*blocks = (uint32_t)cdb[7] << 8 | cdb[8];
+		return true;
+	case 0x88:
+	case 0x8a:
+		*write = cdb[0] == 0x8a;
+		*lba = get_be64(cdb + 2);
+		*blocks = get_be32(cdb + 10);
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool mode_strikes(struct target *t, bool write)
+{
+	enum trigger tr;
+
+	if (!t->mode || t->struck)
+		return false;
+	tr = t->mode->trigger;
+	return tr == ON_IO || (tr == ON_READ && !write) || (tr == ON_WRITE && write);
+}
+
+static int handle_scsi_cmd(struct target *t, const struct pdu *p)
+{
+	const uint8_t *cdb = p->bhs + 32;
+	uint32_t cmdsn = get_be32(p->bhs + 24), itt = pdu_itt(p), blocks;
+	uint64_t lba;
+	bool write;
+
+	if (!(p->bhs[0] & ISCSI_OP_IMMEDIATE)) {
+		if (cmdsn != t->exp_cmdsn)
+			violation(t, "SCSI Command ITT 0x%08x with CmdSN %u, expected %u", itt,
+				  cmdsn, t->exp_cmdsn);
+		t->exp_cmdsn = cmdsn + 1;
+	}
+	if (rw_cdb(cdb, &write, &lba, &blocks)) {
+		note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u", write ? "WRITE" : "READ",
+		     itt, lba, blocks);
+		if (mode_strikes(t, write)) {
+			strike(t, p);
+			if (t->misbehaved)
+				return 0;
+		}
+		return write ? scsi_write(t, p, lba, blocks) : scsi_read(t, p, lba, blocks);
+	}
+	switch (cdb[0]) {
+	case 0x00: /* TEST UNIT READY */
+	case 0x35: /* SYNCHRONIZE CACHE (10) */
+	case 0x91: /* SYNCHRONIZE CACHE (16) */
+		return send_scsi_rsp(t, itt, SCSI_GOOD, NULL, 0);
+	case 0x12:
+		return scsi_inquiry(t, p, cdb);
+	case 0x25:
+		return scsi_capacity(t, p, false);
+	case 0x9e:
+		if ((cdb[1] & 0x1f) == 0x10)
+			return scsi_capacity(t, p, true);
+		return send_illegal(t, itt, 0x24);
+	case 0x1a: { /* MODE SENSE (6): a header, no pages, not write protected */
+		static const uint8_t hdr6[4] = {3, 0, 0, 0};
+
+		return send_data_in(t, p, hdr6, sizeof(hdr6));
+	}
+	case 0x5a: {
+		static const uint8_t hdr10[8] = {0, 6};
+
+		return send_data_in(t, p, hdr10, sizeof(hdr10));
+	}
+	case 0xa0:
+		return scsi_report_luns(t, p);
+	default:
+		return send_illegal(t, itt, 0x20);
+	}
+}
+
+/* --- other PDUs --- */
+
+static int handle_nop_out(struct target *t, const struct pdu *p)
+{
+	uint32_t itt = pdu_itt(p), ttt = get_be32(p->bhs + 20);
+	struct iscsi_nop_in n = {.opcode = ISCSI_OP_NOOP_IN, .flags = ISCSI_FLAG_FINAL};
+
+	if (itt == ISCSI_RESERVED_TAG) {
+		uint32_t want = t->ping_ttt + t->pings_answered;
+
+		if (t->pings_answered >= t->pings_sent) {
+			violation(t, "NOP-Out reply with TTT 0x%08x to no ping of ours", ttt);
+			return 0;
+		}
+		/* Counted all the same, so that one bad reply is reported once. */
+		if (ttt != want)
+			violation(t,
+				  "NOP-Out reply with TTT 0x%08x; the oldest ping not answered "
+				  "had 0x%08x",
+				  ttt, want);
+		if (!(p->bhs[0] & ISCSI_OP_IMMEDIATE) || memcmp(p->bhs + 8, t->ping_lun, 8))
+			violation(t, "NOP-Out reply to TTT 0x%08x %s", ttt,
+				  p->bhs[0] & ISCSI_OP_IMMEDIATE ? "without the ping's LUN"
+								 : "without the I bit");
+		t->pings_answered++;
+		return 0;
+	}
+	if (!(p->bhs[0] & ISCSI_OP_IMMEDIATE))
+		t->exp_cmdsn++;
+	if (t->mute) {
+		note("ignoring NOP-Out ping ITT 0x%08x", itt);
+		t->nop_outs_ignored++;
+		return 0;
+	}
+	memcpy(n.lun, p->bhs + 8, sizeof(n.lun));
+	n.itt = htonl(itt);
+	n.ttt = htonl(ISCSI_RESERVED_TAG);
+	set_sn(t, &n, true);
+	return send_pdu(t, &n, p->data, p->dlen);
+}
+
+static int handle_text(struct target *t, const struct pdu *p)
+{
+	struct iscsi_text_rsp r = {.opcode = ISCSI_OP_TEXT_RSP, .flags = ISCSI_FLAG_FINAL};
+	g_autoptr(GByteArray) out = g_byte_array_new();
+	g_autofree char *addr = g_strdup_printf("127.0.0.1:%u,1", t->port);
+	const char *st = text_get(p->data, p->dlen, "SendTargets");
+
+	if (!(p->bhs[0] & ISCSI_OP_IMMEDIATE))
+		t->exp_cmdsn++;
+	if (t->mode && t->mode->trigger == ON_TEXT && !t->struck) {
+		strike(t, p);
+		return 0;
+	}
+	if (st) {
+		text_add(out, "TargetName", t->iqn);
+		text_add(out, "TargetAddress", addr);
+	}
+	r.itt = htonl(pdu_itt(p));
+	r.ttt = htonl(ISCSI_RESERVED_TAG);
+	set_sn(t, &r, true);
+	return send_pdu(t, &r, out->data, out->len);
+}
+
+static int handle_logout(struct target *t, const struct pdu *p)
+{
+	struct iscsi_logout_rsp r = {.opcode = ISCSI_OP_LOGOUT_RSP, .flags = ISCSI_FLAG_FINAL};
+
+	if (!(p->bhs[0] & ISCSI_OP_IMMEDIATE))
+		t->exp_cmdsn++;
+	r.itt = htonl(pdu_itt(p));
+	set_sn(t, &r, true);
+	note("logout");
+	send_pdu(t, &r, NULL, 0);
+	return -1;
+}
+
+/* One PDU in full feature phase. Returns -1 when the session ends. */
+static int handle_pdu(struct target *t, struct pdu *p)
+{
+	switch (pdu_op(p)) {
+	case ISCSI_OP_SCSI_CMD:
+		return handle_scsi_cmd(t, p);
+	case ISCSI_OP_NOOP_OUT:
+		return handle_nop_out(t, p);
+	case ISCSI_OP_TEXT_REQ:
+		return handle_text(t, p);
+	case ISCSI_OP_LOGOUT_REQ:
+		return handle_logout(t, p);
+	case ISCSI_OP_DATA_OUT:
+		violation(t, "Data-Out ITT 0x%08x TTT 0x%08x that no R2T of ours asked for",
+			  pdu_itt(p), get_be32(p->bhs + 20));
+		return -1;
+	default:
+		violation(t, "unexpected opcode 0x%02x in full feature phase", pdu_op(p));
+		return -1;
+	}
+}
+
+/*
+ * After the misbehaviour: the initiator must hang up within EVIL_WAIT_MS,
+ * without sending anything it was not asked for. Every PDU it still sends
+ * is logged; its NOP-Out pings are answered (unless we are mute), so it is
+ * the misbehaviour itself it must act on.
+ */
+static int watch_after(struct target *t)
+{
+	gint64 deadline = t->struck_us + (gint64)EVIL_WAIT_MS * 1000;
+	struct pdu *p = g_new(struct pdu, 1);
+	int rc;
+
+	for (;;) {
+		gint64 left = deadline - g_get_monotonic_time();
+
+		rc = left > 0 ? recv_pdu(t, p, (int)(left / 1000) + 1) : RX_TIMEOUT;
+		if (rc != RX_OK)
+			break;
+		note("after the misbehaviour: opcode 0x%02x ITT 0x%08x, %u data bytes", pdu_op(p),
+		     pdu_itt(p), p->dlen);
+		if (pdu_op(p) == ISCSI_OP_DATA_OUT) {
+			if (t->bad_ttt_set && get_be32(p->bhs + 20) == t->bad_ttt)
+				violation(t, "Data-Out answering our bad R2T (TTT 0x%08x)",
+					  t->bad_ttt);
+			else
+				violation(t, "Data-Out that no R2T of ours asked for");
+		} else if (pdu_op(p) == ISCSI_OP_NOOP_OUT) {
+			handle_nop_out(t, p);
+		}
+	}
+	g_free(p);
+	if (rc == RX_TIMEOUT) {
+		note("the initiator kept the connection open for %d ms after the misbehaviour",
+		     EVIL_WAIT_MS);
+		return EXIT_STUCK;
+	}
+	note("the initiator closed the connection %.1f s after the misbehaviour",
+	     (g_get_monotonic_time() - t->struck_us) / 1e6);
+	return EXIT_BEHAVED;
+}
+
+/* Full feature phase until logout, the connection's end or the misbehaviour. */
+static int serve(struct target *t, struct pdu *p)
+{
+	for (;;) {
+		struct pdu *b = g_queue_pop_head(&t->backlog);
+		int rc;
+
+		if (b) {
+			rc = handle_pdu(t, b);
+			g_free(b);
+		} else {
+			rc = recv_pdu(t, p, EVIL_WAIT_MS);
+			if (rc == RX_TIMEOUT) {
+				note("the initiator went silent for %d ms", EVIL_WAIT_MS);
+				return EXIT_STUCK;
+			}
+			if (rc != RX_OK) {
+				note("connection closed");
+				return EXIT_BEHAVED;
+			}
+			rc = handle_pdu(t, p);
+		}
+		if (t->misbehaved)
+			return watch_after(t);
+		if (rc < 0)
+			return EXIT_BEHAVED;
+	}
+}
+
+/* --- the misbehaviours, one function each --- */
+
+static void data_in_hdr(struct target *t, const struct pdu *cmd, struct iscsi_data_in *d,
+			uint32_t datasn, uint32_t off, bool last)
+{
+	memset(d, 0, sizeof(*d));
+	d->opcode = ISCSI_OP_DATA_IN;
+	if (last)
+		d->flags = ISCSI_FLAG_FINAL | ISCSI_DATA_STATUS;
+	memcpy(d->lun, cmd->bhs + 8, sizeof(d->lun));
+	d->itt = htonl(pdu_itt(cmd));
+	d->ttt = htonl(ISCSI_RESERVED_TAG);
+	d->datasn = htonl(datasn);
+	d->offset = htonl(off);
+	set_sn(t, d, last);
+}
+
+/* A Data-In header whose DataSegmentLength exceeds the initiator's limit. */
+static void misbehave_bad_dsl(struct target *t, const struct pdu *cmd)
+{
+	struct iscsi_data_in d;
+	uint32_t dlen = MIN(t->init_mrdsl + 4096, ISCSI_MAX_DSL);
+	uint8_t buf[ISCSI_BHS_LEN + ISCSI_DIGEST_LEN];
+
+	data_in_hdr(t, cmd, &d, 0, 0, false);
+	iscsi_set_dlength(d.dlength, dlen);
+	memcpy(buf, &d, sizeof(d));
+	put_le32(buf + ISCSI_BHS_LEN, crc32c(0, buf, ISCSI_BHS_LEN));
+	note("Data-In with DataSegmentLength %u, the initiator declared %u", dlen, t->init_mrdsl);
+	write_full(t->fd, buf, ISCSI_BHS_LEN + (t->hdigest ? ISCSI_DIGEST_LEN : 0));
+	t->misbehaved = true;
+}
+
+#define EVIL_FOREIGN_ITT 0x0badc0deu
+
+/* Data-In with status for a task the initiator never issued. */
+static void misbehave_unknown_itt(struct target *t, const struct pdu *cmd)
+{
+	static const uint8_t block[EVIL_BLOCK];
+	struct iscsi_data_in d;
+
+	data_in_hdr(t, cmd, &d, 0, 0, true);
+	d.itt = htonl(EVIL_FOREIGN_ITT);
+	send_pdu(t, &d, block, sizeof(block));
+	t->misbehaved = true;
+}
+
+/* A SCSI Response for a task the initiator never issued. */
+static void misbehave_unknown_itt_rsp(struct target *t, const struct pdu *cmd)
+{
+	(void)cmd;
+	send_scsi_rsp(t, EVIL_FOREIGN_ITT, SCSI_GOOD, NULL, 0);
+	t->misbehaved = true;
+}
+
+/* Data-In DataSN 0, then DataSN 2. */
+static void misbehave_datasn_gap(struct target *t, const struct pdu *cmd)
+{
+	struct iscsi_data_in d;
+
+	data_in_hdr(t, cmd, &d, 0, 0, false);
+	send_pdu(t, &d, t->lun, EVIL_BLOCK);
+	data_in_hdr(t, cmd, &d, 2, EVIL_BLOCK, false);
+	send_pdu(t, &d, t->lun + EVIL_BLOCK, EVIL_BLOCK);
+	t->misbehaved = true;
+}
+
+/* Data-In whose BufferOffset + length runs past the command's buffer. */
+static void misbehave_past_buffer(struct target *t, const struct pdu *cmd)
+{
+	uint32_t edtl = get_be32(cmd->bhs + 20);
+	struct iscsi_data_in d;
+
+	data_in_hdr(t, cmd, &d, 0, edtl - EVIL_BLOCK, true);
+	send_pdu(t, &d, t->lun, 2 * EVIL_BLOCK);
+	t->misbehaved = true;
+}
+
+/* Data-In at offset 0 twice: as many bytes as asked, but half of them never sent. */
+static void misbehave_overlap(struct target *t, const struct pdu *cmd)
+{
+	uint32_t half = get_be32(cmd->bhs + 20) / 2;
+	struct iscsi_data_in d;
+
+	data_in_hdr(t, cmd, &d, 0, 0, false);
+	send_pdu(t, &d, t->lun, half);
+	data_in_hdr(t, cmd, &d, 1, 0, true);
+	send_pdu(t, &d, t->lun, half);
+	t->misbehaved = true;
+}
+
+/* Status GOOD after one block of data, without reporting an underflow. */
+static void misbehave_short_read(struct target *t, const struct pdu *cmd)
+{
+	struct iscsi_data_in d;
+
+	data_in_hdr(t, cmd, &d, 0, 0, true);
+	send_pdu(t, &d, t->lun, EVIL_BLOCK);
+	t->misbehaved = true;
+}
+
+/* One block of Data-In, then a SCSI Response GOOD without an underflow. */
+static void misbehave_short_read_rsp(struct target *t, const struct pdu *cmd)
+{
+	struct iscsi_data_in d;
+
+	data_in_hdr(t, cmd, &d, 0, 0, false);
+	send_pdu(t, &d, t->lun, EVIL_BLOCK);
+	send_scsi_rsp(t, pdu_itt(cmd), SCSI_GOOD, NULL, 0);
+	t->misbehaved = true;
+}
+
+static void send_bad_r2t(struct target *t, const struct pdu *cmd, uint32_t off, uint32_t len)
+{
+	struct iscsi_r2t r = {.opcode = ISCSI_OP_R2T, .flags = ISCSI_FLAG_FINAL};
+
+	memcpy(r.lun, cmd->bhs + 8, sizeof(r.lun));
+	r.itt = htonl(pdu_itt(cmd));
+	t->bad_ttt = t->next_ttt++;
+	t->bad_ttt_set = true;
+	r.ttt = htonl(t->bad_ttt);
+	set_sn(t, &r, false);
+	r.data_offset = htonl(off);
+	r.data_length = htonl(len);
+	note("R2T TTT 0x%08x for offset %u length %u of a %u-byte write", t->bad_ttt, off, len,
+	     get_be32(cmd->bhs + 20));
+	send_pdu(t, &r, NULL, 0);
+	t->misbehaved = true;
+}
+
+/* An R2T asking for bytes past the end of the write. */
+static void misbehave_r2t_past(struct target *t, const struct pdu *cmd)
+{
+	uint32_t edtl = get_be32(cmd->bhs + 20);
+
+	send_bad_r2t(t, cmd, edtl - EVIL_BLOCK, 2 * EVIL_BLOCK);
+}
+
+/* An R2T with DesiredDataTransferLength 0. */
+static void misbehave_r2t_zero(struct target *t, const struct pdu *cmd)
+{
+	send_bad_r2t(t, cmd, 0, 0);
+}
+
+/* Login Responses with the C bit, forever: the text never ends. */
+static void misbehave_endless_login(struct target *t, const struct pdu *req)
+{
+	struct pdu *p = g_new(struct pdu, 1);
+	char chunk[1000];
+	unsigned int round;
+
+	memset(chunk, 'a', sizeof(chunk));
+	memcpy(chunk, "X-Evil=", 7);
+	memcpy(p, req, sizeof(*p));
+	for (round = 0; round < EVIL_ENDLESS_ROUNDS; round++) {
+		struct iscsi_login_rsp r;
+
+		build_login_rsp(t, p, &r, ISCSI_LOGIN_CONTINUE);
+		if (send_pdu(t, &r, chunk, sizeof(chunk)) || recv_pdu(t, p, EVIL_WAIT_MS) != RX_OK)
+			break;
+		memset(chunk, 'a', sizeof(chunk));
+		if (pdu_op(p) != ISCSI_OP_LOGIN_REQ || p->dlen) {
+			violation(t,
+				  "opcode 0x%02x with %u data bytes in reply to a continued "
+				  "Login Response",
+				  pdu_op(p), p->dlen);
+			break;
+		}
+	}
+	note("the initiator went along with %u continued Login Responses", round);
+	if (round == EVIL_ENDLESS_ROUNDS)
+		violation(t, "the initiator never gave up on an endless login");
+	g_free(p);
+	t->misbehaved = true;
+}
+
+/* The next PDU that is not a NOP-Out ping, which is answered on the way. */
+static int recv_reply(struct target *t, struct pdu *p)
+{
+	int rc;
+
+	while ((rc = recv_pdu(t, p, EVIL_WAIT_MS)) == RX_OK && pdu_op(p) == ISCSI_OP_NOOP_OUT)
+		handle_nop_out(t, p);
+	return rc;
+}
+
+/* SendTargets answered with Text Responses that always promise more. */
+static void misbehave_endless_text(struct target *t, const struct pdu *req)
+{
+	struct pdu *p = g_new(struct pdu, 1);
+	uint32_t itt = pdu_itt(req), ttt = 0;
+	unsigned int round;
+
+	for (round = 0; round < EVIL_ENDLESS_ROUNDS; round++) {
+		struct iscsi_text_rsp r = {.opcode = ISCSI_OP_TEXT_RSP,
+					   .flags = ISCSI_FLAG_CONTINUE};
+
+		ttt = t->next_ttt++;
+		r.itt = htonl(itt);
+		r.ttt = htonl(ttt);
+		set_sn(t, &r, true);
+		if (send_pdu(t, &r, NULL, 0) || recv_reply(t, p) != RX_OK)
+			break;
+		if (pdu_op(p) == ISCSI_OP_LOGOUT_REQ) {
+			note("the initiator gave up and logged out");
+			handle_logout(t, p);
+			break;
+		}
+		if (pdu_op(p) != ISCSI_OP_TEXT_REQ || get_be32(p->bhs + 20) != ttt) {
+			violation(t,
+				  "opcode 0x%02x TTT 0x%08x in reply to a Text Response with "
+				  "TTT 0x%08x",
+				  pdu_op(p), get_be32(p->bhs + 20), ttt);
+			break;
+		}
+	}
+	note("the initiator went along with %u continued Text Responses", round);
+	if (round == EVIL_ENDLESS_ROUNDS)
+		violation(t, "the initiator never gave up on an endless SendTargets answer");
+	g_free(p);
+	t->misbehaved = true;
+}
+
+/* A SCSI Command PDU, an initiator's opcode, sent to the initiator. */
+static void misbehave_bad_opcode(struct target *t, const struct pdu *cmd)
+{
+	uint8_t bhs[ISCSI_BHS_LEN];
+
+	memcpy(bhs, cmd->bhs, sizeof(bhs));
+	bhs[0] = ISCSI_OP_SCSI_CMD;
+	send_pdu(t, bhs, NULL, 0);
+	t->misbehaved = true;
+}
+
+/* CHECK CONDITION whose SenseLength is larger than the data segment. */
+static void misbehave_short_sense(struct target *t, const struct pdu *cmd)
+{
+	struct iscsi_scsi_rsp r = {.opcode = ISCSI_OP_SCSI_RSP, .flags = ISCSI_FLAG_FINAL};
+	uint8_t data[2 + 18] = {0, 200, 0x70, 0, SENSE_ILLEGAL_REQUEST};
+
+	r.cmd_status = SCSI_CHECK_CONDITION;
+	r.itt = htonl(pdu_itt(cmd));
+	set_sn(t, &r, true);
+	send_pdu(t, &r, data, sizeof(data));
+	t->misbehaved = true;
+}
+
+/* An AHS whose AHSLength runs far past TotalAHSLength. */
+static void misbehave_huge_ahs(struct target *t, const struct pdu *cmd)
+{
+	struct iscsi_scsi_rsp r = {.opcode = ISCSI_OP_SCSI_RSP, .flags = ISCSI_FLAG_FINAL};
+	static const uint8_t ahs[8] = {0x04, 0x00, 0x7f};
+
+	r.ahs_len = sizeof(ahs) / 4;
+	r.itt = htonl(pdu_itt(cmd));
+	set_sn(t, &r, true);
+	send_pdu_ahs(t, &r, ahs, sizeof(ahs), NULL, 0, 0);
+	t->misbehaved = true;
+}
+
+/* A first Data-In whose header digest is wrong. */
+static void misbehave_header_digest(struct target *t, const struct pdu *cmd)
+{
+	struct iscsi_data_in d;
+
+	data_in_hdr(t, cmd, &d, 0, 0, false);
+	send_pdu_ahs(t, &d, NULL, 0, t->lun, EVIL_BLOCK, TX_BAD_HDIGEST);
+	t->misbehaved = true;
+}
+
+/* A first Data-In whose data digest is wrong. */
+static void misbehave_data_digest(struct target *t, const struct pdu *cmd)
+{
+	struct iscsi_data_in d;
+
+	data_in_hdr(t, cmd, &d, 0, 0, false);
+	send_pdu_ahs(t, &d, NULL, 0, t->lun, EVIL_BLOCK, TX_BAD_DDIGEST);
+	t->misbehaved = true;
+}
+
+/* Async Message: the target drops the connection. */
+static void misbehave_async_drop(struct target *t, const struct pdu *cmd)
+{
+	struct iscsi_async_msg a = {.opcode = ISCSI_OP_ASYNC_MSG, .flags = ISCSI_FLAG_FINAL};
+
+	memcpy(a.lun, cmd->bhs + 8, sizeof(a.lun));
+	a.itt = htonl(ISCSI_RESERVED_TAG);
+	set_sn(t, &a, true);
+	a.async_event = ISCSI_ASYNC_DROP_CONNECTION;
+	a.param2 = htons(2);
+	send_pdu(t, &a, NULL, 0);
+	t->misbehaved = true;
+}
+
+/* The command rejected, then a storm of Rejects of it. */
+static void misbehave_reject_storm(struct target *t, const struct pdu *cmd)
+{
+	unsigned int i;
+
+	for (i = 0; i < EVIL_REJECTS; i++) {
+		struct iscsi_reject r = {.opcode = ISCSI_OP_REJECT, .flags = ISCSI_FLAG_FINAL};
+
+		r.reason = ISCSI_REJECT_PROTOCOL_ERROR;
+		r.ffffffff = htonl(ISCSI_RESERVED_TAG);
+		set_sn(t, &r, true);
+		if (send_pdu(t, &r, cmd->bhs, ISCSI_BHS_LEN))
+			break;
+	}
+	note("sent %u Rejects", i);
+	t->misbehaved = true;
+}
+
+/* Hang up in the middle of a Data-In payload. */
+static void misbehave_close_mid_pdu(struct target *t, const struct pdu *cmd)
+{
+	uint32_t edtl = get_be32(cmd->bhs + 20);
+	uint32_t n = MIN(MIN(edtl, t->init_mrdsl), EVIL_MRDSL);
+	struct iscsi_data_in d;
+	uint8_t buf[ISCSI_BHS_LEN + ISCSI_DIGEST_LEN + EVIL_MRDSL];
+	uint32_t hlen = ISCSI_BHS_LEN + (t->hdigest ? ISCSI_DIGEST_LEN : 0);
+
+	data_in_hdr(t, cmd, &d, 0, 0, n == edtl);
+	iscsi_set_dlength(d.dlength, n);
+	memcpy(buf, &d, sizeof(d));
+	put_le32(buf + ISCSI_BHS_LEN, crc32c(0, buf, ISCSI_BHS_LEN));
+	memcpy(buf + hlen, t->lun, n / 2);
+	write_full(t->fd, buf, hlen + n / 2);
+	note("closing after %u of %u payload bytes", n / 2, n);
+	shutdown(t->fd, SHUT_WR);
+	t->misbehaved = true;
+}
+
+/* A burst of NOP-In pings; the initiator must answer each, then I/O goes on. */
+static void misbehave_nop_flood(struct target *t, const struct pdu *cmd)
+{
+	unsigned int i;
+
+	t->ping_ttt = t->next_ttt;
+	memcpy(t->ping_lun, cmd->bhs + 8, sizeof(t->ping_lun));
+	for (i = 0; i < EVIL_PINGS; i++) {
+		struct iscsi_nop_in n = {.opcode = ISCSI_OP_NOOP_IN, .flags = ISCSI_FLAG_FINAL};
+
+		memcpy(n.lun, t->ping_lun, sizeof(n.lun));
+		n.itt = htonl(ISCSI_RESERVED_TAG);
+		n.ttt = htonl(t->next_ttt++);
+		set_sn(t, &n, false);
+		if (send_pdu(t, &n, NULL, 0))
+			break;
+		t->pings_sent++;
+	}
+	note("sent %u NOP-In pings", t->pings_sent);
+}
+
+/* Never answer again, NOP-Out pings included: the initiator must notice. */
+static void misbehave_slow_nop(struct target *t, const struct pdu *cmd)
+{
+	(void)cmd;
+	t->mute = true;
+	t->misbehaved = true;
+}
+
+static const struct mode modes[] = {
+    {"bad-dsl", ON_READ, false, misbehave_bad_dsl,
+     "Data-In with a DataSegmentLength over the initiator's MaxRecvDataSegmentLength"},
+    {"unknown-itt", ON_READ, false, misbehave_unknown_itt,
+     "Data-In with status for an ITT the initiator never issued"},
+    {"unknown-itt-rsp", ON_IO, false, misbehave_unknown_itt_rsp,
+     "SCSI Response for an ITT the initiator never issued"},
+    {"datasn-gap", ON_READ, false, misbehave_datasn_gap, "Data-In DataSN 0, then 2"},
+    {"past-buffer", ON_READ, false, misbehave_past_buffer,
+     "Data-In with BufferOffset + length past the command's buffer"},
+    {"overlap", ON_READ, false, misbehave_overlap,
+     "Data-In at offset 0 twice, adding up to the whole buffer"},
+    {"short-read", ON_READ, false, misbehave_short_read,
+     "status GOOD after one block of data, no underflow reported"},
+    {"short-read-rsp", ON_READ, false, misbehave_short_read_rsp,
+     "one block of Data-In, then a SCSI Response GOOD, no underflow reported"},
+    {"r2t-past", ON_WRITE, false, misbehave_r2t_past, "R2T for bytes past the end of the write"},
+    {"r2t-zero", ON_WRITE, false, misbehave_r2t_zero, "R2T with DesiredDataTransferLength 0"},
+    {"endless-login", ON_LOGIN, false, misbehave_endless_login,
+     "Login Responses with the C bit, forever"},
+    {"endless-text", ON_TEXT, false, misbehave_endless_text,
+     "SendTargets answered with continued Text Responses (C bit, new TTT), forever"},
+    {"bad-opcode", ON_IO, false, misbehave_bad_opcode, "a SCSI Command PDU sent to the initiator"},
+    {"short-sense", ON_IO, false, misbehave_short_sense,
+     "CHECK CONDITION with a SenseLength past the data segment"},
+    {"huge-ahs", ON_IO, false, misbehave_huge_ahs, "an AHS longer than TotalAHSLength"},
+    {"header-digest", ON_READ, true, misbehave_header_digest, "Data-In with a wrong header digest"},
+    {"data-digest", ON_READ, true, misbehave_data_digest, "Data-In with a wrong data digest"},
+    {"async-drop", ON_IO, false, misbehave_async_drop, "Async Message: dropping the connection"},
+    {"reject-storm", ON_IO, false, misbehave_reject_storm,
+     "the command rejected, then a storm of Rejects of it"},
+    {"close-mid-pdu", ON_READ, false, misbehave_close_mid_pdu,
+     "hang up in the middle of a Data-In payload"},
+    {"nop-flood", ON_IO, false, misbehave_nop_flood,
+     "a burst of NOP-In pings, each to be answered; I/O then goes on"},
+    {"slow-nop", ON_IO, false, misbehave_slow_nop,
+     "never answer again, the initiator's NOP-Out pings included"},
+};
+
+static const struct mode *find_mode(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < G_N_ELEMENTS(modes); i++)
+		if (!strcmp(modes[i].name, name))
+			return &modes[i];
+	return NULL;
+}
+
+/* Listen on 127.0.0.1, port chosen by the kernel. */
+static int listen_loopback(uint16_t *port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* Serve one connection: the login, then full feature phase. */
+static int run(struct target *t)
+{
+	struct pdu *p = g_new0(struct pdu, 1);
+	int rc = serve_login(t, p);
+
+	if (rc < 0)
+		rc = t->violations ? EXIT_VIOLATION : EXIT_SETUP;
+	else if (rc > 0)
+		rc = watch_after(t);
+	else
+		rc = serve(t, p);
+	g_free(p);
+	if (t->mute)
+		note("left %u NOP-Out pings unanswered", t->nop_outs_ignored);
+	if (t->pings_sent)
+		note("%u of %u NOP-In pings answered", t->pings_answered, t->pings_sent);
+	if (t->pings_sent && t->pings_answered != t->pings_sent)
+		violation(t, "%u of %u NOP-In pings answered", t->pings_answered, t->pings_sent);
+	if (t->mode && !t->struck) {
+		note("the trigger of %s never came", t->mode->name);
+		return EXIT_SETUP;
+	}
+	return t->violations ? EXIT_VIOLATION : rc;
+}
+
+int main(int argc, char **argv)
+{
+	g_autofree char *opt_mode = NULL;
+	g_autofree char *opt_iqn = NULL;
+	gboolean opt_list = FALSE;
+	const GOptionEntry entries[] = {
+	    {"misbehave", 'm', 0, G_OPTION_ARG_STRING, &opt_mode,
+	     "How to break the protocol (none: a correct target)", "MODE"},
+	    {"iqn", 0, 0, G_OPTION_ARG_STRING, &opt_iqn, "Our target name", "IQN"},
+	    {"list", 0, 0, G_OPTION_ARG_NONE, &opt_list, "List the modes", NULL},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("- a hostile iSCSI target");
+	g_autoptr(GError) err = NULL;
+	struct target t = {.fd = -1};
+	struct pollfd pfd;
+	int lfd, rc;
+	size_t i;
+
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+		note("%s", err->message);
+		return EXIT_SETUP;
+	}
+	if (opt_list) {
+		for (i = 0; i < G_N_ELEMENTS(modes); i++)
+			printf("%-16s %s%s\n", modes[i].name, modes[i].help,
+			       modes[i].digest ? " (needs digests)" : "");
+		return 0;
+	}
+	if (!opt_mode || (strcmp(opt_mode, "none") && !(t.mode = find_mode(opt_mode)))) {
+		note("--misbehave MODE is required: none or one of --list");
+		return EXIT_SETUP;
+	}
+	t.iqn = opt_iqn ? opt_iqn : "iqn.2026-11.org.iser-attach.test:evil";
+	t.statsn = 0x1000;
+	t.next_ttt = 0x7e000000;
+	t.init_mrdsl = 8192;
+	t.max_burst = EVIL_MAX_BURST;
+	g_queue_init(&t.backlog);
+	alarm(EVIL_LIFETIME_S);
+
+	lfd = listen_loopback(&t.port);
+	if (lfd < 0) {
+		note("cannot listen on 127.0.0.1: %s", g_strerror(errno));
+		return EXIT_SETUP;
+	}
+	printf("%u\n", t.port);
+	fflush(stdout);
+	pfd = (struct pollfd){.fd = lfd, .events = POLLIN};
+	if (poll(&pfd, 1, EVIL_WAIT_MS) != 1 ||
+	    (t.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		note("no initiator connected");
+		close(lfd);
+		return EXIT_SETUP;
+	}
+	close(lfd);
+	t.lun = g_malloc((size_t)EVIL_BLOCKS * EVIL_BLOCK);
+	for (i = 0; i < (size_t)EVIL_BLOCKS * EVIL_BLOCK; i++)
+		t.lun[i] = (uint8_t)(i * 7 + (i >> 9));
+
+	rc = run(&t);
+	if (t.mode && t.mode->digest && !(t.hdigest && t.ddigest))
+		rc = EXIT_SETUP;
+	note("exit %d: %s", rc,
+	     rc == EXIT_BEHAVED	    ? "the initiator behaved"
+	     : rc == EXIT_VIOLATION ? "the initiator broke the protocol"
+	     : rc == EXIT_STUCK	    ? "the initiator got stuck"
+				    : "setup error");
+	close(t.fd);
+	g_queue_clear_full(&t.backlog, g_free);
+	g_free(t.lun);
+	return rc;
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The initiator against a scripted hostile target (tests/evil-target): each
+# run of the target breaks the protocol one way on the first READ or WRITE
+# (or in login or discovery). isa-io must then fail, not hang or crash, with
+# a message naming the problem and no sanitizer report, and the target must
+# have received nothing it did not ask for (it checks every PDU and exits
+# non-zero otherwise, e.g. on Data-Out answering a bad R2T or a wrong NOP-Out).
+# Runs without root or tgtd: the target is a plain process on 127.0.0.1.
+source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
+
+EVIL=$top_builddir/tests/evil-target
+IQN=iqn.2026-11.org.iser-attach.test:evil
+[ -x "$EVIL" ] || die "$EVIL is not built"
+# A hang guard only: every scenario normally ends within seconds.
+ISA_CMD_TIMEOUT=60
+
+WORK=$(mktemp -d)
+cleanup_fn rm -rf "$WORK"
+EVIL_PID=
+EVIL_MODE=
+
+# Stop a target left running by a failed scenario.
+evil_kill()
+{
+	[ -n "$EVIL_PID" ] || return 0
+	kill "$EVIL_PID" 2>/dev/null || :
+	wait "$EVIL_PID" 2>/dev/null || :
+}
+cleanup_fn evil_kill
+
+# evil_start MODE: start the target misbehaving as MODE; sets EVIL_PORTAL.
+evil_start()
+{
+	local i
+
+	EVIL_MODE=$1
+	rm -f "$WORK/$EVIL_MODE.port"
+	"$EVIL" --misbehave "$EVIL_MODE" --iqn "$IQN" >"$WORK/$EVIL_MODE.port" \
+		2>"$WORK/$EVIL_MODE.log" &
+	EVIL_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$WORK/$EVIL_MODE.port" ] && break
+		kill -0 "$EVIL_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -s "$WORK/$EVIL_MODE.port" ] || {
+		cat "$WORK/$EVIL_MODE.log" >&2
+		die "evil-target $EVIL_MODE did not start"
+	}
+	EVIL_PORTAL=127.0.0.1:$(cat "$WORK/$EVIL_MODE.port")
+}
+
+# evil_finish: the target must exit 0, having carried out its misbehaviour
+# (unless it is the correct target, "none") and seen nothing wrong after it.
+evil_finish()
+{
+	local rc=0
+
+	wait "$EVIL_PID" || rc=$?
+	EVIL_PID=
+	echo "--- evil-target $EVIL_MODE:"
+	cat "$WORK/$EVIL_MODE.log"
+	[ "$rc" -eq 0 ] || die "$EVIL_MODE: evil-target exited $rc"
+	[ "$EVIL_MODE" = none ] || grep -q "misbehaving: $EVIL_MODE\$" "$WORK/$EVIL_MODE.log" ||
+		die "$EVIL_MODE: the target never misbehaved"
+}
+
+# hostile MODE TEXT ARGS...: against a target misbehaving as MODE, isa-io
+# ARGS (after PORTAL IQN) must fail cleanly with TEXT on stderr.
+hostile()
+{
+	local mode=$1 text=$2
+
+	shift 2
+	rm -f "$WORK/out"
+	evil_start "$mode"
+	expect_fail_with "$text" "$ISA_IO" --transport tcp "$EVIL_PORTAL" "$IQN" "$@" ||
+		die "$mode: isa-io did not fail as expected"
+	[ ! -e "$WORK/out" ] || die "$mode: isa-io wrote data it had not read whole"
+	evil_finish
+}
+
+READ=(read --out "$WORK/out" --length 64k)
+head -c 65536 /dev/urandom >"$WORK/in"
+WRITE=(write --in "$WORK/in")
+
+# The control: as a correct target it serves a verify run and discovery,
+# so that every failure below comes from the misbehaviour alone.
+evil_start none
+expect_ok_with "compared: OK" "$ISA_IO" --transport tcp --size 1M --max-io 64k --qd 4 \
+	"$EVIL_PORTAL" "$IQN" verify
+evil_finish
+evil_start none
+expect_ok_with "$IQN" "$ISER_DISCOVER" --transport tcp "$EVIL_PORTAL"
+evil_finish
+
+# Data-In.
+hostile bad-dsl "Data-In with a 266240-byte data segment exceeds MaxRecvDataSegmentLength 262144" \
+	"${READ[@]}"
+hostile unknown-itt "Data-In for ITT 0x0badc0de we never issued" "${READ[@]}"
+hostile datasn-gap "has DataSN 2, expected 1" "${READ[@]}"
+hostile past-buffer "Data-In past the end of the buffer: offset 65024 + 1024 > 65536" \
+	"${READ[@]}"
+hostile close-mid-pdu "connection closed by target" "${READ[@]}"
+# The byte count adds up, but half the buffer was never sent.
+hostile overlap "Data-In for ITT 0x00000007 at offset 0, expected 32768 (in order)" "${READ[@]}"
+# Success after one block: the rest of the buffer must not pass for data.
+hostile short-read "after 512 bytes; 65536 were expected (residual underflow 0)" "${READ[@]}"
+hostile short-read-rsp "SCSI Response GOOD for ITT" "${READ[@]}"
+hostile header-digest "header digest mismatch on Data-In" --digest "${READ[@]}"
+hostile data-digest "data digest mismatch on Data-In" --digest "${READ[@]}"
+
+# R2T: the target also checks that no Data-Out answers the bad R2T.
+hostile r2t-past "R2T past the end of the buffer: offset 65024 + 1024 > 65536" "${WRITE[@]}"
+hostile r2t-zero "with DesiredDataTransferLength 0" "${WRITE[@]}"
+
+# Responses and other PDUs.
+hostile unknown-itt-rsp "SCSI Response for ITT 0x0badc0de that we never issued" "${READ[@]}"
+hostile short-sense "SCSI Response with a SenseLength past its data segment" "${READ[@]}"
+hostile huge-ahs "SCSI Response with a malformed AHS" "${READ[@]}"
+hostile bad-opcode "opcode 0x01 is not one a target may send" "${READ[@]}"
+hostile async-drop "target is dropping the connection" "${READ[@]}"
+hostile reject-storm "target rejected a SCSI Command PDU: protocol error" "${WRITE[@]}"
+
+# Keepalive: a target that goes silent is declared dead by the NOP timeout...
+hostile slow-nop "target did not answer a NOP-Out ping within 2 s" \
+	--nop-interval 1 --nop-timeout 2 "${READ[@]}"
+grep -q "left [1-9][0-9]* NOP-Out pings unanswered" "$WORK/slow-nop.log" ||
+	die "slow-nop: the initiator never pinged"
+# ...and the target's own pings are each answered with their TTT while
+# I/O goes on (the target exits non-zero on a missing or wrong reply).
+evil_start nop-flood
+expect_ok_with "compared: OK" "$ISA_IO" --transport tcp --size 256k --max-io 64k "$EVIL_PORTAL" "$IQN" verify
+evil_finish
+grep -q "100 of 100 NOP-In pings answered" "$WORK/nop-flood.log" ||
+	die "nop-flood: the pings were not all answered"
+
+# Text that never ends, in login and in discovery.
+hostile endless-login "did not finish after 32 exchanges" info
+evil_start endless-text
+expect_fail_with "SendTargets answer did not finish after" "$ISER_DISCOVER" --transport tcp \
+	"$EVIL_PORTAL" ||
+	die "endless-text: iser-discover did not fail as expected"
+evil_finish
