@@ -55,7 +55,9 @@ static void attr_put(struct nlmsg *m, uint16_t type, const void *data, size_t le
 	}
 	a->nla_type = type;
 	a->nla_len = (uint16_t)(NLA_HDRLEN + len);
-	memcpy((uint8_t *)a + NLA_HDRLEN, data, len);
+	/* A nest opens with no payload (data NULL), which memcpy may not get. */
+	if (len > 0)
+		memcpy((uint8_t *)a + NLA_HDRLEN, data, len);
 	m->len += total;
 }
 
@@ -108,7 +110,7 @@ static const struct nlattr *attr_find(const uint8_t *p, size_t len, uint16_t typ
  */
 static int transact(struct nlmsg *m, uint8_t *reply, size_t cap, const char *what, GError **err)
 {
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	struct nlmsghdr *h = (struct nlmsghdr *)m->buf;
 	uint8_t buf[MSG_BUF];
 	int fd, rc = -EIO;
@@ -180,8 +182,7 @@ static int family_id(GError **err)
 	int n;
 
 	msg_start(&m, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 0);
-	attr_put(&m, CTRL_ATTR_FAMILY_NAME, NBD_GENL_FAMILY_NAME,
-		 sizeof(NBD_GENL_FAMILY_NAME));
+	attr_put(&m, CTRL_ATTR_FAMILY_NAME, NBD_GENL_FAMILY_NAME, sizeof(NBD_GENL_FAMILY_NAME));
 	n = transact(&m, reply, sizeof(reply), "nbd", NULL);
 	a = n > 0 ? attr_find(reply, (size_t)n, CTRL_ATTR_FAMILY_ID) : NULL;
 	if (!a || a->nla_len < NLA_HDRLEN + sizeof(uint16_t)) {
@@ -270,11 +271,11 @@ int nbd_kernel_status(int index, bool *connected, GError **err)
 		return -1;
 	list = attr_find(reply, (size_t)n, NBD_ATTR_DEVICE_LIST);
 	item = list ? attr_find((const uint8_t *)list + NLA_HDRLEN, list->nla_len - NLA_HDRLEN,
-				NBD_DEVICE_ITEM) :
-		      NULL;
+				NBD_DEVICE_ITEM)
+		    : NULL;
 	c = item ? attr_find((const uint8_t *)item + NLA_HDRLEN, item->nla_len - NLA_HDRLEN,
-			     NBD_DEVICE_CONNECTED) :
-		   NULL;
+			     NBD_DEVICE_CONNECTED)
+		 : NULL;
 	if (!c || c->nla_len < NLA_HDRLEN + sizeof(uint8_t)) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_PROTOCOL, "nbd status: no device %d", index);
 		return -1;

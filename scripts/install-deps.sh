@@ -18,6 +18,10 @@ PACKAGES=(
 	libnbd-bin nbdkit fio fuse3 python3
 	# used by the test scripts (ss, ps, timeout, mktemp)
 	iproute2 procps psmisc coreutils
+	# VM tests (tests/vm/): Debian's kernel booted in QEMU from a busybox
+	# initramfs; linux-libc-dev has linux/nbd-netlink.h
+	qemu-system-x86 linux-image-amd64 busybox-static kmod cpio xz-utils
+	linux-libc-dev
 )
 
 missing=()
