@@ -46,4 +46,7 @@ mkdir -p build/plain
 	make -j"$JOBS" distcheck VERBOSE=1
 )
 
+step "VM tests: kernel nbd, rdma_rxe, LIO (build/plain, make check-vm)"
+make -C build/plain -j"$JOBS" check-vm VERBOSE=1
+
 step "all passed"
