@@ -142,9 +142,25 @@ GPtrArray *state_list(void)
 	return out;
 }
 
+/* A zombie has exited: only its parent has not collected it yet. */
+static bool is_zombie(pid_t pid)
+{
+	g_autofree char *path = g_strdup_printf("/proc/%ld/stat", (long)pid);
+	g_autofree char *text = NULL;
+	const char *close;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return false;
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	close = strrchr(text, ')');
+	return close && close[1] == ' ' && close[2] == 'Z';
+}
+
 bool state_alive(const struct attach_state *st)
 {
-	return kill(st->pid, 0) == 0 || errno == EPERM;
+	if (kill(st->pid, 0) < 0 && errno != EPERM)
+		return false;
+	return !is_zombie(st->pid);
 }
 
 /* @path made absolute and free of symlinks where it exists. */
