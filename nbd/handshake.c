@@ -140,6 +140,7 @@ static void opt_list(struct nbd_conn *c, uint32_t len)
 {
 	struct nbd_server *srv = c->srv;
 	size_t nlen = strlen(srv->export_name);
+	size_t dlen = strlen(srv->description);
 	g_autofree uint8_t *buf = NULL;
 	uint32_t be;
 
@@ -147,11 +148,13 @@ static void opt_list(struct nbd_conn *c, uint32_t len)
 		reply_err(c, NBD_REP_ERR_INVALID, "NBD_OPT_LIST takes no data");
 		return;
 	}
-	buf = g_malloc(4 + nlen);
+	/* Name, then the human-readable description the spec allows after it. */
+	buf = g_malloc(4 + nlen + dlen);
 	be = htobe32((uint32_t)nlen);
 	memcpy(buf, &be, 4);
 	memcpy(buf + 4, srv->export_name, nlen);
-	reply(c, NBD_REP_SERVER, buf, 4 + nlen);
+	memcpy(buf + 4 + nlen, srv->description, dlen);
+	reply(c, NBD_REP_SERVER, buf, 4 + nlen + dlen);
 	reply(c, NBD_REP_ACK, NULL, 0);
 }
 
