@@ -81,6 +81,8 @@ CEILING="nbd+unix:///?socket=$CEIL_SOCK"
 
 RESULTS=$TGT_TMPDIR/results
 : >"$RESULTS"
+# Other work on the machine skews every column; say how much there was.
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 
 # record ROW COLUMN BYTES_PER_S IOPS
 record()
@@ -208,4 +210,5 @@ for t in table:
     print(line(t))
 PY
 echo
+echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1 /proc/loadavg) ($(nproc) CPUs)"
 grep "stats: " "$TGT_TMPDIR/attach.log" || echo "(iser-attach logged no statistics)"

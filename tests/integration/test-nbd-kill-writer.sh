@@ -20,8 +20,8 @@ nbd_attach "$IQN"
 "$NBD_CRASH_CLIENT" writer "$NBD_URI" "$BLOCK" 8 "$SEED" >"$TGT_TMPDIR/acked" &
 writer=$!
 # Let it get going, then kill it at once: it has 4096 blocks to write.
-for ((i = 0; i < 300; i++)); do
-	[ "$(wc -l <"$TGT_TMPDIR/acked")" -ge 200 ] && break
+for ((i = 0; i < 1200; i++)); do
+	[ "$(wc -l <"$TGT_TMPDIR/acked")" -ge 100 ] && break
 	kill -0 "$writer" 2>/dev/null || break
 	sleep 0.05
 done
@@ -30,7 +30,7 @@ rc=0
 wait "$writer" || rc=$?
 [ "$rc" -eq 137 ] || die "the writer exited $rc before it was killed"
 acked=$(wc -l <"$TGT_TMPDIR/acked")
-[ "$acked" -ge 200 ] || die "the writer had only $acked blocks acknowledged"
+[ "$acked" -ge 100 ] || die "the writer had only $acked blocks acknowledged in 60 s"
 [ "$acked" -lt $(((SIZE_MB << 20) / BLOCK)) ] || die "the writer was done before the kill"
 
 nbd_alive
