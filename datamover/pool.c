@@ -37,7 +37,9 @@ struct pool_region {
 
 /**
  * struct dm_pool - the pool.
- * @pd: where regions are registered
+ * @pd: where regions are registered, or NULL for memory that is only
+ *	recycled (the TCP datamover: no registration, but no mmap/munmap and
+ *	page faults per request either)
  * @regions: struct pool_region, sorted by @base
  * @free: per size class, the first free buffer or NULL
  */
@@ -96,7 +98,8 @@ static gssize region_index(const struct dm_pool *p, const void *addr)
 /* Maps and registers a region of @len bytes for class @cls; NULL on failure. */
 static struct pool_region *region_add(struct dm_pool *p, size_t len, int cls)
 {
-	const int access = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
+	const int access =
+	    IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
 	struct pool_region r = {.len = len, .cls = cls};
 	gssize at;
 	int saved;
@@ -104,8 +107,9 @@ static struct pool_region *region_add(struct dm_pool *p, size_t len, int cls)
 	r.base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r.base == MAP_FAILED)
 		return NULL;
-	r.mr = ibv_reg_mr(p->pd, r.base, len, access);
-	if (!r.mr) {
+	/* Without a protection domain (TCP) the pool only recycles memory. */
+	r.mr = p->pd ? ibv_reg_mr(p->pd, r.base, len, access) : NULL;
+	if (p->pd && !r.mr) {
 		saved = errno;
 		munmap(r.base, len);
 		errno = saved;
@@ -118,7 +122,8 @@ static struct pool_region *region_add(struct dm_pool *p, size_t len, int cls)
 
 static void region_release(struct pool_region *r)
 {
-	ibv_dereg_mr(r->mr);
+	if (r->mr)
+		ibv_dereg_mr(r->mr);
 	munmap(r->base, r->len);
 }
 

@@ -21,7 +21,8 @@ struct dm_pool;
 
 /**
  * pool_new() - an empty pool whose regions are registered on @pd.
- * @pd: protection domain of the connection's queue pair
+ * @pd: protection domain of the connection's queue pair, or NULL for a
+ *	pool that only recycles buffers (pool_find then finds no MR)
  *
  * Return: the pool; no memory is mapped until the first pool_alloc().
  */

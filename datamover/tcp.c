@@ -36,6 +36,7 @@
 
 #include "datamover/crc32c.h"
 #include "datamover/datamover.h"
+#include "datamover/pool.h"
 #include "datamover/tcp-test.h"
 
 /* RFC 7143 12.12: MaxRecvDataSegmentLength during login is 8192. */
@@ -128,6 +129,7 @@ struct rx_state {
  */
 struct dm_conn {
 	struct dm_upcalls up;
+	struct dm_pool *pool;
 	int fd;
 	bool failed;
 	struct dm_params params;
@@ -223,6 +225,7 @@ static struct dm_conn *tcp_create(const struct dm_upcalls *up)
 	struct dm_conn *c = g_new0(struct dm_conn, 1);
 
 	c->up = *up;
+	c->pool = pool_new(NULL);
 	c->fd = -1;
 	c->params.max_recv_dsl = DM_LOGIN_DSL;
 	c->params.max_xmit_dsl = DM_LOGIN_DSL;
@@ -928,21 +931,20 @@ static int tcp_service(struct dm_conn *c, uint32_t revents)
 	return c->failed ? -1 : 0;
 }
 
+/*
+ * Payload buffers are recycled by size class: a front end takes one per
+ * request, and fresh mappings would cost an mmap, page faults and munmap
+ * each time a megabyte moves.
+ */
 static void *tcp_buf_alloc(struct dm_conn *c, size_t len)
 {
-	void *p;
-
-	(void)c;
-	if (posix_memalign(&p, 4096, len ? len : 1))
-		return NULL;
-	return p;
+	return pool_alloc(c->pool, len);
 }
 
 static void tcp_buf_free(struct dm_conn *c, void *buf, size_t len)
 {
-	(void)c;
 	(void)len;
-	free(buf);
+	pool_free(c->pool, buf);
 }
 
 static uint64_t tcp_stats_copied(struct dm_conn *c)
@@ -959,6 +961,7 @@ static void tcp_destroy(struct dm_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	g_free(c->rxbuf);
+	pool_destroy(c->pool);
 	g_free(c);
 }
 
