@@ -65,6 +65,10 @@ GOptionGroup *cli_login_group(struct cli_login *c)
 	     "tcp, iser or auto (default auto)", "KIND"},
 	    {"timeout", 0, 0, G_OPTION_ARG_INT, &c->timeout_s,
 	     "Connect and login timeout in seconds (default 15)", "S"},
+	    {"replacement-timeout", 0, 0, G_OPTION_ARG_INT, &c->replacement_timeout_s,
+	     "After a lost connection, keep reconnecting for S seconds before failing I/O "
+	     "(iser-attach: 120; 0 for other commands)",
+	     "S"},
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &c->verbose, "Log debug messages", NULL},
 	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &c->quiet, "Log errors only", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -174,6 +178,7 @@ int cli_login_finish(struct cli_login *c, const char *portal, const char *target
 	o->queue_depth = c->queue_depth;
 	o->nop_interval_s = c->nop_interval_s;
 	o->nop_timeout_s = c->nop_timeout_s;
+	o->replacement_timeout_s = c->replacement_timeout_s;
 	return 0;
 }
 

@@ -189,7 +189,9 @@ int config_apply(struct cli_login *c, const char *portal, const char *target, GE
 		    take_uint((guint *)&c->timeout_s, d, sections, "timeout", 3600, err) < 0 ||
 		    take_uint(&c->queue_depth, d, sections, "queue_depth", 4096, err) < 0 ||
 		    take_uint(&c->nop_interval_s, d, sections, "nop_interval", 3600, err) < 0 ||
-		    take_uint(&c->nop_timeout_s, d, sections, "nop_timeout", 3600, err) < 0)
+		    take_uint(&c->nop_timeout_s, d, sections, "nop_timeout", 3600, err) < 0 ||
+		    take_uint(&c->replacement_timeout_s, d, sections, "replacement_timeout", 86400,
+			      err) < 0)
 			goto out;
 	}
 	if (!c->initiator_name) {

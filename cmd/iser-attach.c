@@ -36,6 +36,8 @@
 #define FLUSH_TIMEOUT_MS 60000
 /* Kernel attach: one socket per queue, and the dead-connection timeout. */
 #define NBD_KERNEL_TIMEOUT_S 60
+/* Reconnect for this long after a lost connection unless configured. */
+#define DEFAULT_REPLACEMENT_TIMEOUT_S 120
 /* IOPS are averaged over this many one-second samples. */
 #define IOPS_WINDOW 10
 
@@ -351,11 +353,11 @@ static char *report(void *opaque)
 	return g_strdup_printf(
 	    "state=%s\ntransport=%s\nsize=%" PRIu64 "\nblock_size=%u\n"
 	    "commands=%" PRIu64 "\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
-	    "\niops=%.0f\nlatency_us=%" PRIu64 "\nreconnects=0\nretries=%" PRIu64
+	    "\niops=%.0f\nlatency_us=%" PRIu64 "\nreconnects=%" PRIu64 "\nretries=%" PRIu64
 	    "\nerrors=%" PRIu64 "\ncopied_bytes=%" PRIu64 "\n",
-	    isa_session_error(a->s) ? "failed" : "logged-in", si.transport,
-	    info->blocks * info->block_size, info->block_size, st.commands, st.bytes_read,
-	    st.bytes_written, iops, st.commands ? st.latency_us_total / st.commands : 0, st.retries,
+	    isa_session_state_name(a->s), si.transport, info->blocks * info->block_size,
+	    info->block_size, st.commands, st.bytes_read, st.bytes_written, iops,
+	    st.commands ? st.latency_us_total / st.commands : 0, st.reconnects, st.retries,
 	    st.errors, copied_total(a, &st));
 }
 
@@ -367,8 +369,10 @@ static void log_stats(struct attachment *a)
 	isa_session_get_stats(a->s, &st);
 	copied = copied_total(a, &st);
 	g_message("stats: commands %" PRIu64 ", read %" PRIu64 ", written %" PRIu64
-		  ", copied payload %" PRIu64 ", retries %" PRIu64 ", errors %" PRIu64,
-		  st.commands, st.bytes_read, st.bytes_written, copied, st.retries, st.errors);
+		  ", copied payload %" PRIu64 ", retries %" PRIu64 ", errors %" PRIu64
+		  ", reconnects %" PRIu64,
+		  st.commands, st.bytes_read, st.bytes_written, copied, st.retries, st.errors,
+		  st.reconnects);
 }
 
 static bool frontend_drained(const struct attachment *a)
@@ -700,6 +704,9 @@ int main(int argc, char **argv)
 		rc = cli_fail(prog, err);
 		goto out;
 	}
+	/* An attachment outlives target restarts and link flaps by default. */
+	if (!login.replacement_timeout_s)
+		login.opts.replacement_timeout_s = DEFAULT_REPLACEMENT_TIMEOUT_S;
 	a.sigfd = block_signals();
 	if (!opt_foreground) {
 		pid_t pid;

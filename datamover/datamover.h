@@ -120,6 +120,9 @@ struct dm_conn;
  * @buf_alloc: payload buffer from the datamover's pool (registered for RDMA
  *	       on iSER); @buf_free gives it back
  * @stats_copied: payload bytes this datamover had to memcpy
+ * @reset: close the connection and drop what is queued, keeping the
+ *	   object and its buffer pool, so that connect() can be called again
+ *	   (session recovery); NULL when the transport cannot
  * @destroy: close and free; no upcall after it
  * @max_transfer: largest Expected Data Transfer Length of one command the
  *		  transport carries, or 0 for no limit of its own; the
@@ -146,6 +149,7 @@ struct dm_ops {
 	void *(*buf_alloc)(struct dm_conn *c, size_t len);
 	void (*buf_free)(struct dm_conn *c, void *buf, size_t len);
 	uint64_t (*stats_copied)(struct dm_conn *c);
+	void (*reset)(struct dm_conn *c);
 	void (*destroy)(struct dm_conn *c);
 	uint32_t max_transfer;
 };

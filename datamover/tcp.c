@@ -952,6 +952,26 @@ static uint64_t tcp_stats_copied(struct dm_conn *c)
 	return c->copied;
 }
 
+/*
+ * Back to the state of a fresh connection object, keeping the buffer pool:
+ * payload buffers the iSCSI layer holds stay valid across a reconnect.
+ */
+static void tcp_reset(struct dm_conn *c)
+{
+	tx_purge(c);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->failed = false;
+	memset(&c->rx, 0, sizeof(c->rx));
+	c->rx.hdr_need = ISCSI_BHS_LEN;
+	c->params_set = false;
+	c->params.max_recv_dsl = DM_LOGIN_DSL;
+	c->params.max_xmit_dsl = DM_LOGIN_DSL;
+	c->params.header_digest = false;
+	c->params.data_digest = false;
+}
+
 static void tcp_destroy(struct dm_conn *c)
 {
 	if (!c)
@@ -980,6 +1000,7 @@ const struct dm_ops dm_tcp_ops = {
     .buf_alloc = tcp_buf_alloc,
     .buf_free = tcp_buf_free,
     .stats_copied = tcp_stats_copied,
+    .reset = tcp_reset,
     .destroy = tcp_destroy,
     .max_transfer = 0,
 };

@@ -81,6 +81,11 @@ enum isa_transport {
  * @max_recv_segment: our MaxRecvDataSegmentLength; 0 for 256 KiB
  * @max_burst: MaxBurstLength to offer; 0 for 16 MiB - 1 KiB
  * @first_burst: FirstBurstLength to offer; 0 for 256 KiB
+ * @replacement_timeout_s: when the connection is lost, log in again (same
+ *	ISID: session reinstatement at error recovery level 0) with backoff
+ *	for up to this long, then resend the commands that were in flight;
+ *	requests wait meanwhile and fail with -ENOTCONN only after it.
+ *	0: no recovery, the first connection failure fails the session.
  */
 struct isa_options {
 	const char *initiator_name;
@@ -99,6 +104,7 @@ struct isa_options {
 	uint32_t max_recv_segment;
 	uint32_t max_burst;
 	uint32_t first_burst;
+	uint32_t replacement_timeout_s;
 };
 
 struct isa_session;
@@ -137,6 +143,9 @@ int isa_session_run(struct isa_session *s, const bool *done, int timeout_ms);
 /* Why the session failed, or NULL while it is healthy. */
 const char *isa_session_error(const struct isa_session *s);
 
+/* "logged-in", "recovering" (reconnecting after a lost connection) or "failed". */
+const char *isa_session_state_name(const struct isa_session *s);
+
 /**
  * struct isa_session_info - what login settled.
  */
@@ -168,6 +177,7 @@ void isa_session_get_info(const struct isa_session *s, struct isa_session_info *
  * @errors: requests completed with an error
  * @latency_us_total: time from sending to completion, summed over the
  *		      completed commands (divide by @commands for the mean)
+ * @reconnects: successful logins after a lost connection
  */
 struct isa_stats {
 	uint64_t commands;
@@ -177,6 +187,7 @@ struct isa_stats {
 	uint64_t retries;
 	uint64_t errors;
 	uint64_t latency_us_total;
+	uint64_t reconnects;
 };
 void isa_session_get_stats(const struct isa_session *s, struct isa_stats *st);
 

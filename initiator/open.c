@@ -177,7 +177,28 @@ static void session_free(struct isa_session *s)
 	g_free(s->target_name);
 	g_free(s->portal);
 	g_free(s->initiator_name);
+	g_free(s->host);
+	g_free((char *)s->opts.initiator_alias);
+	g_free((char *)s->opts.chap_user);
+	g_free((char *)s->opts.chap_secret);
+	g_free((char *)s->opts.mutual_user);
+	g_free((char *)s->opts.mutual_secret);
 	g_free(s);
+}
+
+/*
+ * Close a connection that did not come up. During recovery the object is
+ * only reset: the buffers handed out from its pool must stay valid.
+ */
+static void session_connect_failed(struct isa_session *s)
+{
+	if (!s->conn_dropped) {
+		session_disconnect(s);
+		return;
+	}
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->dm->get_fd(s->conn), NULL);
+	s->dm->reset(s->conn);
+	s->dm_events = 0;
 }
 
 static int session_connect(struct isa_session *s, const char *host, uint16_t port, int timeout_ms,
@@ -185,7 +206,8 @@ static int session_connect(struct isa_session *s, const char *host, uint16_t por
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 
-	s->conn = s->dm->create(&s->up);
+	if (!s->conn)
+		s->conn = s->dm->create(&s->up);
 	if (!s->conn) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "cannot create a %s connection",
 			    s->dm->name);
@@ -194,14 +216,14 @@ static int session_connect(struct isa_session *s, const char *host, uint16_t por
 	if (s->dm->connect(s->conn, host, port, timeout_ms, err) < 0) {
 		if (err && *err)
 			(*err)->domain = ISA_ERROR, (*err)->code = ISA_ERROR_CONNECT;
-		session_disconnect(s);
+		session_connect_failed(s);
 		return -1;
 	}
 	ev.data.fd = s->dm->get_fd(s->conn);
 	s->dm_events = EPOLLIN;
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "epoll: %s", g_strerror(errno));
-		session_disconnect(s);
+		session_connect_failed(s);
 		return -1;
 	}
 	g_free(s->portal);
@@ -343,6 +365,48 @@ static int session_login(struct isa_session *s, const struct isa_options *o, boo
 	return rc;
 }
 
+/* What a later re-login needs, owned by the session (secrets included). */
+static void keep_options(struct isa_session *s, const struct isa_options *o)
+{
+	s->opts = *o;
+	s->opts.initiator_name = NULL;
+	s->opts.initiator_alias = g_strdup(o->initiator_alias);
+	s->opts.chap_user = g_strdup(o->chap_user);
+	s->opts.chap_secret = g_strdup(o->chap_secret);
+	s->opts.mutual_user = g_strdup(o->mutual_user);
+	s->opts.mutual_secret = g_strdup(o->mutual_secret);
+}
+
+int session_relogin(struct isa_session *s, GError **err)
+{
+	int timeout_ms = s->opts.timeout_ms > 0 ? s->opts.timeout_ms : DEFAULT_TIMEOUT_MS;
+	char *next_host = NULL;
+	uint16_t port = s->port;
+	int rc;
+
+	/* Logging in is not recovering: a failure now must not recurse into it. */
+	s->state = SESSION_LOGIN;
+	s->relogin = true;
+	rc = session_connect(s, s->host, s->port, timeout_ms, err);
+	if (rc == 0)
+		rc = session_login(s, &s->opts, false, timeout_ms, &next_host, &port, err);
+	s->relogin = false;
+	if (rc == 0)
+		return 0;
+	if (rc == 1) {
+		/* Redirected: the next attempt goes where the target said. */
+		g_free(s->host);
+		s->host = next_host;
+		s->port = port;
+		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "redirected to %s port %u", s->host,
+			    port);
+	}
+	if (s->conn)
+		session_connect_failed(s);
+	s->state = SESSION_RECOVERING;
+	return -1;
+}
+
 static struct isa_session *open_common(const char *portal, const char *target, bool discovery,
 				       const struct isa_options *o, GError **err)
 {
@@ -362,6 +426,7 @@ static struct isa_session *open_common(const char *portal, const char *target, b
 	if (parse_portal(portal, &host, &port, err) < 0)
 		return NULL;
 	s = session_new(o, target);
+	keep_options(s, o);
 	s->dm = pick_datamover(o->transport, host, port, discovery, err);
 	if (!s->dm)
 		goto fail;
@@ -372,8 +437,12 @@ static struct isa_session *open_common(const char *portal, const char *target, b
 		if (session_connect(s, host, port, timeout_ms, err) < 0)
 			goto fail;
 		rc = session_login(s, o, discovery, timeout_ms, &next_host, &port, err);
-		if (rc == 0)
+		if (rc == 0) {
+			s->host = g_steal_pointer(&host);
+			s->port = port;
+			s->replacement_timeout_s = discovery ? 0 : o->replacement_timeout_s;
 			return s;
+		}
 		session_disconnect(s);
 		if (rc < 0)
 			goto fail;

@@ -37,6 +37,25 @@ void session_fail(struct isa_session *s, const char *fmt, ...)
 	g_free(s->error);
 	s->error = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
+	if (s->state == SESSION_RECOVERING)
+		return;
+	/*
+	 * A lost connection in full feature phase is recovered when the
+	 * owner asked for it: the connection is dropped after this upcall
+	 * returns (session_after_io), and commands wait instead of failing.
+	 */
+	if (s->state == SESSION_FULL_FEATURE && s->replacement_timeout_s && s->dm->reset) {
+		gint64 now = g_get_monotonic_time();
+
+		g_warning("connection to %s lost: %s; reconnecting for up to %u s",
+			  s->portal ? s->portal : "?", s->error, s->replacement_timeout_s);
+		s->state = SESSION_RECOVERING;
+		s->conn_dropped = false;
+		s->recovery_deadline_us = now + (gint64)s->replacement_timeout_s * G_USEC_PER_SEC;
+		s->next_attempt_us = now;
+		s->backoff_ms = 0;
+		return;
+	}
 	/*
 	 * During login the caller reports the failure itself, with more
 	 * context; after a logout the target closing the connection is normal.
@@ -667,11 +686,83 @@ static void session_keepalive(struct isa_session *s)
 }
 
 /* Everything that must happen after the datamover returns to us. */
+static gint cmp_cmdsn(gconstpointer a, gconstpointer b)
+{
+	const struct isa_task *x = a, *y = b;
+
+	return iscsi_sn_lt(x->cmdsn, y->cmdsn) ? -1 : x->cmdsn != y->cmdsn;
+}
+
+/*
+ * The connection is gone: put the commands it carried back at the head of
+ * the queue, oldest CmdSN first, and close it, keeping its buffer pool.
+ * None of them was answered, so each is sent again after the new login
+ * and its caller hears only of the final outcome.
+ */
+static void session_drop_connection(struct isa_session *s)
+{
+	GList *inflight = g_list_sort(g_hash_table_get_values(s->tasks), cmp_cmdsn);
+	GList *l;
+
+	for (l = g_list_last(inflight); l; l = l->prev) {
+		struct isa_task *t = l->data;
+
+		s->dm->forget_task(s->conn, &t->dm);
+		t->in_flight = false;
+		g_queue_push_head_link(&s->pending, &t->link);
+	}
+	g_list_free(inflight);
+	g_hash_table_remove_all(s->tasks);
+	g_array_set_size(s->nop_replies, 0);
+	s->nop_sent_us = 0;
+	s->ctl_waiting = false;
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->dm->get_fd(s->conn), NULL);
+	s->dm->reset(s->conn);
+	s->dm_events = 0;
+	s->conn_dropped = true;
+}
+
+/* One reconnect attempt when its time has come; give up after the deadline. */
+static void session_try_recover(struct isa_session *s)
+{
+	g_autoptr(GError) err = NULL;
+	gint64 now = g_get_monotonic_time();
+
+	if (now < s->next_attempt_us)
+		return;
+	if (session_relogin(s, &err) == 0) {
+		s->stats.reconnects++;
+		g_message("reconnected to %s; resending %u commands", s->portal, s->pending.length);
+		return;
+	}
+	now = g_get_monotonic_time();
+	if (now >= s->recovery_deadline_us) {
+		g_free(s->error);
+		s->error =
+		    g_strdup_printf("could not reconnect to %s within %u s: %s", s->portal,
+				    s->replacement_timeout_s, err ? err->message : "unknown error");
+		g_warning("session to %s: %s", s->target_name, s->error);
+		s->state = SESSION_FAILED;
+		return;
+	}
+	s->backoff_ms = MIN(MAX(s->backoff_ms * 2, 250u), 8000u);
+	s->next_attempt_us = MIN(now + s->backoff_ms * 1000LL, s->recovery_deadline_us);
+	g_message("reconnect to %s failed: %s; next attempt in %u ms", s->portal,
+		  err ? err->message : "unknown error", s->backoff_ms);
+}
+
 static void session_after_io(struct isa_session *s)
 {
+	if (s->state == SESSION_RECOVERING) {
+		if (!s->conn_dropped)
+			session_drop_connection(s);
+		session_try_recover(s);
+	}
 	if (s->state == SESSION_FAILED) {
-		session_fail_all(s);
-	} else {
+		/* A failed re-login leaves the commands waiting for the next one. */
+		if (!s->relogin)
+			session_fail_all(s);
+	} else if (s->state == SESSION_FULL_FEATURE) {
 		if (s->nop_replies->len)
 			send_nop_replies(s);
 		session_issue_pending(s);
@@ -823,6 +914,18 @@ int isa_session_get_fd(struct isa_session *s)
 const char *isa_session_error(const struct isa_session *s)
 {
 	return s->state == SESSION_FAILED ? s->error : NULL;
+}
+
+const char *isa_session_state_name(const struct isa_session *s)
+{
+	switch (s->state) {
+	case SESSION_RECOVERING:
+		return "recovering";
+	case SESSION_FAILED:
+		return "failed";
+	default:
+		return "logged-in";
+	}
 }
 
 void isa_session_get_stats(const struct isa_session *s, struct isa_stats *st)

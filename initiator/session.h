@@ -61,6 +61,7 @@ struct isa_task {
 enum session_state {
 	SESSION_LOGIN,
 	SESSION_FULL_FEATURE,
+	SESSION_RECOVERING,
 	SESSION_LOGGING_OUT,
 	SESSION_FAILED,
 };
@@ -121,6 +122,17 @@ struct isa_session {
 	GByteArray *ctl_rsp;
 
 	struct isa_stats stats;
+
+	/* Recovery: how to log in again, and when to try next. */
+	struct isa_options opts;
+	char *host;
+	uint16_t port;
+	uint32_t replacement_timeout_s;
+	bool conn_dropped;
+	bool relogin; /* inside session_relogin: a failure there is not final */
+	gint64 recovery_deadline_us;
+	gint64 next_attempt_us;
+	unsigned backoff_ms;
 };
 
 /* Called by the datamover glue once login is complete. */
@@ -131,6 +143,13 @@ int session_control_exchange(struct isa_session *s, const uint8_t *bhs, const vo
 			     uint32_t dlen, int timeout_ms, GError **err);
 
 void session_fail(struct isa_session *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+
+/*
+ * Connect and log in again after a lost connection, on the same
+ * connection object (its buffer pool stays valid). Blocks up to the login
+ * timeout. Returns 0 in full feature phase, -1 otherwise (open.c).
+ */
+int session_relogin(struct isa_session *s, GError **err);
 
 /*
  * Run @fn(@opaque) from the next isa_session_service(), so that a request

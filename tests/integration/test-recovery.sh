@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Session recovery under load: while fio writes and verifies through the
+# NBD export, (1) the target closes our connection, (2) tgtd is killed
+# with SIGKILL and started again on the same port and LUN file. iser-attach
+# logs in again and resends what was in flight; fio sees a delay, never an
+# error, and every block verifies.
+source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
+requires fio
+
+IQN=iqn.2026-11.org.iser-attach.test:recovery
+start_tgtd
+tgt_simple_target "$IQN" 64
+sock=$TGT_TMPDIR/nbd.sock
+log=$TGT_TMPDIR/attach.log
+uri="nbd+unix:///?socket=$sock"
+
+"$ISER_ATTACH" --foreground --transport tcp --replacement-timeout 60 \
+	"$TGT_PORTAL" "$IQN" --socket "$sock" >"$TGT_TMPDIR/uri" 2>"$log" &
+attach_pid=$!
+stop_attach()
+{
+	kill "$1" 2>/dev/null || :
+}
+cleanup_fn stop_attach "$attach_pid"
+for ((i = 0; i < 100; i++)); do
+	[ -s "$TGT_TMPDIR/uri" ] && break
+	sleep 0.1
+done
+[ "$(cat "$TGT_TMPDIR/uri")" = "$uri" ] || die "attach failed: $(cat "$log")"
+
+# tgtd again on the same port, control socket and LUN file.
+restart_tgtd()
+{
+	kill -9 "$TGT_PID"
+	wait "$TGT_PID" 2>/dev/null || :
+	sleep 1
+	tgtd -f -C "$TGT_CTL" --iscsi "portal=127.0.0.1:$TGT_PORT" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
+	TGT_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		tgtadm -C "$TGT_CTL" --mode system --op show >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	tgt_simple_target "$IQN" 64
+}
+
+run_fio()
+{
+	# Rate-limited so that the fault lands in the middle of the writes.
+	fio --name=recovery --ioengine=nbd --uri="$uri" --rw=randwrite --bs=64k \
+		--iodepth=16 --size=48M --rate=12m --verify=crc32c --do_verify=1 \
+		--verify_fatal=1 --output="$TGT_TMPDIR/fio-$1.out" &
+	fio_pid=$!
+}
+
+# (1) The target drops our connection in the middle of the writes.
+run_fio close
+sleep 1
+tgt_adm --mode conn --op show --tid 1 | sed -n 's/.*Connection: \([0-9]*\).*/\1/p' |
+	while read -r cid; do
+		sid=$(tgt_adm --mode conn --op show --tid 1 | sed -n 's/.*Session: \([0-9]*\).*/\1/p' | head -n 1)
+		tgt_adm --mode conn --op delete --tid 1 --sid "$sid" --cid "$cid" || :
+	done
+wait "$fio_pid" || die "fio failed after the target closed the connection: $(cat "$TGT_TMPDIR/fio-close.out")"
+grep -q "err= 0" "$TGT_TMPDIR/fio-close.out" || die "fio errors: $(cat "$TGT_TMPDIR/fio-close.out")"
+
+# (2) tgtd dies and comes back.
+run_fio restart
+sleep 1
+restart_tgtd
+wait "$fio_pid" || die "fio failed across a tgtd restart: $(cat "$TGT_TMPDIR/fio-restart.out")"
+grep -q "err= 0" "$TGT_TMPDIR/fio-restart.out" || die "fio errors: $(cat "$TGT_TMPDIR/fio-restart.out")"
+
+reconnects=$(grep -c "reconnected to" "$log" || :)
+[ "$reconnects" -ge 2 ] || die "expected 2 reconnects, log: $(cat "$log")"
+grep -q "resending [1-9][0-9]* commands" "$log" ||
+	die "no command was in flight at a fault: $(cat "$log")"
+
+# What the last fio wrote is on the target, and detaching is clean.
+"$ISER_DETACH" "$sock" | grep -qx "detached $sock" || die "detach failed"
+wait "$attach_pid" || die "iser-attach exited with an error: $(cat "$log")"
+grep -q "reconnects 2" "$log" || grep -q "reconnects [2-9]" "$log" ||
+	die "statistics do not count the reconnects: $(cat "$log")"
+! grep -q "Sanitizer" "$log" || die "sanitizer report: $(cat "$log")"
+cat "$log"
