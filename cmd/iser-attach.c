@@ -605,6 +605,51 @@ static void detach_all(struct attachment *a)
 	g_free(a->uri);
 }
 
+/* The kind and export string this command line asks for, as recorded. */
+static void requested_export(const char **kind, const char **export)
+{
+	*kind = opt_socket ? "socket" : opt_tcp ? "tcp" : opt_fuse ? "fuse" : "nbd";
+	*export = opt_socket ? opt_socket : opt_tcp ? opt_tcp : opt_fuse ? opt_fuse : opt_nbd;
+}
+
+/*
+ * Attaching what is already attached is not an error for a script: print
+ * the existing export and succeed. The same target and LUN exported the
+ * same way (same socket, address, directory or device when named) counts.
+ */
+static bool already_attached(const char *portal, const char *target, int *rc)
+{
+	g_autoptr(GPtrArray) list = state_list();
+	const char *kind, *export;
+	guint i;
+
+	requested_export(&kind, &export);
+	for (i = 0; i < list->len; i++) {
+		const struct attach_state *st = list->pdata[i];
+
+		if (strcmp(st->kind, kind) || strcmp(st->target, target) ||
+		    strcmp(st->portal, portal) || (opt_lun >= 0 && st->lun != (uint32_t)opt_lun) ||
+		    (export && !state_matches(st, export)) || !state_alive(st))
+			continue;
+		if (opt_json) {
+			g_autofree char *u = cli_json_string(st->uri);
+			g_autofree char *e = cli_json_string(st->export);
+			g_autofree char *t = cli_json_string(st->target);
+
+			printf("{\"uri\": %s, \"export\": %s, \"target\": %s, \"lun\": %u, "
+			       "\"pid\": %ld, \"already_attached\": true}\n",
+			       u, e, t, st->lun, (long)st->pid);
+		} else {
+			printf("%s\n", st->uri);
+		}
+		g_message("%s is already attached as %s (process %ld)", target, st->export,
+			  (long)st->pid);
+		*rc = CLI_EXIT_OK;
+		return true;
+	}
+	return false;
+}
+
 /* Parent side of the fork: relay the child's verdict. */
 static int wait_for_child(int rfd)
 {
@@ -691,12 +736,14 @@ int main(int argc, char **argv)
 	g_option_context_add_group(ctx, cli_login_group(&login));
 	if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
 		fprintf(stderr, "%s: %s\n", prog, err->message);
-		return CLI_EXIT_USAGE;
+		rc = CLI_EXIT_USAGE;
+		goto out;
 	}
 	cli_log_init(prog, login.verbose, login.quiet);
 	if (argc != 3) {
 		fprintf(stderr, "%s: expected PORTAL and IQN (try --help)\n", prog);
-		return CLI_EXIT_USAGE;
+		rc = CLI_EXIT_USAGE;
+		goto out;
 	}
 	a.portal = argv[1];
 	a.target = argv[2];
@@ -707,6 +754,8 @@ int main(int argc, char **argv)
 	/* An attachment outlives target restarts and link flaps by default. */
 	if (!login.replacement_timeout_s)
 		login.opts.replacement_timeout_s = DEFAULT_REPLACEMENT_TIMEOUT_S;
+	if (already_attached(a.portal, a.target, &rc))
+		goto out;
 	a.sigfd = block_signals();
 	if (!opt_foreground) {
 		pid_t pid;

@@ -64,12 +64,14 @@ int main(int argc, char **argv)
 	g_option_context_add_group(ctx, cli_login_group(&login));
 	if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
 		fprintf(stderr, "iser-discover: %s\n", err->message);
-		return CLI_EXIT_USAGE;
+		rc = CLI_EXIT_USAGE;
+		goto out;
 	}
 	cli_log_init("iser-discover", login.verbose, login.quiet);
 	if (argc != 2) {
 		fprintf(stderr, "iser-discover: expected one PORTAL (try --help)\n");
-		return CLI_EXIT_USAGE;
+		rc = CLI_EXIT_USAGE;
+		goto out;
 	}
 	if (cli_login_finish(&login, argv[1], NULL, &err) < 0) {
 		rc = cli_fail("iser-discover", err);

@@ -22,6 +22,12 @@
 /* Payload buffers kept for reuse beyond this are given back to the session. */
 #define FX_CACHE_MAX (64u << 20)
 
+/* Where the kernel lets a FUSE connection be aborted. */
+#define FUSECTL_DIR "/sys/fs/fuse/connections"
+
+/* Threads sending large read replies (see fx_reply_async()). */
+#define FX_REPLIERS 2
+
 /* libfuse worker threads; they only queue, so a few keep up. */
 #define FX_MAX_THREADS 4
 
@@ -104,19 +110,27 @@ uint8_t *fx_buf_get(struct fuse_export *fx, size_t len, unsigned *cls)
 
 void fx_buf_put(struct fuse_export *fx, uint8_t *buf, unsigned cls)
 {
-	bool keep;
+	g_mutex_lock(&fx->lock);
+	g_ptr_array_add(fx->caches[cls].free, buf);
+	fx->cached_bytes += class_size(cls);
+	if (fx->caches[cls].wanted)
+		g_cond_broadcast(&fx->buf_cond);
+	g_mutex_unlock(&fx->lock);
+}
+
+/* Give buffers beyond FX_CACHE_MAX back to the session, largest first. */
+static void trim_cache(struct fuse_export *fx)
+{
+	unsigned cls = FX_BUF_CLASSES;
 
 	g_mutex_lock(&fx->lock);
-	keep = fx->cached_bytes + class_size(cls) <= FX_CACHE_MAX || fx->caches[cls].wanted;
-	if (keep) {
-		g_ptr_array_add(fx->caches[cls].free, buf);
-		fx->cached_bytes += class_size(cls);
-		if (fx->caches[cls].wanted)
-			g_cond_broadcast(&fx->buf_cond);
+	while (fx->cached_bytes > FX_CACHE_MAX && cls-- > 0) {
+		struct fx_buf_cache *c = &fx->caches[cls];
+
+		while (fx->cached_bytes > FX_CACHE_MAX && c->free->len > c->wanted)
+			isa_buf_free(fx->s, cache_pop(fx, cls), class_size(cls));
 	}
 	g_mutex_unlock(&fx->lock);
-	if (!keep)
-		isa_buf_free(fx->s, buf, class_size(cls));
 }
 
 /* Allocate the buffers workers are waiting for (isa_buf_alloc is ours only). */
@@ -161,6 +175,20 @@ void fx_req_done(struct fuse_export *fx, struct fx_req *r)
 	g_mutex_unlock(&fx->lock);
 	if (r->op != FX_DESTROY)
 		g_free(r);
+}
+
+static void reply_task(gpointer data, gpointer user_data)
+{
+	struct fuse_export *fx = user_data;
+	struct fx_req *r = data;
+
+	fx_reply(fx, r);
+	fx_req_done(fx, r);
+}
+
+void fx_reply_async(struct fuse_export *fx, struct fx_req *r)
+{
+	g_thread_pool_push(fx->repliers, r, NULL);
 }
 
 /*
@@ -221,8 +249,8 @@ struct fuse_export *fuse_export_new(struct isa_session *s, struct isa_lun *l,
 	fx->capacity = fx->info.blocks * fx->info.block_size;
 	fx->read_only = cfg->read_only || fx->info.read_only;
 	fx->page_cache = cfg->page_cache;
-	fx->file_name = cfg->file_name ? g_strdup(cfg->file_name)
-				       : g_strdup_printf("lun%u", fx->info.lun);
+	fx->file_name =
+	    cfg->file_name ? g_strdup(cfg->file_name) : g_strdup_printf("lun%u", fx->info.lun);
 	fx->mountpoint = g_strdup(mountpoint);
 	fx->efd = -1;
 	clock_gettime(CLOCK_REALTIME, &fx->mtime);
@@ -249,7 +277,8 @@ struct fuse_export *fuse_export_new(struct isa_session *s, struct isa_lun *l,
 	}
 	fx->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (fx->efd < 0) {
-		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "eventfd: %s", g_strerror(errno));
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "eventfd: %s",
+			    g_strerror(errno));
 		goto fail;
 	}
 
@@ -273,6 +302,7 @@ struct fuse_export *fuse_export_new(struct isa_session *s, struct isa_lun *l,
 			    mountpoint);
 		goto fail;
 	}
+	fx->repliers = g_thread_pool_new(reply_task, fx, FX_REPLIERS, FALSE, NULL);
 	fx->thread = g_thread_new("fuse-loop", fuse_thread, fx);
 	return fx;
 
@@ -295,6 +325,7 @@ void fuse_export_service(struct fuse_export *fx)
 	if (read(fx->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		g_debug("fuse: eventfd read: %s", g_strerror(errno));
 	feed_waiters(fx);
+	trim_cache(fx);
 	g_mutex_lock(&fx->lock);
 	q = fx->queue;
 	g_queue_init(&fx->queue);
@@ -355,8 +386,11 @@ static gpointer unmount_thread(gpointer data)
 		g_message("fuse: cannot detach %s: %s", fx->mountpoint, g_strerror(errno));
 	if (!have_dev)
 		return NULL;
-	abort_path = g_strdup_printf("/sys/fs/fuse/connections/%u/abort", minor(st.st_dev));
+	abort_path = g_strdup_printf("%s/%u/abort", FUSECTL_DIR, minor(st.st_dev));
 	fd = open(abort_path, O_WRONLY | O_CLOEXEC);
+	/* The control file system is usually mounted at boot; not always. */
+	if (fd < 0 && errno == ENOENT && mount("fusectl", FUSECTL_DIR, "fusectl", 0, NULL) == 0)
+		fd = open(abort_path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "1", 1) != 1)
 		g_message("fuse: cannot abort the connection of %s: %s", fx->mountpoint,
 			  g_strerror(errno));
@@ -400,6 +434,9 @@ void fuse_export_free(struct fuse_export *fx)
 		fuse_session_unmount(fx->se);
 		fuse_session_destroy(fx->se);
 	}
+	/* Idle by now: the loop's thread waited for every reply. */
+	if (fx->repliers)
+		g_thread_pool_free(fx->repliers, FALSE, TRUE);
 	for (cls = 0; cls < FX_BUF_CLASSES; cls++) {
 		GPtrArray *free_bufs = fx->caches[cls].free;
 		guint i;

@@ -109,6 +109,7 @@ struct fx_buf_cache {
  * @mtime: time stamps the file and root directory show
  * @se: libfuse's session
  * @thread: runs fuse_session_loop_mt(), then the orderly end
+ * @repliers: threads sending large read replies off the session thread
  * @efd: eventfd: worker threads and @thread ask the session thread to look
  *	 at @queue, the buffer wants and @loop_done
  * @lock: protects @queue, @caches, @alloc_failures and the @finished
@@ -117,7 +118,8 @@ struct fx_buf_cache {
  * @idle_cond: signalled when @outstanding drops to 0
  * @queue: struct fx_req handed over and not yet looked at
  * @caches: payload buffers per size class
- * @cached_bytes: bytes held in @caches (bounded by FX_CACHE_MAX)
+ * @cached_bytes: bytes held in @caches (trimmed to FX_CACHE_MAX by the
+ *		  session thread)
  * @alloc_failures: times the session thread could not allocate a buffer a
  *		    worker waits for (the waiters then give up)
  * @outstanding: requests queued or in progress (atomic)
@@ -146,6 +148,7 @@ struct fuse_export {
 
 	struct fuse_session *se;
 	GThread *thread;
+	GThreadPool *repliers;
 	int efd;
 
 	GMutex lock;
@@ -187,11 +190,22 @@ uint8_t *fx_buf_get_wait(struct fuse_export *fx, size_t len, unsigned *cls);
 /* Session thread: a buffer of at least @len bytes, NULL without memory. */
 uint8_t *fx_buf_get(struct fuse_export *fx, size_t len, unsigned *cls);
 
-/* Session thread: give a buffer back to the cache (or to the session). */
+/* Any thread: give a buffer back to the cache. */
 void fx_buf_put(struct fuse_export *fx, uint8_t *buf, unsigned cls);
 
-/* Session thread: account for a request that was replied to, and free it. */
+/* Any thread: account for a request that was replied to, and free it. */
 void fx_req_done(struct fuse_export *fx, struct fx_req *r);
+
+/* Any thread (rmw.c): send @r's reply to the kernel. */
+void fx_reply(struct fuse_export *fx, struct fx_req *r);
+
+/*
+ * Session thread: have a replier thread send @r's reply and finish it.
+ * A read reply copies its payload into the reader's pages inside the
+ * writev() to /dev/fuse; done on the session thread, that copy would
+ * compete with receiving the next Data-In.
+ */
+void fx_reply_async(struct fuse_export *fx, struct fx_req *r);
 
 /* Session thread (rmw.c): start @r, or park it until its range is free. */
 void fx_submit(struct fuse_export *fx, struct fx_req *r);

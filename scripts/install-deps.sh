@@ -24,6 +24,10 @@ PACKAGES=(
 	# initramfs; linux-libc-dev has linux/nbd-netlink.h
 	qemu-system-x86 linux-image-amd64 busybox-static kmod cpio xz-utils
 	linux-libc-dev
+	# iSER VM tests: the kernel target (LIO) via targetcli, which needs D-Bus
+	targetcli-fb dbus-daemon
+	# VM benchmark (bench/vm-nbd-bench.sh): the kernel's iSCSI initiator
+	open-iscsi
 )
 
 missing=()

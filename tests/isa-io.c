@@ -399,14 +399,16 @@ int main(int argc, char **argv)
 	g_option_context_add_group(ctx, cli_login_group(&login));
 	if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
 		fprintf(stderr, "isa-io: %s\n", err->message);
-		return CLI_EXIT_USAGE;
+		rc = CLI_EXIT_USAGE;
+		goto out;
 	}
 	cli_log_init("isa-io", login.verbose, login.quiet);
 	if (argc != 4 || opt_qd < 1 || opt_lun < 0 || opt_nop_interval < 0 ||
 	    opt_nop_interval > 3600 || opt_nop_timeout < 0 || opt_nop_timeout > 3600) {
 		fprintf(stderr,
 			"isa-io: usage: isa-io [OPTIONS] PORTAL IQN COMMAND (try --help)\n");
-		return CLI_EXIT_USAGE;
+		rc = CLI_EXIT_USAGE;
+		goto out;
 	}
 	cmd = argv[3];
 	/* Set before the configuration file is read: the command line wins. */
