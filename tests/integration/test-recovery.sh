@@ -70,6 +70,12 @@ restart_tgtd
 wait "$fio_pid" || die "fio failed across a tgtd restart: $(cat "$TGT_TMPDIR/fio-restart.out")"
 grep -q "err= 0" "$TGT_TMPDIR/fio-restart.out" || die "fio errors: $(cat "$TGT_TMPDIR/fio-restart.out")"
 
+# The stall a client saw: fio's longest completion latency in each phase.
+for phase in close restart; do
+	echo "longest stall ($phase): $(grep -m1 -o 'clat ([um]sec): min=[^,]*, max=[^,]*' \
+		"$TGT_TMPDIR/fio-$phase.out")"
+done
+
 reconnects=$(grep -c "reconnected to" "$log" || :)
 [ "$reconnects" -ge 2 ] || die "expected 2 reconnects, log: $(cat "$log")"
 grep -q "resending [1-9][0-9]* commands" "$log" ||
