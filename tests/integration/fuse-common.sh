@@ -53,7 +53,7 @@ fuse_attach()
 	mkdir -p "$dir" "$FUSE_DIR"
 	: >"$dir/out"
 	bash -c '"$@" >"$0/out" 2>"$0/err" & echo $! >"$0/child"
-		 wait $!; echo $? >"$0/rc"' "$dir" \
+		 wait $!; echo $? >"$0/rc.tmp"; mv "$0/rc.tmp" "$0/rc"' "$dir" \
 		"$ISER_ATTACH" --foreground --fuse "$FUSE_DIR" "$@" "$TGT_PORTAL" "$iqn" &
 	echo $! >"$dir/wrapper"
 

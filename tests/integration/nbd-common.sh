@@ -59,7 +59,7 @@ nbd_attach()
 	mkdir "$dir"
 	: >"$dir/out"
 	bash -c '"$@" >"$0/out" 2>"$0/err" & echo $! >"$0/child"
-		 wait $!; echo $? >"$0/rc"' "$dir" \
+		 wait $!; echo $? >"$0/rc.tmp"; mv "$0/rc.tmp" "$0/rc"' "$dir" \
 		"$ISER_ATTACH" --foreground --socket "$NBD_SOCK" \
 		--pid-file "$dir/pid" "$@" "$TGT_PORTAL" "$iqn" &
 	echo $! >"$dir/wrapper"
