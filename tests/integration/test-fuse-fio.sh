@@ -18,7 +18,7 @@ run_fio()
 
 	shift
 	fio --name="$name" --filename="$FUSE_FILE" --numjobs=4 --size=16M \
-		--offset_increment=16M --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--offset_increment=16M --verify=crc32c --verify_state_save=0 --do_verify=1 --verify_fatal=1 \
 		--group_reporting "$@" >"$TGT_TMPDIR/$name.out" 2>&1 || {
 		cat "$TGT_TMPDIR/$name.out" >&2
 		die "fio $name failed"
@@ -34,7 +34,7 @@ run_fio buffered --rw=write --bs=64k --ioengine=psync --offset=64M --size=2M \
 # fio verify reads through our read path; check the target's copy too, with
 # the same verification, straight from the backing file.
 fio --name=target --filename="$(tgt_lun_file 1 1)" --numjobs=4 --size=16M \
-	--offset_increment=16M --rw=randwrite --bsrange=512-256k --verify=crc32c \
+	--offset_increment=16M --rw=randwrite --bsrange=512-256k --verify=crc32c --verify_state_save=0 \
 	--verify_only=1 --verify_fatal=1 --group_reporting >"$TGT_TMPDIR/target.out" 2>&1 || {
 	cat "$TGT_TMPDIR/target.out" >&2
 	die "the data on the target does not verify"

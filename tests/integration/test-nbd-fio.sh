@@ -22,7 +22,7 @@ run_fio()
 	timeout -k 5 120 fio --name="$name" --ioengine=nbd --uri="$NBD_URI" \
 		--rw=randwrite --bsrange=512-256k --iodepth="$qd" \
 		--offset="$offset" --size=32M --runtime=60 \
-		--verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--verify=crc32c --verify_state_save=0 --do_verify=1 --verify_fatal=1 \
 		--randseed=1234 --output-format=json "$@" >"$json" 2>"$json.err" ||
 		{ cat "$json" "$json.err" >&2; die "fio $name failed"; }
 	# Verify errors are printed before the JSON document.

@@ -47,7 +47,7 @@ run_fio()
 {
 	# Rate-limited so that the fault lands in the middle of the writes.
 	fio --name=recovery --ioengine=nbd --uri="$uri" --rw=randwrite --bs=64k \
-		--iodepth=16 --size=48M --rate=12m --verify=crc32c --do_verify=1 \
+		--iodepth=16 --size=48M --rate=12m --verify=crc32c --verify_state_save=0 --do_verify=1 \
 		--verify_fatal=1 --output="$TGT_TMPDIR/fio-$1.out" &
 	fio_pid=$!
 }
