@@ -58,18 +58,21 @@ static int detach_one(const struct attach_state *st, int timeout_s, gboolean qui
 
 int main(int argc, char **argv)
 {
-	gboolean all = FALSE, quiet = FALSE;
+	gboolean all = FALSE, quiet = FALSE, json = FALSE;
 	gint timeout_s = 60;
 	const GOptionEntry entries[] = {
 	    {"all", 'a', 0, G_OPTION_ARG_NONE, &all, "Detach every attachment", NULL},
 	    {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s,
 	     "Give up waiting after S seconds (default 60)", "S"},
 	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print nothing on success", NULL},
+	    {"json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print a JSON array of the exports detached",
+	     NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("EXPORT|--all");
 	g_autoptr(GError) err = NULL;
 	g_autoptr(GPtrArray) list = NULL;
+	g_autoptr(GPtrArray) done = NULL;
 	guint i, found = 0;
 	int rc = 0;
 
@@ -89,6 +92,7 @@ int main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	list = state_list();
+	done = g_ptr_array_new_with_free_func(g_free);
 	for (i = 0; i < list->len; i++) {
 		const struct attach_state *st = list->pdata[i];
 		int r;
@@ -96,9 +100,17 @@ int main(int argc, char **argv)
 		if (!all && !state_matches(st, argv[1]))
 			continue;
 		found++;
-		r = detach_one(st, timeout_s, quiet);
+		r = detach_one(st, timeout_s, quiet || json);
 		if (r && !rc)
 			rc = r;
+		if (!r)
+			g_ptr_array_add(done, cli_json_string(st->export));
+	}
+	if (json) {
+		g_ptr_array_add(done, NULL);
+		g_autofree char *items = g_strjoinv(", ", (char **)done->pdata);
+
+		printf("[%s]\n", items);
 	}
 	if (!found && !all) {
 		fprintf(stderr, "%s: nothing is attached as %s\n", prog, argv[1]);

@@ -57,6 +57,10 @@ for ((i = 0; i < 50; i++)); do
 	[ ! -e "$cycle" ] || die "cycle $i: socket left behind"
 done
 
+# The scripted form of detach.
+"${ATTACH[@]}" --lun 1 "$TGT_PORTAL" "$IQN" --socket "$cycle" >/dev/null
+[ "$("$ISER_DETACH" --json "$cycle")" = "[\"$cycle\"]" ] || die "iser-detach --json"
+
 fds_after=$(fds "$stay_pid")
 rss_after=$(rss_kib "$stay_pid")
 echo "staying attachment: fds $fds_before -> $fds_after, RSS $rss_before -> $rss_after KiB"
