@@ -47,7 +47,7 @@ mkdir -p build/plain
 )
 
 step "fuzzing: every network parser for FUZZ_SECONDS each (build/asan, make check-fuzz)"
-make -C build/asan check-fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+make -C build/asan check-fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
 
 step "VM tests: kernel nbd, rdma_rxe, LIO (build/plain, make check-vm)"
 make -C build/plain -j"$JOBS" check-vm VERBOSE=1

@@ -719,7 +719,7 @@ int main(int argc, char **argv)
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("PORTAL IQN");
 	g_autoptr(GError) err = NULL;
-	struct attachment a = {.nbd_index = -1, .sigfd = -1};
+	struct attachment a = {.nbd_index = -1, .sigfd = -1, .ctlfd = -1};
 	int pipefd[2] = {-1, -1};
 	int rc;
 

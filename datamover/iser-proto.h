@@ -45,7 +45,7 @@ _Static_assert(sizeof(struct iser_hdr) == 28, "iSER header is 28 bytes");
 #define ISER_HDRS_LEN (sizeof(struct iser_hdr) + ISCSI_BHS_LEN)
 
 /* Flags of struct iser_cm_hdr. */
-#define ISER_CM_ZBVA_NOT_SUP	  0x80 /* virtual addresses are real addresses */
+#define ISER_CM_ZBVA_NOT_SUP	   0x80 /* virtual addresses are real addresses */
 #define ISER_CM_SEND_W_INV_NOT_SUP 0x40 /* do not invalidate our STags */
 
 /**

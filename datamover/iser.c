@@ -44,7 +44,14 @@
 
 /* RFC 7143 12.12: 8192 bytes during login. */
 #define ISER_LOGIN_DSL 8192u
-#define ISER_MAX_AHS   (255u * 4u)
+/*
+ * Most payload one Send carries. LIO agrees to any TargetRecvDataSegmentLength
+ * but its receive buffers hold 8192 bytes (RFC 7145's default) and a larger
+ * Send kills the connection; the kernel initiator never sends more either.
+ * What immediate data does not fit, the target RDMA-Reads.
+ */
+#define ISER_SEND_DSL 8192u
+#define ISER_MAX_AHS  (255u * 4u)
 /* A send descriptor: iSER header, BHS and the largest AHS, cache aligned. */
 #define ISER_TX_SLOT 1152u
 _Static_assert(ISER_TX_SLOT >= ISER_HDRS_LEN + ISER_MAX_AHS, "send slot too small");
@@ -67,8 +74,8 @@ _Static_assert(ISER_TX_SLOT >= ISER_HDRS_LEN + ISER_MAX_AHS, "send slot too smal
 #define ISER_PROBE_MS 2000
 
 /* wr_id: the kind of work request in the high half, its slot in the low. */
-#define WR_TX 1ull
-#define WR_RX 2ull
+#define WR_TX		 1ull
+#define WR_RX		 2ull
 #define WR_ID(kind, idx) ((kind) << 32 | (uint32_t)(idx))
 
 #define DM_ISER_ERROR (g_quark_from_static_string("dm-iser-error"))
@@ -109,7 +116,6 @@ struct rx_slot {
 
 /**
  * struct iser_cmd - what we keep of a SCSI command until it is forgotten.
- * @task: the command's task
  * @bounce_write: pool copy of a write buffer that lies outside the pool
  * @bounce_read: pool buffer receiving read data for a read buffer outside
  *		 the pool, copied out when the SCSI Response arrives
@@ -117,7 +123,6 @@ struct rx_slot {
  *	      touches the buffers it was given
  */
 struct iser_cmd {
-	struct dm_task *task;
 	void *bounce_write;
 	void *bounce_read;
 	bool answered;
@@ -138,6 +143,8 @@ struct iser_cmd {
  * @params: negotiated values (login defaults until set_params)
  * @params_set: set_params() has been called
  * @pool: registered payload buffers, the send ring and receive buffers
+ * @pool_kept: @pool and @pd outlive the connection: once one came up, the
+ *	       iSCSI layer may hold buffers from it across a reset()
  * @sq_depth: send descriptors (work requests the send queue holds)
  * @tx_ring: @sq_depth send descriptors of ISER_TX_SLOT bytes, in the pool
  * @tx_lkey: their local key
@@ -148,6 +155,7 @@ struct iser_cmd {
  * @tx_backlog: struct tx_pending, oldest first, while no descriptor is free
  * @rq_depth: most receives posted at once
  * @rx: struct rx_slot; the index is the wr_id
+ * @rx_chunks: the pool buffers the receive buffers are carved from
  * @rx_posted: receives posted and not yet completed
  * @rx_ffp: full-feature receive buffers
  * @rx_error: errno of a failure to add receive buffers, reported by rx_check()
@@ -168,6 +176,7 @@ struct dm_conn {
 	struct dm_params params;
 	bool params_set;
 	struct dm_pool *pool;
+	bool pool_kept;
 	uint32_t sq_depth;
 	uint8_t *tx_ring;
 	uint32_t tx_lkey;
@@ -178,6 +187,7 @@ struct dm_conn {
 	GQueue tx_backlog;
 	uint32_t rq_depth;
 	GPtrArray *rx;
+	GPtrArray *rx_chunks;
 	uint32_t rx_posted;
 	uint32_t rx_ffp;
 	int rx_error;
@@ -228,6 +238,22 @@ static void tx_backlog_purge(struct dm_conn *c)
 }
 
 /*
+ * Puts the QP into the error state: no more RDMA to or from our memory,
+ * and every work request posted comes back flushed. rdma_disconnect() also
+ * tells the target; after it disconnected us the QP is moved directly.
+ */
+static void qp_stop(struct dm_conn *c)
+{
+	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_ERR};
+
+	if (c->connected)
+		rdma_disconnect(c->id);
+	else if (c->id && c->id->qp)
+		ibv_modify_qp(c->id->qp, &attr, IBV_QP_STATE);
+	c->connected = false;
+}
+
+/*
  * Marks the connection dead and tells the iSCSI layer, once. The QP goes to
  * the error state at once (rdma_disconnect), so that the target can no
  * longer reach buffers the iSCSI layer is about to give back.
@@ -243,12 +269,21 @@ static void G_GNUC_PRINTF(3, 4) dm_fail(struct dm_conn *c, int err, const char *
 	va_start(ap, fmt);
 	msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	if (c->connected) {
-		rdma_disconnect(c->id);
-		c->connected = false;
-	}
+	qp_stop(c);
 	tx_backlog_purge(c);
 	c->up.failed(c->up.opaque, err, msg);
+}
+
+/* The values in force during login, before set_params(). */
+static void params_login(struct dm_conn *c)
+{
+	memset(&c->params, 0, sizeof(c->params));
+	c->params.max_recv_dsl = ISER_LOGIN_DSL;
+	c->params.max_xmit_dsl = ISER_LOGIN_DSL;
+	c->params.first_burst = 65536;
+	c->params.max_burst = 262144;
+	c->params.max_outstanding_r2t = 1;
+	c->params_set = false;
 }
 
 static struct dm_conn *iser_create(const struct dm_upcalls *up)
@@ -261,13 +296,10 @@ static struct dm_conn *iser_create(const struct dm_upcalls *up)
 		g_free(c);
 		return NULL;
 	}
-	c->params.max_recv_dsl = ISER_LOGIN_DSL;
-	c->params.max_xmit_dsl = ISER_LOGIN_DSL;
-	c->params.first_burst = 65536;
-	c->params.max_burst = 262144;
-	c->params.max_outstanding_r2t = 1;
+	params_login(c);
 	g_queue_init(&c->tx_backlog);
 	c->rx = g_ptr_array_new_with_free_func(g_free);
+	c->rx_chunks = g_ptr_array_new();
 	c->cmds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	return c;
 }
@@ -340,8 +372,10 @@ static char *cm_what(enum rdma_cm_event_type type, int status)
 {
 	switch (type) {
 	case RDMA_CM_EVENT_REJECTED:
-		return g_strdup_printf("connection refused by the target (RDMA CM reject, "
+		/* IB CM reject reason 8: invalid service ID, i.e. no listener. */
+		return g_strdup_printf("connection refused by the target%s (RDMA CM reject, "
 				       "status %d)",
+				       status == 8 ? ": nothing listens for iSER there" : "",
 				       status);
 	case RDMA_CM_EVENT_UNREACHABLE:
 		return g_strdup_printf("target unreachable (%s)",
@@ -388,26 +422,60 @@ static int resolve(struct rdma_event_channel *ch, struct rdma_cm_id *id, struct 
 		return -1;
 	}
 	if (type != RDMA_CM_EVENT_ROUTE_RESOLVED) {
-		*why = g_strdup_printf("route resolution: %s",
-				       g_strerror(status < 0 ? -status : EIO));
+		*why =
+		    g_strdup_printf("route resolution: %s", g_strerror(status < 0 ? -status : EIO));
 		return -1;
 	}
 	return 0;
 }
 
-/* Frees everything below the CM id, in the order verbs requires. */
-static void verbs_teardown(struct dm_conn *c)
+/* Gives a buffer back to the pool, if there still is one. */
+static void pool_put(struct dm_conn *c, void *buf)
 {
+	if (c->pool)
+		pool_free(c->pool, buf);
+}
+
+/*
+ * Frees what belongs to one connection, in the order verbs requires: QP,
+ * CM id, CQ, completion channel, and the buffers of the send ring, the
+ * receives and bounces. The protection domain and the pool go too unless
+ * @keep_pool: the iSCSI layer's payload buffers outlive a reset().
+ */
+static void conn_teardown(struct dm_conn *c, bool keep_pool)
+{
+	GHashTableIter it;
+	gpointer v;
+	guint i;
+
 	if (c->id && c->id->qp)
 		rdma_destroy_qp(c->id);
+	if (c->id)
+		rdma_destroy_id(c->id);
+	c->id = NULL;
 	tx_backlog_purge(c);
+	g_hash_table_iter_init(&it, c->cmds);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct iser_cmd *cmd = v;
+
+		pool_put(c, cmd->bounce_write);
+		pool_put(c, cmd->bounce_read);
+	}
 	g_hash_table_remove_all(c->cmds);
+	for (i = 0; i < c->rx_chunks->len; i++)
+		pool_put(c, g_ptr_array_index(c->rx_chunks, i));
+	g_ptr_array_set_size(c->rx_chunks, 0);
 	g_ptr_array_set_size(c->rx, 0);
 	c->rx_posted = 0;
 	c->rx_ffp = 0;
+	for (i = 0; c->tx_owned && i < c->sq_depth; i++)
+		pool_put(c, c->tx_owned[i]);
 	g_clear_pointer(&c->tx_owned, g_free);
+	pool_put(c, c->tx_ring);
 	c->tx_ring = NULL;
+	c->tx_head = 0;
 	c->tx_used = 0;
+	c->tx_unsignaled = 0;
 	if (c->cq) {
 		ibv_ack_cq_events(c->cq, c->cq_events);
 		c->cq_events = 0;
@@ -418,6 +486,8 @@ static void verbs_teardown(struct dm_conn *c)
 		ibv_destroy_comp_channel(c->comp_ch);
 		c->comp_ch = NULL;
 	}
+	if (keep_pool)
+		return;
 	g_clear_pointer(&c->pool, pool_destroy);
 	if (c->pd) {
 		ibv_dealloc_pd(c->pd);
@@ -450,6 +520,7 @@ static int rx_add(struct dm_conn *c, uint32_t count, uint32_t size, bool login)
 
 	if (!chunk)
 		return -1;
+	g_ptr_array_add(c->rx_chunks, chunk);
 	mr = pool_find(c->pool, chunk, (size_t)count * size);
 	for (i = 0; i < count; i++) {
 		struct rx_slot *s = g_new0(struct rx_slot, 1);
@@ -479,7 +550,9 @@ static int rx_provision(struct dm_conn *c, uint32_t want)
 	if (c->rx_ffp >= want)
 		return 0;
 	size = (size + 63u) & ~63u;
-	count = MIN(MAX(want - c->rx_ffp, ISER_RX_CHUNK), c->rq_depth - c->rx_ffp);
+	count = MAX(want - c->rx_ffp, ISER_RX_CHUNK);
+	/* Fill the pool buffer: its size class may hold more than asked for. */
+	count = (uint32_t)MIN(pool_usable((size_t)count * size) / size, c->rq_depth - c->rx_ffp);
 	if (rx_add(c, count, size, false) < 0) {
 		c->rx_error = errno ? errno : ENOMEM;
 		return -1;
@@ -511,16 +584,25 @@ static int verbs_setup(struct dm_conn *c, char **why)
 	c->sq_depth = MIN(ISER_SQ_DEPTH, (uint32_t)da.max_qp_wr);
 	c->rq_depth = MIN(ISER_RQ_DEPTH, (uint32_t)da.max_qp_wr);
 	cqe = (int)MIN(c->sq_depth + c->rq_depth, (uint32_t)da.max_cqe);
-	c->pd = ibv_alloc_pd(c->id->verbs);
-	if (!c->pd) {
-		*why = g_strdup_printf("cannot allocate a protection domain: %s",
-				       g_strerror(errno));
+	if (c->pd && c->pd->context != c->id->verbs) {
+		*why = g_strdup_printf("the portal now routes to RDMA device %s, not to %s where "
+				       "our buffers are registered",
+				       ibv_get_device_name(c->id->verbs->device),
+				       ibv_get_device_name(c->pd->context->device));
 		return -1;
+	}
+	if (!c->pd) {
+		c->pd = ibv_alloc_pd(c->id->verbs);
+		if (!c->pd) {
+			*why = g_strdup_printf("cannot allocate a protection domain: %s",
+					       g_strerror(errno));
+			return -1;
+		}
+		c->pool = pool_new(c->pd);
 	}
 	c->comp_ch = ibv_create_comp_channel(c->id->verbs);
 	if (!c->comp_ch || set_nonblock(c->comp_ch->fd) < 0) {
-		*why = g_strdup_printf("cannot create a completion channel: %s",
-				       g_strerror(errno));
+		*why = g_strdup_printf("cannot create a completion channel: %s", g_strerror(errno));
 		return -1;
 	}
 	c->cq = ibv_create_cq(c->id->verbs, cqe, c, c->comp_ch, 0);
@@ -540,7 +622,6 @@ static int verbs_setup(struct dm_conn *c, char **why)
 		*why = g_strdup_printf("cannot create a queue pair: %s", g_strerror(errno));
 		return -1;
 	}
-	c->pool = pool_new(c->pd);
 	c->tx_ring = pool_alloc(c->pool, (size_t)c->sq_depth * ISER_TX_SLOT);
 	if (!c->tx_ring) {
 		*why = g_strdup_printf("cannot register the send ring: %s", g_strerror(errno));
@@ -605,9 +686,7 @@ static int connect_one(struct dm_conn *c, struct sockaddr *sa, gint64 deadline, 
 	return 0;
 
 fail:
-	verbs_teardown(c);
-	rdma_destroy_id(c->id);
-	c->id = NULL;
+	conn_teardown(c, c->pool_kept);
 	return -1;
 }
 
@@ -632,7 +711,7 @@ static int iser_connect(struct dm_conn *c, const char *host, uint16_t port, int 
 	gint64 deadline;
 	int rc;
 
-	if (c->cm_ch || c->failed) {
+	if (c->id || c->failed) {
 		g_set_error(error, DM_ISER_ERROR, EISCONN, "connect to %s:%u: already used", host,
 			    port);
 		return -1;
@@ -670,6 +749,7 @@ static int iser_connect(struct dm_conn *c, const char *host, uint16_t port, int 
 		g_set_error_literal(error, DM_ISER_ERROR, ECONNREFUSED, errs->str);
 		return -1;
 	}
+	c->pool_kept = true;
 	if (epoll_add(c->epfd, c->cm_ch->fd) < 0 || epoll_add(c->epfd, c->comp_ch->fd) < 0) {
 		g_set_error(error, DM_ISER_ERROR, errno, "connect to %s:%u over iSER: epoll: %s",
 			    host, port, g_strerror(errno));
@@ -842,15 +922,15 @@ static struct ibv_mr *place(struct dm_conn *c, const void *buf, uint32_t len, bo
 }
 
 /* Unsolicited Data-Out for [@off, @end) of the write buffer at @wbuf, as Sends. */
-static int tx_data_out(struct dm_conn *c, struct dm_task *task, const uint8_t *wbuf,
-		       uint32_t lkey, uint32_t off, uint32_t end)
+static int tx_data_out(struct dm_conn *c, struct dm_task *task, const uint8_t *wbuf, uint32_t lkey,
+		       uint32_t off, uint32_t end)
 {
 	const struct iser_hdr ih = {.flags = ISER_TYPE_CONTROL};
 	uint8_t hdr[ISER_TX_SLOT];
 	uint32_t datasn = 0;
 
 	while (off < end) {
-		uint32_t len = MIN(end - off, c->params.max_xmit_dsl);
+		uint32_t len = MIN(end - off, MIN(c->params.max_xmit_dsl, ISER_SEND_DSL));
 		struct iscsi_data_out h = {.opcode = ISCSI_OP_DATA_OUT};
 		uint32_t hlen;
 
@@ -875,6 +955,9 @@ static int tx_data_out(struct dm_conn *c, struct dm_task *task, const uint8_t *w
  * the write buffer; the header advertises the read buffer (RSV) and the
  * part of the write buffer after the unsolicited data (WSV), which the
  * target then RDMA-Writes and RDMA-Reads without asking (no R2T on iSER).
+ * Immediate data beyond ISER_SEND_DSL is left to the RDMA Read when no
+ * Data-Out follows it: how much of the first burst goes immediate is ours
+ * to choose.
  */
 static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_task *task)
 {
@@ -883,7 +966,7 @@ static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_ta
 	const uint8_t *wbuf = NULL, *rbuf = NULL;
 	struct ibv_mr *wmr = NULL, *rmr;
 	struct iser_cmd *cmd;
-	uint32_t hlen;
+	uint32_t hlen, imm, unsol;
 
 	if (c->failed || !c->connected || rx_check(c) < 0)
 		return -1;
@@ -891,17 +974,18 @@ static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_ta
 	    task->imm_len > c->params.max_xmit_dsl || (task->write_len && !task->write_buf) ||
 	    (task->read_len && !task->read_buf) || g_hash_table_contains(c->cmds, task))
 		return -1;
+	imm = MIN(task->imm_len, ISER_SEND_DSL);
+	unsol = task->unsol_len == task->imm_len ? imm : task->unsol_len;
 	cmd = g_new0(struct iser_cmd, 1);
-	cmd->task = task;
 	g_hash_table_insert(c->cmds, task, cmd);
 	if (task->write_len) {
 		wmr = place(c, task->write_buf, task->write_len, true, &cmd->bounce_write, &wbuf);
 		if (!wmr)
 			goto nomem;
-		if (task->write_len > task->unsol_len) {
+		if (task->write_len > unsol) {
 			ih.flags |= ISER_WSV;
 			ih.write_stag = htonl(wmr->rkey);
-			ih.write_va = htobe64((uintptr_t)(wbuf + task->unsol_len));
+			ih.write_va = htobe64((uintptr_t)(wbuf + unsol));
 		}
 	}
 	if (task->read_len) {
@@ -912,9 +996,9 @@ static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_ta
 		ih.read_stag = htonl(rmr->rkey);
 		ih.read_va = htobe64((uintptr_t)rbuf);
 	}
-	hlen = tx_hdr(hdr, &ih, bhs, task->imm_len);
-	if (tx_send(c, hdr, hlen, wbuf, task->imm_len, wmr ? wmr->lkey : 0, NULL, task) < 0 ||
-	    tx_data_out(c, task, wbuf, wmr ? wmr->lkey : 0, task->imm_len, task->unsol_len) < 0)
+	hlen = tx_hdr(hdr, &ih, bhs, imm);
+	if (tx_send(c, hdr, hlen, wbuf, imm, wmr ? wmr->lkey : 0, NULL, task) < 0 ||
+	    tx_data_out(c, task, wbuf, wmr ? wmr->lkey : 0, imm, unsol) < 0)
 		return -1;
 	rx_provision(c, g_hash_table_size(c->cmds) + ISER_RX_SPARE);
 	return rx_check(c);
@@ -991,8 +1075,7 @@ static void rx_answered(struct dm_conn *c, const uint8_t *bhs, const uint8_t *da
 	struct iser_cmd *cmd;
 
 	if (op == ISCSI_OP_REJECT) {
-		if (dlen < ISCSI_BHS_LEN ||
-		    (data[0] & ISCSI_OPCODE_MASK) != ISCSI_OP_SCSI_CMD)
+		if (dlen < ISCSI_BHS_LEN || (data[0] & ISCSI_OPCODE_MASK) != ISCSI_OP_SCSI_CMD)
 			return;
 		h = (const void *)data;
 	} else if (op != ISCSI_OP_SCSI_RSP) {
@@ -1043,8 +1126,9 @@ static void rx_complete(struct dm_conn *c, uint32_t idx, uint32_t len)
 	}
 	ih = (const void *)s->buf;
 	if ((ih->flags & ISER_TYPE_MASK) != ISER_TYPE_CONTROL) {
-		dm_fail(c, EPROTO, "unexpected iSER message type 0x%02x (only iSCSI control "
-				   "PDUs are expected)",
+		dm_fail(c, EPROTO,
+			"unexpected iSER message type 0x%02x (only iSCSI control "
+			"PDUs are expected)",
 			ih->flags & ISER_TYPE_MASK);
 		return;
 	}
@@ -1059,8 +1143,7 @@ static void rx_complete(struct dm_conn *c, uint32_t idx, uint32_t len)
 		return;
 	}
 	if (dlen > limit) {
-		dm_fail(c, EPROTO,
-			"%s with a %u-byte data segment exceeds the %u bytes we accept",
+		dm_fail(c, EPROTO, "%s with a %u-byte data segment exceeds the %u bytes we accept",
 			op_name(op), dlen, limit);
 		return;
 	}
@@ -1080,11 +1163,8 @@ static void rx_complete(struct dm_conn *c, uint32_t idx, uint32_t len)
 	 * Login requests and responses alternate, so one login receive is
 	 * enough; after the last one the full-feature receives take over.
 	 */
-	if (final) {
-		pool_free(c->pool, s->buf);
-		s->buf = NULL;
+	if (final)
 		return;
-	}
 	if (rx_post(c, idx) < 0)
 		dm_fail(c, errno, "cannot post a receive: %s", g_strerror(errno));
 }
@@ -1133,13 +1213,18 @@ static unsigned int cq_drain(struct dm_conn *c)
 	return total;
 }
 
-/* Consumes completion events, then polls, re-arms and polls again. */
+/*
+ * Consumes the completion event, then polls, re-arms and polls again. The
+ * CQ is armed and empty whenever this returns, so every later completion
+ * raises an event: without one there is nothing to poll.
+ */
 static void cq_service(struct dm_conn *c)
 {
 	struct ibv_cq *cq;
 	void *ctx;
 
-	while (ibv_get_cq_event(c->comp_ch, &cq, &ctx) == 0)
+	/* One arm, one event; another one left keeps the fd readable. */
+	if (ibv_get_cq_event(c->comp_ch, &cq, &ctx) == 0)
 		c->cq_events++;
 	if (c->cq_events >= ISER_ACK_EVERY) {
 		ibv_ack_cq_events(c->cq, c->cq_events);
@@ -1178,27 +1263,44 @@ static void cm_service(struct dm_conn *c)
 	}
 }
 
+/*
+ * Asks our epoll fd which channel is ready: one system call instead of a
+ * failing read on each.
+ */
 static int iser_service(struct dm_conn *c, uint32_t revents)
 {
+	struct epoll_event ev[2];
+	bool cq_ready = false, cm_ready = false;
+	int n, i;
+
 	(void)revents;
 	if (c->failed || !c->cm_ch)
 		return -1;
+	n = epoll_wait(c->epfd, ev, G_N_ELEMENTS(ev), 0);
+	for (i = 0; i < n; i++) {
+		if (ev[i].data.fd == c->comp_ch->fd)
+			cq_ready = true;
+		else
+			cm_ready = true;
+	}
 	/* Completions first: responses that came before a disconnect count. */
-	cq_service(c);
-	cm_service(c);
+	if (cq_ready)
+		cq_service(c);
+	if (cm_ready)
+		cm_service(c);
 	rx_check(c);
 	return c->failed ? -1 : 0;
 }
 
 static void *iser_buf_alloc(struct dm_conn *c, size_t len)
 {
-	return c->pool ? pool_alloc(c->pool, len) : NULL;
+	return c && c->pool ? pool_alloc(c->pool, len) : NULL;
 }
 
 static void iser_buf_free(struct dm_conn *c, void *buf, size_t len)
 {
 	(void)len;
-	if (c->pool)
+	if (c && c->pool)
 		pool_free(c->pool, buf);
 }
 
@@ -1264,25 +1366,41 @@ static void drain(struct dm_conn *c)
 	}
 }
 
+/* Closes the connection; from here on no upcall. */
+static void conn_shutdown(struct dm_conn *c, bool keep_pool)
+{
+	c->failed = true;
+	qp_stop(c);
+	if (c->cq && c->id && c->id->qp)
+		drain(c);
+	conn_teardown(c, keep_pool);
+	if (c->cm_ch) {
+		rdma_destroy_event_channel(c->cm_ch);
+		c->cm_ch = NULL;
+	}
+}
+
+/*
+ * Back to a fresh connection object for session recovery. The protection
+ * domain and the pool stay, so the payload buffers the iSCSI layer holds
+ * keep their registration; the next connect() must reach the same device.
+ */
+static void iser_reset(struct dm_conn *c)
+{
+	conn_shutdown(c, true);
+	c->failed = false;
+	c->rx_error = 0;
+	params_login(c);
+}
+
 static void iser_destroy(struct dm_conn *c)
 {
 	if (!c)
 		return;
-	/* No upcall from here on: failed() is for connections still in use. */
-	c->failed = true;
-	if (c->connected) {
-		rdma_disconnect(c->id);
-		c->connected = false;
-	}
-	if (c->cq && c->id && c->id->qp)
-		drain(c);
-	verbs_teardown(c);
-	if (c->id)
-		rdma_destroy_id(c->id);
-	if (c->cm_ch)
-		rdma_destroy_event_channel(c->cm_ch);
+	conn_shutdown(c, false);
 	close(c->epfd);
 	g_ptr_array_unref(c->rx);
+	g_ptr_array_unref(c->rx_chunks);
 	g_hash_table_unref(c->cmds);
 	g_free(c);
 }
@@ -1301,6 +1419,7 @@ const struct dm_ops dm_iser_ops = {
     .buf_alloc = iser_buf_alloc,
     .buf_free = iser_buf_free,
     .stats_copied = iser_stats_copied,
+    .reset = iser_reset,
     .destroy = iser_destroy,
     .max_transfer = ISER_MAX_TRANSFER,
 };

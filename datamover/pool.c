@@ -146,14 +146,25 @@ static int class_grow(struct dm_pool *p, int cls)
 	return 0;
 }
 
+static size_t page_round(size_t len)
+{
+	return (len + 4095) & ~(size_t)4095;
+}
+
+size_t pool_usable(size_t len)
+{
+	int cls = class_of(len ? len : 1);
+
+	return cls == POOL_HUGE ? page_round(len) : class_size(cls);
+}
+
 void *pool_alloc(struct dm_pool *p, size_t len)
 {
 	int cls = class_of(len ? len : 1);
 	void **buf;
 
 	if (cls == POOL_HUGE) {
-		size_t page = 4096;
-		struct pool_region *r = region_add(p, (len + page - 1) & ~(page - 1), POOL_HUGE);
+		struct pool_region *r = region_add(p, page_round(len), POOL_HUGE);
 
 		return r ? r->base : NULL;
 	}

@@ -39,6 +39,14 @@ struct dm_pool *pool_new(struct ibv_pd *pd);
 void *pool_alloc(struct dm_pool *p, size_t len);
 
 /**
+ * pool_usable() - how many bytes pool_alloc(@len) really reserves.
+ * @len: bytes asked for
+ *
+ * Return: the size of @len's class (a page multiple above the largest).
+ */
+size_t pool_usable(size_t len);
+
+/**
  * pool_free() - give back a buffer of pool_alloc().
  * @p: the pool
  * @buf: the buffer, or NULL

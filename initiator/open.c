@@ -504,6 +504,7 @@ void isa_session_close(struct isa_session *s)
 	session_logout(s);
 	if (s->state != SESSION_FAILED) {
 		/* Quietly: closing is not a failure worth a warning. */
+		g_free(s->error);
 		s->error = g_strdup("session closed");
 		s->state = SESSION_FAILED;
 	}

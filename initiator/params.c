@@ -57,6 +57,12 @@ void iscsi_params_fast_proposal(struct iscsi_params *p)
 	p->default_time2wait = 2;
 	p->default_time2retain = 0;
 	p->error_recovery_level = 0;
-	p->initiator_recv_dsl = 262144;
-	p->target_recv_dsl = 262144;
+	/*
+	 * On iSER, data moves by RDMA; only control PDUs and immediate data use
+	 * Send buffers, and each declared byte is pinned in every posted
+	 * receive. 8 KiB is what the Linux initiator uses, and LIO's receive
+	 * buffers hold no more.
+	 */
+	p->initiator_recv_dsl = 8192;
+	p->target_recv_dsl = 8192;
 }

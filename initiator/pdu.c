@@ -462,8 +462,10 @@ static int check_nop_in(const uint8_t *bhs, char *why, size_t whylen)
 	memcpy(&h, bhs, sizeof(h));
 	itt = be32toh(h.itt);
 	ttt = be32toh(h.ttt);
-	if (itt == ISCSI_RESERVED_TAG && ttt == ISCSI_RESERVED_TAG)
-		return reject(why, whylen, "NOP-In with both ITT and TTT 0xffffffff");
+	/*
+	 * ITT and TTT both 0xffffffff is a target ping that wants no answer
+	 * (RFC 7143 11.19); tgt's iSER driver sends one every 5 s.
+	 */
 	if (itt != ISCSI_RESERVED_TAG && ttt != ISCSI_RESERVED_TAG)
 		return reject(why, whylen,
 			      "NOP-In reply to ITT 0x%08x with TTT 0x%08x instead of 0xffffffff",

@@ -208,7 +208,8 @@ static void check_framed(struct harness *h, const uint8_t *bhs, const uint8_t *d
 	FUZZ_CHECK(pdu != NULL, "every PDU passed up was sent");
 	want += ISCSI_BHS_LEN + pdu_ahs_length(bhs);
 	FUZZ_CHECK(len == ISCSI_BHS_LEN + pdu_ahs_length(bhs) + dlen, "data segment length");
-	if (pdu_opcode(bhs) == ISCSI_OP_DATA_IN) {
+	/* An empty Data-In may belong to a task without a read buffer. */
+	if (pdu_opcode(bhs) == ISCSI_OP_DATA_IN && dlen) {
 		const struct dm_task *t = h->task[pdu_itt(bhs) - 1];
 
 		data = (const uint8_t *)t->read_buf + get_be32(bhs + 40);

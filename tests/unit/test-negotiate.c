@@ -127,8 +127,8 @@ START_TEST(offer_iser)
 	ck_assert_str_eq(first->key, "RDMAExtensions");
 	ck_assert_str_eq(first->value, "Yes");
 	ck_assert_ptr_null(text_lookup(p, "MaxRecvDataSegmentLength"));
-	ck_assert_str_eq(text_lookup(p, "InitiatorRecvDataSegmentLength"), "262144");
-	ck_assert_str_eq(text_lookup(p, "TargetRecvDataSegmentLength"), "262144");
+	ck_assert_str_eq(text_lookup(p, "InitiatorRecvDataSegmentLength"), "8192");
+	ck_assert_str_eq(text_lookup(p, "TargetRecvDataSegmentLength"), "8192");
 	ck_assert_str_eq(text_lookup(p, "HeaderDigest"), "None");
 	g_ptr_array_unref(p);
 	g_byte_array_unref(out);
@@ -360,16 +360,16 @@ START_TEST(iser_result)
 
 	start(&n, false, true, out);
 	ck_assert_int_eq(feed(&n,
-			      T("RDMAExtensions=Yes\0InitiatorRecvDataSegmentLength=262144\0"
-				"TargetRecvDataSegmentLength=8192\0InitialR2T=Yes\0"
+			      T("RDMAExtensions=Yes\0InitiatorRecvDataSegmentLength=8192\0"
+				"TargetRecvDataSegmentLength=4096\0InitialR2T=Yes\0"
 				"ImmediateData=No\0"),
 			      reply, &err),
 			 0);
 	negotiation_result(&n, &r);
 	ck_assert(r.rdma_extensions);
-	ck_assert_uint_eq(r.target_recv_dsl, 8192);
-	ck_assert_uint_eq(r.max_xmit_dsl, 8192);
-	ck_assert_uint_eq(r.max_recv_dsl, 262144);
+	ck_assert_uint_eq(r.target_recv_dsl, 4096);
+	ck_assert_uint_eq(r.max_xmit_dsl, 4096);
+	ck_assert_uint_eq(r.max_recv_dsl, 8192);
 	ck_assert(r.initial_r2t);
 	ck_assert(!r.immediate_data);
 
