@@ -98,8 +98,28 @@ static gboolean parse_nbd_option(const gchar *name, const gchar *value, gpointer
 	(void)err;
 	opt_nbd_flag = TRUE;
 	g_free(opt_nbd);
-	opt_nbd = value ? g_strdup(value) : NULL;
+	opt_nbd = value && *value ? g_strdup(value) : NULL;
 	return TRUE;
+}
+
+/*
+ * GLib gives an option with an optional argument the next word when that
+ * word does not start with '-', so "--nbd PORTAL IQN" would take the
+ * portal for a device. A bare --nbd not followed by /dev/... means "the
+ * first free device": spell it "--nbd=" before parsing.
+ */
+static void bare_nbd_option(int argc, char **argv)
+{
+	static char empty_nbd[] = "--nbd=";
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return;
+		if (!strcmp(argv[i], "--nbd") &&
+		    (i + 1 == argc || strncmp(argv[i + 1], "/dev/", 5) != 0))
+			argv[i] = empty_nbd;
+	}
 }
 
 /* Split HOST:PORT or [V6]:PORT. */
@@ -734,6 +754,7 @@ int main(int argc, char **argv)
 		 "driver, no FUSE, no RDMA device). See iser-attach(1).");
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	g_option_context_add_group(ctx, cli_login_group(&login));
+	bare_nbd_option(argc, argv);
 	if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
 		fprintf(stderr, "%s: %s\n", prog, err->message);
 		rc = CLI_EXIT_USAGE;

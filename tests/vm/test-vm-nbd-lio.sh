@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# iser-attach --nbd against the kernel's own iSCSI target (LIO), not tgtd:
+# a ramdisk LUN 0 behind a demo-mode target on 127.0.0.1 becomes /dev/nbdN
+# of its size; data written with O_DIRECT reads back the same, is what an
+# independent initiator (QEMU's libiscsi driver) reads from the target,
+# and is still there after a detach and a new attach.
+source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
+source "$top_srcdir/tests/vm/vm-functions.sh"
+run_self_in_vm "$@"
+source "$top_srcdir/tests/vm/nbd-vm-common.sh"
+
+requires targetcli dbus-daemon qemu-img
+IQN=iqn.2026-11.org.iser-attach.test:vm-nbd-lio
+LIO_PORTAL=127.0.0.1:3260
+SIZE_MIB=32
+TPG=/iscsi/$IQN/tpg1
+
+# lio_teardown: at exit, remove everything the test configured in LIO.
+lio_teardown()
+{
+	targetcli clearconfig confirm=True >&2 || :
+}
+
+# lio_setup: targetcli needs the system bus; the target is open to every
+# initiator (demo mode) without authentication, on 127.0.0.1 only.  One
+# targetcli run takes all the commands: each start of it costs seconds
+# under emulation.  Its exit status says nothing about them, so the
+# result is checked in configfs.
+lio_setup()
+{
+	local cfg=/sys/kernel/config/target/iscsi/$IQN/tpgt_1
+
+	mkdir -p /run/dbus
+	dbus-daemon --system --fork
+	load_module iscsi_target_mod
+	cleanup_fn lio_teardown
+	targetcli <<-EOF
+		/backstores/ramdisk create name=rd0 size=${SIZE_MIB}M
+		/iscsi create $IQN
+		$TPG/portals delete 0.0.0.0 3260
+		$TPG/portals create 127.0.0.1 3260
+		$TPG/luns create /backstores/ramdisk/rd0
+		$TPG set attribute authentication=0 generate_node_acls=1 demo_mode_write_protect=0 cache_dynamic_acls=1
+		ls
+	EOF
+	[ -d "$cfg/np/$LIO_PORTAL" ] || die "LIO has no portal $LIO_PORTAL"
+	[ "$(ls "$cfg/np")" = "$LIO_PORTAL" ] || die "LIO listens elsewhere too: $(ls "$cfg/np")"
+	[ -d "$cfg/lun/lun_0" ] || die "LIO's target has no LUN 0"
+	[ "$(cat "$cfg/attrib/generate_node_acls")" -eq 1 ] &&
+		[ "$(cat "$cfg/attrib/authentication")" -eq 0 ] &&
+		[ "$(cat "$cfg/attrib/demo_mode_write_protect")" -eq 0 ] ||
+		die "LIO's target is not in writable demo mode"
+	[ "$(cat "$cfg/enable")" -eq 1 ] || die "LIO's target is not enabled"
+}
+
+# lio_attach: kernel_attach of LIO's LUN, which has no backing file to
+# take the size from.
+lio_attach()
+{
+	kernel_attach --name lio --portal "$LIO_PORTAL" --size $((SIZE_MIB << 20)) \
+		"$IQN" --nbd
+}
+
+vm_nbd_requires
+lio_setup
+PATTERN=$TGT_TMPDIR/pattern
+write_pattern "$PATTERN" 4
+
+lio_attach
+dev_write "$NBD_DEV" "$PATTERN" 5
+echo 3 >/proc/sys/vm/drop_caches
+dev_read_cmp "$NBD_DEV" "$PATTERN" 5
+kernel_detach lio
+
+qemu-img convert -O raw "iscsi://$LIO_PORTAL/$IQN/0" "$TGT_TMPDIR/lun.img"
+cmp -n $((4 << 20)) -i $((5 << 20)):0 "$TGT_TMPDIR/lun.img" "$PATTERN" ||
+	die "LIO's LUN holds other data than was written through $NBD_DEV"
+cmp -n $((5 << 20)) "$TGT_TMPDIR/lun.img" /dev/zero || die "data before the write changed"
+
+lio_attach
+dev_read_cmp "$NBD_DEV" "$PATTERN" 5
+kernel_detach lio
