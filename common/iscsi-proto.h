@@ -506,6 +506,51 @@ static inline void iscsi_set_dlength(uint8_t d[3], uint32_t len)
 	d[2] = (uint8_t)len;
 }
 
+/* Name of an opcode for log lines (the immediate bit is ignored). */
+static inline const char *iscsi_opcode_name(uint8_t opcode)
+{
+	switch (opcode & ISCSI_OPCODE_MASK) {
+	case ISCSI_OP_NOOP_OUT:
+		return "NOP-Out";
+	case ISCSI_OP_SCSI_CMD:
+		return "SCSI Command";
+	case ISCSI_OP_TMF_REQ:
+		return "Task Management Request";
+	case ISCSI_OP_LOGIN_REQ:
+		return "Login Request";
+	case ISCSI_OP_TEXT_REQ:
+		return "Text Request";
+	case ISCSI_OP_DATA_OUT:
+		return "Data-Out";
+	case ISCSI_OP_LOGOUT_REQ:
+		return "Logout Request";
+	case ISCSI_OP_SNACK_REQ:
+		return "SNACK Request";
+	case ISCSI_OP_NOOP_IN:
+		return "NOP-In";
+	case ISCSI_OP_SCSI_RSP:
+		return "SCSI Response";
+	case ISCSI_OP_TMF_RSP:
+		return "Task Management Response";
+	case ISCSI_OP_LOGIN_RSP:
+		return "Login Response";
+	case ISCSI_OP_TEXT_RSP:
+		return "Text Response";
+	case ISCSI_OP_DATA_IN:
+		return "Data-In";
+	case ISCSI_OP_LOGOUT_RSP:
+		return "Logout Response";
+	case ISCSI_OP_R2T:
+		return "R2T";
+	case ISCSI_OP_ASYNC_MSG:
+		return "Async Message";
+	case ISCSI_OP_REJECT:
+		return "Reject";
+	default:
+		return "unknown opcode";
+	}
+}
+
 /* Serial number arithmetic (RFC 1982, 32 bits) for CmdSN / StatSN. */
 static inline int iscsi_sn_lt(uint32_t a, uint32_t b)
 {

@@ -195,34 +195,6 @@ struct dm_conn {
 	uint64_t copied;
 };
 
-static const char *op_name(uint8_t op)
-{
-	switch (op & ISCSI_OPCODE_MASK) {
-	case ISCSI_OP_NOOP_IN:
-		return "NOP-In";
-	case ISCSI_OP_SCSI_RSP:
-		return "SCSI Response";
-	case ISCSI_OP_TMF_RSP:
-		return "Task Management Response";
-	case ISCSI_OP_LOGIN_RSP:
-		return "Login Response";
-	case ISCSI_OP_TEXT_RSP:
-		return "Text Response";
-	case ISCSI_OP_DATA_IN:
-		return "Data-In";
-	case ISCSI_OP_LOGOUT_RSP:
-		return "Logout Response";
-	case ISCSI_OP_R2T:
-		return "R2T";
-	case ISCSI_OP_ASYNC_MSG:
-		return "Asynchronous Message";
-	case ISCSI_OP_REJECT:
-		return "Reject";
-	default:
-		return "PDU";
-	}
-}
-
 static void tx_pending_free(struct dm_conn *c, struct tx_pending *p)
 {
 	pool_free(c->pool, p->owned);
@@ -1139,16 +1111,16 @@ static void rx_complete(struct dm_conn *c, uint32_t idx, uint32_t len)
 	limit = c->params_set ? c->params.max_recv_dsl : ISER_LOGIN_DSL;
 	if (ahs_len > len - ISER_HDRS_LEN || dlen > len - ISER_HDRS_LEN - ahs_len) {
 		dm_fail(c, EPROTO, "%s longer than the %u-byte iSER message carrying it",
-			op_name(op), len);
+			iscsi_opcode_name(op), len);
 		return;
 	}
 	if (dlen > limit) {
 		dm_fail(c, EPROTO, "%s with a %u-byte data segment exceeds the %u bytes we accept",
-			op_name(op), dlen, limit);
+			iscsi_opcode_name(op), dlen, limit);
 		return;
 	}
 	if (op == ISCSI_OP_DATA_IN || op == ISCSI_OP_R2T) {
-		dm_fail(c, EPROTO, "unexpected %s on an iSER connection", op_name(op));
+		dm_fail(c, EPROTO, "unexpected %s on an iSER connection", iscsi_opcode_name(op));
 		return;
 	}
 	ahs = ahs_len ? bhs + ISCSI_BHS_LEN : NULL;
@@ -1156,7 +1128,7 @@ static void rx_complete(struct dm_conn *c, uint32_t idx, uint32_t len)
 	final = s->login && is_final_login(bhs);
 	rx_answered(c, bhs, data, dlen);
 	if (c->up.pdu(c->up.opaque, bhs, ahs, ahs_len, data, dlen) < 0)
-		dm_fail(c, EPROTO, "%s rejected by the iSCSI layer", op_name(op));
+		dm_fail(c, EPROTO, "%s rejected by the iSCSI layer", iscsi_opcode_name(op));
 	if (c->failed)
 		return;
 	/*

@@ -141,34 +141,6 @@ struct dm_conn {
 	uint64_t copied;
 };
 
-static const char *op_name(uint8_t op)
-{
-	switch (op & ISCSI_OPCODE_MASK) {
-	case ISCSI_OP_NOOP_IN:
-		return "NOP-In";
-	case ISCSI_OP_SCSI_RSP:
-		return "SCSI Response";
-	case ISCSI_OP_TMF_RSP:
-		return "Task Management Response";
-	case ISCSI_OP_LOGIN_RSP:
-		return "Login Response";
-	case ISCSI_OP_TEXT_RSP:
-		return "Text Response";
-	case ISCSI_OP_DATA_IN:
-		return "Data-In";
-	case ISCSI_OP_LOGOUT_RSP:
-		return "Logout Response";
-	case ISCSI_OP_R2T:
-		return "R2T";
-	case ISCSI_OP_ASYNC_MSG:
-		return "Asynchronous Message";
-	case ISCSI_OP_REJECT:
-		return "Reject";
-	default:
-		return "PDU";
-	}
-}
-
 static uint32_t get_le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
@@ -755,14 +727,14 @@ static int rx_header_done(struct dm_conn *c)
 	uint32_t limit = c->params_set ? c->params.max_recv_dsl : DM_LOGIN_DSL;
 
 	if (c->params.header_digest && crc32c(0, rx->hdr, hlen) != get_le32(rx->hdr + hlen)) {
-		dm_fail(c, EPROTO, "header digest mismatch on %s", op_name(rx->opcode));
+		dm_fail(c, EPROTO, "header digest mismatch on %s", iscsi_opcode_name(rx->opcode));
 		return -1;
 	}
 	rx->dlen = iscsi_dlength(((const struct iscsi_bhs *)rx->hdr)->dlength);
 	if (rx->dlen > limit) {
 		dm_fail(c, EPROTO,
 			"%s with a %u-byte data segment exceeds MaxRecvDataSegmentLength %u",
-			op_name(rx->opcode), rx->dlen, limit);
+			iscsi_opcode_name(rx->opcode), rx->dlen, limit);
 		return -1;
 	}
 	rx_reserve(c);
@@ -795,7 +767,7 @@ static int rx_pdu_done(struct dm_conn *c)
 
 	if (rx->dlen && c->params.data_digest &&
 	    crc32c(rx->dcrc, rx->trailer, pad) != get_le32(rx->trailer + pad)) {
-		dm_fail(c, EPROTO, "data digest mismatch on %s", op_name(rx->opcode));
+		dm_fail(c, EPROTO, "data digest mismatch on %s", iscsi_opcode_name(rx->opcode));
 		return -1;
 	}
 	rx->in_data = false;
@@ -819,7 +791,7 @@ static int rx_pdu_done(struct dm_conn *c)
 		}
 	}
 	if (rc < 0)
-		dm_fail(c, EPROTO, "%s rejected by the iSCSI layer", op_name(rx->opcode));
+		dm_fail(c, EPROTO, "%s rejected by the iSCSI layer", iscsi_opcode_name(rx->opcode));
 	if (c->failed)
 		return -1;
 	/* Start the next PDU with whatever of its BHS was read ahead. */
