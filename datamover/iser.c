@@ -1222,8 +1222,15 @@ static void cm_service(struct dm_conn *c)
 		rdma_ack_cm_event(ev);
 		switch (type) {
 		case RDMA_CM_EVENT_DISCONNECTED:
+			/*
+			 * The target's last Send (say, a Login Response that
+			 * refuses us) may sit in the CQ with no completion
+			 * event seen yet: take it before calling the link dead.
+			 */
+			cq_drain(c);
 			c->connected = false;
-			dm_fail(c, ECONNRESET, "connection closed by target");
+			if (!c->failed)
+				dm_fail(c, ECONNRESET, "connection closed by target");
 			break;
 		case RDMA_CM_EVENT_DEVICE_REMOVAL:
 			dm_fail(c, ENODEV, "the RDMA device was removed");
