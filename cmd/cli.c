@@ -69,6 +69,10 @@ GOptionGroup *cli_login_group(struct cli_login *c)
 	     "After a lost connection, keep reconnecting for S seconds before failing I/O "
 	     "(iser-attach: 120; 0 for other commands)",
 	     "S"},
+	    {"command-timeout", 0, 0, G_OPTION_ARG_INT, &c->command_timeout_s,
+	     "Abort a SCSI command the target leaves unanswered for S seconds (ABORT TASK, "
+	     "then LUN RESET, then a new connection) and send it again (default 30)",
+	     "S"},
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &c->verbose, "Log debug messages", NULL},
 	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &c->quiet, "Log errors only", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -167,6 +171,17 @@ int cli_login_finish(struct cli_login *c, const char *portal, const char *target
 			    "--timeout must be between 1 and 3600 seconds");
 		return -1;
 	}
+	/* Both are unsigned: a negative value on the command line wraps past the limit. */
+	if (c->replacement_timeout_s > 86400) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+			    "--replacement-timeout must be between 0 and 86400 seconds");
+		return -1;
+	}
+	if (c->command_timeout_s > 3600) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+			    "--command-timeout must be between 1 and 3600 seconds");
+		return -1;
+	}
 	o->initiator_name = c->initiator_name;
 	o->chap_user = c->chap_user;
 	o->chap_secret = c->chap_secret;
@@ -179,6 +194,7 @@ int cli_login_finish(struct cli_login *c, const char *portal, const char *target
 	o->nop_interval_s = c->nop_interval_s;
 	o->nop_timeout_s = c->nop_timeout_s;
 	o->replacement_timeout_s = c->replacement_timeout_s;
+	o->command_timeout_s = c->command_timeout_s;
 	return 0;
 }
 

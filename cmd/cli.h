@@ -52,6 +52,7 @@ struct cli_login {
 	guint nop_interval_s;
 	guint nop_timeout_s;
 	guint replacement_timeout_s;
+	guint command_timeout_s;
 	char *file_chap_secret;
 	char *file_mutual_secret;
 	struct isa_options opts;

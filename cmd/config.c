@@ -191,7 +191,8 @@ int config_apply(struct cli_login *c, const char *portal, const char *target, GE
 		    take_uint(&c->nop_interval_s, d, sections, "nop_interval", 3600, err) < 0 ||
 		    take_uint(&c->nop_timeout_s, d, sections, "nop_timeout", 3600, err) < 0 ||
 		    take_uint(&c->replacement_timeout_s, d, sections, "replacement_timeout", 86400,
-			      err) < 0)
+			      err) < 0 ||
+		    take_uint(&c->command_timeout_s, d, sections, "command_timeout", 3600, err) < 0)
 			goto out;
 	}
 	if (!c->initiator_name) {

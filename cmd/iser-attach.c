@@ -374,11 +374,11 @@ static char *report(void *opaque)
 	    "state=%s\ntransport=%s\nsize=%" PRIu64 "\nblock_size=%u\n"
 	    "commands=%" PRIu64 "\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
 	    "\niops=%.0f\nlatency_us=%" PRIu64 "\nreconnects=%" PRIu64 "\nretries=%" PRIu64
-	    "\nerrors=%" PRIu64 "\ncopied_bytes=%" PRIu64 "\n",
+	    "\naborts=%" PRIu64 "\nerrors=%" PRIu64 "\ncopied_bytes=%" PRIu64 "\n",
 	    isa_session_state_name(a->s), si.transport, info->blocks * info->block_size,
 	    info->block_size, st.commands, st.bytes_read, st.bytes_written, iops,
 	    st.commands ? st.latency_us_total / st.commands : 0, st.reconnects, st.retries,
-	    st.errors, copied_total(a, &st));
+	    st.aborts, st.errors, copied_total(a, &st));
 }
 
 static void log_stats(struct attachment *a)
@@ -390,9 +390,9 @@ static void log_stats(struct attachment *a)
 	copied = copied_total(a, &st);
 	g_message("stats: commands %" PRIu64 ", read %" PRIu64 ", written %" PRIu64
 		  ", copied payload %" PRIu64 ", retries %" PRIu64 ", errors %" PRIu64
-		  ", reconnects %" PRIu64,
+		  ", reconnects %" PRIu64 ", aborts %" PRIu64,
 		  st.commands, st.bytes_read, st.bytes_written, copied, st.retries, st.errors,
-		  st.reconnects);
+		  st.reconnects, st.aborts);
 }
 
 static bool frontend_drained(const struct attachment *a)

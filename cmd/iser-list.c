@@ -90,8 +90,9 @@ static void json_value(const char *v)
 static void print_json(GPtrArray *list, struct live *lives)
 {
 	static const char *const keys[] = {
-	    "state",	"size",	      "block_size", "iops",    "bytes_read", "bytes_written",
-	    "commands", "latency_us", "reconnects", "retries", "errors",     "copied_bytes"};
+	    "state",	     "size",	 "block_size",	"iops",	      "bytes_read",
+	    "bytes_written", "commands", "latency_us",	"reconnects", "retries",
+	    "aborts",	     "errors",	 "copied_bytes"};
 	guint i, k;
 
 	printf("[");

@@ -81,6 +81,10 @@ enum isa_transport {
  * @max_recv_segment: our MaxRecvDataSegmentLength; 0 for 256 KiB
  * @max_burst: MaxBurstLength to offer; 0 for 16 MiB - 1 KiB
  * @first_burst: FirstBurstLength to offer; 0 for 256 KiB
+ * @command_timeout_s: a SCSI command the target leaves unanswered this
+ *	long is aborted (ABORT TASK; LUN RESET when that fails; the
+ *	connection is dropped when that fails too) and sent again, up to 3
+ *	times before it fails with -ETIMEDOUT; 0 for 30 s
  * @replacement_timeout_s: when the connection is lost, log in again (same
  *	ISID: session reinstatement at error recovery level 0) with backoff
  *	for up to this long, then resend the commands that were in flight;
@@ -105,6 +109,7 @@ struct isa_options {
 	uint32_t max_burst;
 	uint32_t first_burst;
 	uint32_t replacement_timeout_s;
+	uint32_t command_timeout_s;
 };
 
 struct isa_session;
@@ -178,6 +183,8 @@ void isa_session_get_info(const struct isa_session *s, struct isa_session_info *
  * @latency_us_total: time from sending to completion, summed over the
  *		      completed commands (divide by @commands for the mean)
  * @reconnects: successful logins after a lost connection
+ * @aborts: commands the target aborted at our request (ABORT TASK or LUN
+ *	    RESET, after the command timeout) and that were sent again
  */
 struct isa_stats {
 	uint64_t commands;
@@ -188,6 +195,7 @@ struct isa_stats {
 	uint64_t errors;
 	uint64_t latency_us_total;
 	uint64_t reconnects;
+	uint64_t aborts;
 };
 void isa_session_get_stats(const struct isa_session *s, struct isa_stats *st);
 

@@ -143,6 +143,7 @@ static struct isa_session *session_new(const struct isa_options *o, const char *
 	s->queue_depth = o->queue_depth ? o->queue_depth : DEFAULT_QUEUE_DEPTH;
 	s->nop_interval_s = o->nop_interval_s ? o->nop_interval_s : 5;
 	s->nop_timeout_s = o->nop_timeout_s ? o->nop_timeout_s : 15;
+	s->command_timeout_s = o->command_timeout_s ? o->command_timeout_s : 30;
 	/* ISID type 0x80 "random" (RFC 7143 11.12.5): 6 random bytes under that prefix. */
 	chap_random(s->isid, sizeof(s->isid));
 	s->isid[0] = 0x80 | (s->isid[0] & 0x3f);

@@ -171,6 +171,43 @@ static void task_finish(struct isa_session *s, struct isa_task *t, int result, c
 	g_queue_push_tail_link(&s->completed, &t->link);
 }
 
+void session_task_fail(struct isa_session *s, struct isa_task *t, int result, const char *msg)
+{
+	task_finish(s, t, result, msg);
+}
+
+void session_task_resend(struct isa_session *s, struct isa_task *t, bool first)
+{
+	if (t->in_flight) {
+		g_hash_table_remove(s->tasks, GUINT_TO_POINTER(t->dm.itt));
+		t->in_flight = false;
+	}
+	if (s->conn)
+		s->dm->forget_task(s->conn, &t->dm);
+	t->sense_len = 0;
+	if (first)
+		g_queue_push_head_link(&s->pending, &t->link);
+	else
+		g_queue_push_tail_link(&s->pending, &t->link);
+}
+
+static gint cmp_cmdsn(gconstpointer a, gconstpointer b)
+{
+	const struct isa_task *x = a, *y = b;
+
+	return iscsi_sn_lt(x->cmdsn, y->cmdsn) ? -1 : x->cmdsn != y->cmdsn;
+}
+
+void session_resend_in_order(struct isa_session *s, GList *tasks)
+{
+	GList *l;
+
+	tasks = g_list_sort(tasks, cmp_cmdsn);
+	for (l = g_list_last(tasks); l; l = l->prev)
+		session_task_resend(s, l->data, true);
+	g_list_free(tasks);
+}
+
 /* Decide how much of a write goes as immediate and unsolicited data. */
 static void task_plan_unsolicited(const struct iscsi_params *p, struct isa_task *t)
 {
@@ -201,6 +238,7 @@ static void task_send(struct isa_session *s, struct isa_task *t)
 	t->dm.r2t_outstanding = 0;
 	t->cmdsn = s->cmdsn++;
 	t->sent_us = g_get_monotonic_time();
+	t->timer_us = t->sent_us;
 	task_plan_unsolicited(&s->params, t);
 	pdu_build_scsi_cmd(bhs, t->dm.lun, t->dm.itt, t->cmdsn, s->exp_statsn, t->cdb, t->cdb_len,
 			   t->read, t->write, t->edtl, ISCSI_ATTR_SIMPLE,
@@ -350,16 +388,12 @@ static void task_complete_status(struct isa_session *s, struct isa_task *t, uint
 
 retry:
 	/* The command did not execute: send it again, behind what waits. */
-	g_hash_table_remove(s->tasks, GUINT_TO_POINTER(t->dm.itt));
-	t->in_flight = false;
-	s->dm->forget_task(s->conn, &t->dm);
 	t->retries++;
-	t->sense_len = 0;
 	s->stats.retries++;
-	g_queue_push_tail_link(&s->pending, &t->link);
+	session_task_resend(s, t, false);
 }
 
-static struct isa_task *lookup(struct isa_session *s, uint32_t itt)
+struct isa_task *session_lookup(struct isa_session *s, uint32_t itt)
 {
 	return g_hash_table_lookup(s->tasks, GUINT_TO_POINTER(itt));
 }
@@ -369,7 +403,7 @@ static int handle_scsi_rsp(struct isa_session *s, const uint8_t *bhs, const uint
 {
 	const struct iscsi_scsi_rsp *r = (const void *)bhs;
 	uint32_t itt = ntohl(r->itt);
-	struct isa_task *t = lookup(s, itt);
+	struct isa_task *t = session_lookup(s, itt);
 	const uint8_t *sense;
 	uint32_t sense_len;
 
@@ -413,7 +447,7 @@ static int handle_data_in(struct isa_session *s, const uint8_t *bhs)
 {
 	const struct iscsi_data_in *d = (const void *)bhs;
 	uint32_t itt = ntohl(d->itt);
-	struct isa_task *t = lookup(s, itt);
+	struct isa_task *t = session_lookup(s, itt);
 
 	if (!t) {
 		session_fail(s, "Data-In for ITT 0x%08x that we never issued", itt);
@@ -506,11 +540,14 @@ static int handle_reject(struct isa_session *s, const uint8_t *bhs, const uint8_
 	snprintf(msg, sizeof(msg), "target rejected a %s PDU: %s",
 		 pdu_opcode_name(rej->opcode & ISCSI_OPCODE_MASK),
 		 pdu_reject_reason_name(r->reason));
-	t = lookup(s, ntohl(rej->itt));
+	t = session_lookup(s, ntohl(rej->itt));
 	if (t && (rej->opcode & ISCSI_OPCODE_MASK) == ISCSI_OP_SCSI_CMD) {
 		task_finish(s, t, -EIO, msg);
 		return 0;
 	}
+	if ((rej->opcode & ISCSI_OPCODE_MASK) == ISCSI_OP_TMF_REQ && s->tmf.function &&
+	    ntohl(rej->itt) == s->tmf.itt)
+		return session_tmf_answered(s, -1, msg);
 	if (s->ctl_waiting && ntohl(rej->itt) == s->ctl_itt) {
 		session_fail(s, "%s", msg);
 		return -1;
@@ -600,9 +637,14 @@ static int upcall_pdu(void *opaque, const uint8_t *bhs, const uint8_t *ahs, uint
 		return handle_async(s, bhs, data, dlen);
 	case ISCSI_OP_REJECT:
 		return handle_reject(s, bhs, data, dlen);
+	case ISCSI_OP_TMF_RSP:
+		if (s->tmf.function &&
+		    ntohl(((const struct iscsi_tmf_rsp *)bhs)->itt) == s->tmf.itt)
+			return session_tmf_answered(
+			    s, ((const struct iscsi_tmf_rsp *)bhs)->response, NULL);
+		return handle_control_rsp(s, bhs, data, dlen);
 	case ISCSI_OP_TEXT_RSP:
 	case ISCSI_OP_LOGOUT_RSP:
-	case ISCSI_OP_TMF_RSP:
 		return handle_control_rsp(s, bhs, data, dlen);
 	default:
 		session_fail(s, "unexpected %s in full feature phase", pdu_opcode_name(op));
@@ -612,7 +654,7 @@ static int upcall_pdu(void *opaque, const uint8_t *bhs, const uint8_t *ahs, uint
 
 static struct dm_task *upcall_find_task(void *opaque, uint32_t itt)
 {
-	struct isa_task *t = lookup(opaque, itt);
+	struct isa_task *t = session_lookup(opaque, itt);
 
 	return t ? &t->dm : NULL;
 }
@@ -669,6 +711,7 @@ static void session_keepalive(struct isa_session *s)
 
 	if (s->state != SESSION_FULL_FEATURE)
 		return;
+	session_check_timeouts(s);
 	if (s->nop_sent_us) {
 		if (now - s->nop_sent_us > (gint64)s->nop_timeout_s * G_USEC_PER_SEC)
 			session_fail(s, "target did not answer a NOP-Out ping within %u s",
@@ -685,14 +728,6 @@ static void session_keepalive(struct isa_session *s)
 	s->nop_sent_us = now;
 }
 
-/* Everything that must happen after the datamover returns to us. */
-static gint cmp_cmdsn(gconstpointer a, gconstpointer b)
-{
-	const struct isa_task *x = a, *y = b;
-
-	return iscsi_sn_lt(x->cmdsn, y->cmdsn) ? -1 : x->cmdsn != y->cmdsn;
-}
-
 /*
  * The connection is gone: put the commands it carried back at the head of
  * the queue, oldest CmdSN first, and close it, keeping its buffer pool.
@@ -701,18 +736,8 @@ static gint cmp_cmdsn(gconstpointer a, gconstpointer b)
  */
 static void session_drop_connection(struct isa_session *s)
 {
-	GList *inflight = g_list_sort(g_hash_table_get_values(s->tasks), cmp_cmdsn);
-	GList *l;
-
-	for (l = g_list_last(inflight); l; l = l->prev) {
-		struct isa_task *t = l->data;
-
-		s->dm->forget_task(s->conn, &t->dm);
-		t->in_flight = false;
-		g_queue_push_head_link(&s->pending, &t->link);
-	}
-	g_list_free(inflight);
-	g_hash_table_remove_all(s->tasks);
+	session_resend_in_order(s, g_hash_table_get_values(s->tasks));
+	session_tmf_forget(s);
 	g_array_set_size(s->nop_replies, 0);
 	s->nop_sent_us = 0;
 	s->ctl_waiting = false;

@@ -29,6 +29,9 @@ typedef void (*isa_task_done_fn)(struct isa_task *t);
  * @status: SCSI status byte of the response
  * @residual: Residual Count when the target moved less than asked
  * @retries: times this command was sent again (UNIT ATTENTION, BUSY)
+ * @aborts: times task management tried to abort it for want of an answer
+ * @timer_us: when its command timeout started: when it was sent, or when
+ *	      the target answered an ABORT TASK of it without aborting it
  * @done: called once, when the command is complete (never from inside the
  *	  datamover), after which the owner frees the task
  */
@@ -44,6 +47,7 @@ struct isa_task {
 	uint32_t cmdsn;
 	bool in_flight;
 	gint64 sent_us;
+	gint64 timer_us;
 
 	int result;
 	char msg[192];
@@ -53,6 +57,7 @@ struct isa_task {
 	uint32_t residual;
 	bool underflow;
 	unsigned retries;
+	unsigned aborts;
 
 	isa_task_done_fn done;
 	void *opaque;
@@ -67,6 +72,22 @@ enum session_state {
 };
 
 /**
+ * struct session_tmf - the one task management request in flight.
+ * @function: ISCSI_TMF_ABORT_TASK or ISCSI_TMF_LUN_RESET; 0 when none
+ * @itt: the request's own ITT
+ * @ref_itt: ABORT TASK: ITT of the command it aborts
+ * @lun: the LUN it addresses
+ * @sent_us: when it was sent (monotonic)
+ */
+struct session_tmf {
+	uint8_t function;
+	uint32_t itt;
+	uint32_t ref_itt;
+	uint8_t lun[8];
+	gint64 sent_us;
+};
+
+/**
  * struct isa_session - one iSCSI session over one connection.
  * @cmdsn: CmdSN of the next non-immediate command
  * @exp_cmdsn, @max_cmdsn: the target's command window
@@ -76,8 +97,10 @@ enum session_state {
  * @completed: tasks complete but whose done() has not been called yet;
  *	       done() runs outside datamover upcalls so that callbacks may
  *	       submit new work freely
- * @ctl_rsp: the last Login/Text/Logout/TMF response a blocking call
- *	     waits for (BHS followed by its data segment)
+ * @ctl_rsp: the last Login/Text/Logout response a blocking call waits
+ *	     for (BHS followed by its data segment)
+ * @command_timeout_s: a command unanswered this long is aborted (tmf.c)
+ * @tmf: the task management request in flight, if any
  */
 struct isa_session {
 	enum session_state state;
@@ -100,6 +123,8 @@ struct isa_session {
 	uint32_t queue_depth;
 	uint32_t nop_interval_s;
 	uint32_t nop_timeout_s;
+	uint32_t command_timeout_s;
+	struct session_tmf tmf;
 
 	uint32_t cmdsn;
 	uint32_t exp_cmdsn;
@@ -169,6 +194,32 @@ struct isa_task *session_task_new(struct isa_session *s, uint32_t lun, const uin
 				  uint8_t cdb_len, bool read, void *buf, uint32_t len,
 				  isa_task_done_fn done, void *opaque);
 void session_task_free(struct isa_task *t);
+
+/*
+ * Take @t off the connection (the target will not answer it) and queue it
+ * to be sent again: at the head of the queue when @first, so that it keeps
+ * its place, else behind what waits.
+ */
+void session_task_resend(struct isa_session *s, struct isa_task *t, bool first);
+
+/*
+ * Send every task of @tasks (consumed) again, ahead of what waits, oldest
+ * CmdSN first.
+ */
+void session_resend_in_order(struct isa_session *s, GList *tasks);
+
+/* Complete @t with @result (a negative errno) and @msg. */
+void session_task_fail(struct isa_session *s, struct isa_task *t, int result, const char *msg);
+
+/* The task with @itt on the connection, or NULL. */
+struct isa_task *session_lookup(struct isa_session *s, uint32_t itt);
+
+/* Task management (tmf.c): abort what exceeded the command timeout. */
+void session_check_timeouts(struct isa_session *s);
+/* A TMF Response, or a Reject of our TMF request (@rsp < 0, @why says why). */
+int session_tmf_answered(struct isa_session *s, int rsp, const char *why);
+/* The connection is gone: whatever TMF was in flight is moot. */
+void session_tmf_forget(struct isa_session *s);
 
 /* Queue @t; it is sent as soon as the CmdSN window and queue depth allow. */
 void session_task_submit(struct isa_session *s, struct isa_task *t);

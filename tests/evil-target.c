@@ -137,6 +137,12 @@ struct mode {
  * @nop_outs_ignored: NOP-Out pings of the initiator we left unanswered
  * @backlog: SCSI Commands that arrived while a write waited for its data
  * @violations: things the initiator did wrong
+ * @swallow: the command that triggered the mode gets no answer
+ * @stalled: a command is left unanswered: @stalled_itt, @stalled_cmdsn
+ * @abort_answer, @reset_answer: TMF Response to ABORT TASK and LUN RESET,
+ *	or TMF_IGNORE to leave the request unanswered, TMF_UNEXPECTED when the
+ *	initiator has no business sending it
+ * @aborts_seen, @resets_seen: ABORT TASK and LUN RESET requests received
  * @lun: the disk
  */
 struct target {
@@ -167,6 +173,15 @@ struct target {
 	unsigned int nop_outs_ignored;
 	GQueue backlog;
 	unsigned int violations;
+	bool swallow;
+	bool stalled;
+	uint32_t stalled_itt;
+	uint32_t stalled_cmdsn;
+	uint8_t stalled_lun[8];
+	int abort_answer;
+	int reset_answer;
+	unsigned int aborts_seen;
+	unsigned int resets_seen;
 	uint8_t *lun;
 };
 
@@ -843,6 +858,10 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 			strike(t, p);
 			if (t->misbehaved)
 				return 0;
+			if (t->swallow) {
+				t->swallow = false;
+				return 0;
+			}
 		}
 		return write ? scsi_write(t, p, lba, blocks) : scsi_read(t, p, lba, blocks);
 	}
@@ -940,6 +959,71 @@ static int handle_text(struct target *t, const struct pdu *p)
 	return send_pdu(t, &r, out->data, out->len);
 }
 
+#define TMF_IGNORE     (-1)
+#define TMF_UNEXPECTED (-2)
+
+/*
+ * ABORT TASK and LUN RESET, for the stall modes: the request must name the
+ * command we left unanswered, come as an immediate PDU with the next CmdSN,
+ * and after "function complete" the command counts as aborted (no answer
+ * will ever come for it).
+ */
+static int handle_tmf(struct target *t, const struct pdu *p)
+{
+	const struct iscsi_tmf_req *r = (const void *)p->bhs;
+	struct iscsi_tmf_rsp a = {.opcode = ISCSI_OP_TMF_RSP, .flags = ISCSI_FLAG_FINAL};
+	uint8_t function = r->flags & 0x7f;
+	const char *name = function == ISCSI_TMF_ABORT_TASK ? "ABORT TASK" : "LUN RESET";
+	int answer;
+
+	if (function != ISCSI_TMF_ABORT_TASK && function != ISCSI_TMF_LUN_RESET) {
+		violation(t, "task management function %u, not one the initiator needs", function);
+		return -1;
+	}
+	note("%s ITT 0x%08x for ITT 0x%08x RefCmdSN %u", name, pdu_itt(p), ntohl(r->rtt),
+	     ntohl(r->refcmdsn));
+	if (!(r->opcode & ISCSI_OP_IMMEDIATE) || !(r->flags & ISCSI_FLAG_FINAL))
+		violation(t, "%s without the I and F bits", name);
+	if (ntohl(r->cmdsn) != t->exp_cmdsn)
+		violation(t, "%s with CmdSN %u, expected %u", name, ntohl(r->cmdsn), t->exp_cmdsn);
+	if (!t->stalled) {
+		violation(t, "%s with no command left unanswered", name);
+		return 0;
+	}
+	if (memcmp(r->lun, t->stalled_lun, 8))
+		violation(t, "%s for another LUN than the stalled command's", name);
+	if (function == ISCSI_TMF_ABORT_TASK) {
+		t->aborts_seen++;
+		answer = t->abort_answer;
+		if (ntohl(r->rtt) != t->stalled_itt || ntohl(r->refcmdsn) != t->stalled_cmdsn)
+			violation(t,
+				  "ABORT TASK for ITT 0x%08x CmdSN %u; the stalled one is "
+				  "ITT 0x%08x CmdSN %u",
+				  ntohl(r->rtt), ntohl(r->refcmdsn), t->stalled_itt,
+				  t->stalled_cmdsn);
+	} else {
+		t->resets_seen++;
+		answer = t->reset_answer;
+		if (ntohl(r->rtt) != ISCSI_RESERVED_TAG)
+			violation(t, "LUN RESET with a Referenced Task Tag");
+	}
+	if (answer == TMF_UNEXPECTED) {
+		violation(t, "%s after the command was already dealt with", name);
+		return 0;
+	}
+	if (answer == TMF_IGNORE) {
+		note("leaving %s unanswered", name);
+		return 0;
+	}
+	a.response = (uint8_t)answer;
+	a.itt = htonl(pdu_itt(p));
+	set_sn(t, &a, true);
+	note("answering %s: response %d", name, answer);
+	if (answer == ISCSI_TMF_RSP_COMPLETE)
+		t->stalled = false;
+	return send_pdu(t, &a, NULL, 0);
+}
+
 static int handle_logout(struct target *t, const struct pdu *p)
 {
 	struct iscsi_logout_rsp r = {.opcode = ISCSI_OP_LOGOUT_RSP, .flags = ISCSI_FLAG_FINAL};
@@ -965,6 +1049,8 @@ static int handle_pdu(struct target *t, struct pdu *p)
 		return handle_text(t, p);
 	case ISCSI_OP_LOGOUT_REQ:
 		return handle_logout(t, p);
+	case ISCSI_OP_TMF_REQ:
+		return handle_tmf(t, p);
 	case ISCSI_OP_DATA_OUT:
 		violation(t, "Data-Out ITT 0x%08x TTT 0x%08x that no R2T of ours asked for",
 			  pdu_itt(p), get_be32(p->bhs + 20));
@@ -1398,6 +1484,34 @@ static void misbehave_nop_flood(struct target *t, const struct pdu *cmd)
 	note("sent %u NOP-In pings", t->pings_sent);
 }
 
+/* Leave @cmd unanswered; TMF requests get the answers given. */
+static void stall(struct target *t, const struct pdu *cmd, int abort_answer, int reset_answer)
+{
+	t->swallow = true;
+	t->stalled = true;
+	t->stalled_itt = pdu_itt(cmd);
+	t->stalled_cmdsn = get_be32(cmd->bhs + 24);
+	memcpy(t->stalled_lun, cmd->bhs + 8, 8);
+	t->abort_answer = abort_answer;
+	t->reset_answer = reset_answer;
+	note("leaving ITT 0x%08x CmdSN %u unanswered", t->stalled_itt, t->stalled_cmdsn);
+}
+
+static void misbehave_stall_abort(struct target *t, const struct pdu *cmd)
+{
+	stall(t, cmd, ISCSI_TMF_RSP_COMPLETE, TMF_UNEXPECTED);
+}
+
+static void misbehave_stall_reset(struct target *t, const struct pdu *cmd)
+{
+	stall(t, cmd, TMF_IGNORE, ISCSI_TMF_RSP_COMPLETE);
+}
+
+static void misbehave_stall_refuse(struct target *t, const struct pdu *cmd)
+{
+	stall(t, cmd, 255, ISCSI_TMF_RSP_NOT_SUPPORTED);
+}
+
 /* Never answer again, NOP-Out pings included: the initiator must notice. */
 static void misbehave_slow_nop(struct target *t, const struct pdu *cmd)
 {
@@ -1443,6 +1557,12 @@ static const struct mode modes[] = {
      "a burst of NOP-In pings, each to be answered; I/O then goes on"},
     {"slow-nop", ON_IO, false, misbehave_slow_nop,
      "never answer again, the initiator's NOP-Out pings included"},
+    {"stall-abort", ON_READ, false, misbehave_stall_abort,
+     "leave a READ unanswered; ABORT TASK of it succeeds"},
+    {"stall-reset", ON_READ, false, misbehave_stall_reset,
+     "leave a READ unanswered, and ABORT TASK too; LUN RESET succeeds"},
+    {"stall-refuse", ON_READ, false, misbehave_stall_refuse,
+     "leave a READ unanswered; refuse ABORT TASK, LUN RESET not supported"},
 };
 
 static const struct mode *find_mode(const char *name)
@@ -1492,6 +1612,10 @@ static int run(struct target *t)
 		note("%u of %u NOP-In pings answered", t->pings_answered, t->pings_sent);
 	if (t->pings_sent && t->pings_answered != t->pings_sent)
 		violation(t, "%u of %u NOP-In pings answered", t->pings_answered, t->pings_sent);
+	if (t->stalled && !t->aborts_seen)
+		violation(t, "the command left unanswered was never aborted");
+	if (t->stalled && t->abort_answer == TMF_IGNORE && !t->resets_seen)
+		violation(t, "ABORT TASK went unanswered and no LUN RESET followed");
 	if (t->mode && !t->struck) {
 		note("the trigger of %s never came", t->mode->name);
 		return EXIT_SETUP;

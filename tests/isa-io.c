@@ -241,8 +241,9 @@ static int cmd_verify(struct isa_session *s, struct isa_lun *l)
 	printf("verify: read back in %u commands (%.1f MiB/s) and compared: OK\n", rios->len,
 	       size / 1048576.0 / ((t2 - t1) / 1e6));
 	printf("stats: commands %" PRIu64 ", read %" PRIu64 ", written %" PRIu64
-	       ", copied payload %" PRIu64 ", retries %" PRIu64 ", errors %" PRIu64 "\n",
-	       st.commands, st.bytes_read, st.bytes_written, st.copied_bytes, st.retries,
+	       ", copied payload %" PRIu64 ", retries %" PRIu64 ", aborts %" PRIu64
+	       ", errors %" PRIu64 "\n",
+	       st.commands, st.bytes_read, st.bytes_written, st.copied_bytes, st.retries, st.aborts,
 	       st.errors);
 	rc = 0;
 out:

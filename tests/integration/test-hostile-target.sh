@@ -135,6 +135,34 @@ evil_finish
 grep -q "100 of 100 NOP-In pings answered" "$WORK/nop-flood.log" ||
 	die "nop-flood: the pings were not all answered"
 
+# Task management: a command the target leaves unanswered (its NOP-Out
+# pings still answered) is aborted after --command-timeout, and sent again
+# once the abort succeeds; the target checks that ABORT TASK names the
+# command (ITT, CmdSN, LUN) and that a LUN RESET follows an abort it leaves
+# unanswered. The data read back after the abort must still compare.
+TMF=(--command-timeout 2 --nop-interval 1 --nop-timeout 3 --size 256k --max-io 64k)
+evil_start stall-abort
+out=$(expect_ok_with "aborts 1, errors 0" "$ISA_IO" --transport tcp "${TMF[@]}" \
+	"$EVIL_PORTAL" "$IQN" verify) || die "stall-abort: isa-io failed"
+grep -q "compared: OK" <<<"$out" || die "stall-abort: data did not compare: $out"
+evil_finish
+grep -q "answering ABORT TASK: response 0" "$WORK/stall-abort.log" ||
+	die "stall-abort: no ABORT TASK reached the target"
+evil_start stall-reset
+out=$(expect_ok_with "aborts 1, errors 0" "$ISA_IO" --transport tcp "${TMF[@]}" \
+	"$EVIL_PORTAL" "$IQN" verify) || die "stall-reset: isa-io failed"
+grep -q "compared: OK" <<<"$out" || die "stall-reset: data did not compare: $out"
+evil_finish
+grep -q "leaving ABORT TASK unanswered" "$WORK/stall-reset.log" &&
+	grep -q "answering LUN RESET: response 0" "$WORK/stall-reset.log" ||
+	die "stall-reset: ABORT TASK then LUN RESET did not reach the target"
+# Both refused: the connection is dropped, and without session recovery
+# (isa-io's default) the read fails with the reason.
+hostile stall-refuse "LUN RESET of LUN 1 refused by the target: not supported" "${TMF[@]}" \
+	"${READ[@]}"
+grep -q "answering ABORT TASK: response 255" "$WORK/stall-refuse.log" ||
+	die "stall-refuse: no ABORT TASK reached the target"
+
 # Text that never ends, in login and in discovery.
 hostile endless-login "did not finish after 32 exchanges" info
 evil_start endless-text

@@ -110,6 +110,10 @@ while ! _port_free "$free_port"; do free_port=$((free_port + 1)); done
 x=$TGT_TMPDIR/x.sock
 expect_status 2 "choose one export" "${ATTACH[@]}" "$TGT_PORTAL" "$IQN" --socket "$x" --tcp 127.0.0.1:1
 expect_status 2 "expected PORTAL and IQN" "${ATTACH[@]}" "$TGT_PORTAL"
+expect_status 2 "--command-timeout must be between 1 and 3600 seconds" "${ATTACH[@]}" \
+	--command-timeout -1 "$TGT_PORTAL" "$IQN" --socket "$x"
+expect_status 2 "--replacement-timeout must be between 0 and 86400 seconds" "${ATTACH[@]}" \
+	--replacement-timeout -5 "$TGT_PORTAL" "$IQN" --socket "$x"
 expect_status 3 "Connection refused" "${ATTACH[@]}" "127.0.0.1:$free_port" "$IQN" --socket "$x"
 expect_status 4 "authentication failed" "${ATTACH[@]}" "$TGT_PORTAL" "$IQN_CHAP" --socket "$x"
 expect_status 5 "target not found" "${ATTACH[@]}" "$TGT_PORTAL" "$IQN-nope" --socket "$x"
