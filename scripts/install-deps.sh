@@ -16,6 +16,8 @@ PACKAGES=(
 	tgt libiscsi-bin qemu-utils qemu-block-extra
 	# NBD and FUSE front ends, benchmarks
 	libnbd-bin nbdkit fio fuse3 python3
+	# memcheck of attach, I/O and detach (tests/integration/test-valgrind.sh)
+	valgrind
 	# FUSE tests: mkfs.ext4, e2fsck, debugfs; mountpoint, fallocate
 	e2fsprogs util-linux
 	# used by the test scripts (ss, ps, timeout, mktemp)

@@ -31,6 +31,9 @@ nbd_requires()
 	export ISER_ATTACH_RUNDIR
 }
 
+# A command iser-attach runs under (valgrind, say), or nothing.
+NBD_WRAPPER=()
+
 # nbd_attach [--name N] IQN [iser-attach options...]: serve the target's
 # LUN on the unix socket $TGT_TMPDIR/nbdN.sock (N defaults to 0).  Waits
 # until iser-attach printed its URI, checks that the URI is exactly the
@@ -60,7 +63,7 @@ nbd_attach()
 	: >"$dir/out"
 	bash -c '"$@" >"$0/out" 2>"$0/err" & echo $! >"$0/child"
 		 wait $!; echo $? >"$0/rc.tmp"; mv "$0/rc.tmp" "$0/rc"' "$dir" \
-		"$ISER_ATTACH" --foreground --socket "$NBD_SOCK" \
+		"${NBD_WRAPPER[@]}" "$ISER_ATTACH" --foreground --socket "$NBD_SOCK" \
 		--pid-file "$dir/pid" "$@" "$TGT_PORTAL" "$iqn" &
 	echo $! >"$dir/wrapper"
 
