@@ -112,7 +112,12 @@ static void retry_blocked(struct fuse_export *fx)
 
 void fx_reply(struct fuse_export *fx, struct fx_req *r)
 {
-	int e = -r->err;
+	/*
+	 * A session that failed for good answers ENOTCONN; on a FUSE file
+	 * that reads as "the file system's process is gone", which it is
+	 * not: the file stays, its I/O fails.
+	 */
+	int e = r->err == -ENOTCONN ? EIO : -r->err;
 
 	if (r->err) {
 		FX_COUNT(fx, errors, 1);

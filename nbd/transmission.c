@@ -52,8 +52,12 @@ static uint32_t nbd_errno(int err)
 	case ENOTSUP:
 		return NBD_ENOTSUP;
 	case ESHUTDOWN:
-	case ENOTCONN:
 		return NBD_ESHUTDOWN;
+	/*
+	 * ENOTCONN: the session failed for good (the replacement timeout
+	 * ran out). That is an I/O error for the client, not the server
+	 * shutting down, which NBD_ESHUTDOWN would tell it.
+	 */
 	default:
 		return NBD_EIO;
 	}
