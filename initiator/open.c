@@ -292,8 +292,12 @@ static void map_login_error(const struct login *l, GError **err)
 
 /*
  * One login over the connection already made. Returns 0 in full feature
- * phase, 1 when redirected (@host and @port say where), -1 on failure.
+ * phase, LOGIN_MOVED_TEMPORARILY or LOGIN_MOVED_PERMANENTLY when
+ * redirected (@host and @port say where), -1 on failure.
  */
+#define LOGIN_MOVED_TEMPORARILY 1
+#define LOGIN_MOVED_PERMANENTLY 2
+
 static int session_login(struct isa_session *s, const struct isa_options *o, bool discovery,
 			 int timeout_ms, char **host, uint16_t *port, GError **err)
 {
@@ -352,7 +356,7 @@ static int session_login(struct isa_session *s, const struct isa_options *o, boo
 
 			if (login_redirect(l, &to, port, &permanent)) {
 				*host = g_strdup(to);
-				rc = 1;
+				rc = permanent ? LOGIN_MOVED_PERMANENTLY : LOGIN_MOVED_TEMPORARILY;
 			} else {
 				g_set_error(err, ISA_ERROR, ISA_ERROR_PROTOCOL,
 					    "login redirected without a usable TargetAddress");
@@ -378,30 +382,55 @@ static void keep_options(struct isa_session *s, const struct isa_options *o)
 	s->opts.mutual_secret = g_strdup(o->mutual_secret);
 }
 
+/*
+ * A redirect: log where to, and remember a permanent one as the portal
+ * to log in to from now on (RFC 7143 11.13.5); a temporary one holds for
+ * this login only, so the next starts at the portal we were given.
+ */
+static void note_redirect(struct isa_session *s, const char *host, uint16_t port, int how)
+{
+	g_message("login redirected %s to %s port %u",
+		  how == LOGIN_MOVED_PERMANENTLY ? "permanently" : "temporarily", host, port);
+	if (how == LOGIN_MOVED_PERMANENTLY) {
+		g_free(s->host);
+		s->host = g_strdup(host);
+		s->port = port;
+	}
+}
+
 int session_relogin(struct isa_session *s, GError **err)
 {
 	int timeout_ms = s->opts.timeout_ms > 0 ? s->opts.timeout_ms : DEFAULT_TIMEOUT_MS;
-	char *next_host = NULL;
+	g_autofree char *host = g_strdup(s->host);
 	uint16_t port = s->port;
-	int rc;
+	int hops, rc = -1;
 
 	/* Logging in is not recovering: a failure now must not recurse into it. */
 	s->state = SESSION_LOGIN;
 	s->relogin = true;
-	rc = session_connect(s, s->host, s->port, timeout_ms, err);
-	if (rc == 0)
+	for (hops = 0; hops <= MAX_REDIRECTS; hops++) {
+		char *next_host = NULL;
+
+		if (session_connect(s, host, port, timeout_ms, err) < 0) {
+			rc = -1;
+			break;
+		}
 		rc = session_login(s, &s->opts, false, timeout_ms, &next_host, &port, err);
+		if (rc <= 0)
+			break;
+		/* Redirected: go there at once, on the same connection object. */
+		note_redirect(s, next_host, port, rc);
+		g_free(host);
+		host = next_host;
+		session_connect_failed(s);
+		s->state = SESSION_LOGIN;
+	}
 	s->relogin = false;
 	if (rc == 0)
 		return 0;
-	if (rc == 1) {
-		/* Redirected: the next attempt goes where the target said. */
-		g_free(s->host);
-		s->host = next_host;
-		s->port = port;
-		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "redirected to %s port %u", s->host,
-			    port);
-	}
+	if (rc > 0)
+		g_set_error(err, ISA_ERROR, ISA_ERROR_PROTOCOL,
+			    "login redirected more than %d times", MAX_REDIRECTS);
 	if (s->conn)
 		session_connect_failed(s);
 	s->state = SESSION_RECOVERING;
@@ -428,6 +457,8 @@ static struct isa_session *open_common(const char *portal, const char *target, b
 		return NULL;
 	s = session_new(o, target);
 	keep_options(s, o);
+	s->host = g_strdup(host);
+	s->port = port;
 	s->dm = pick_datamover(o->transport, host, port, discovery, err);
 	if (!s->dm)
 		goto fail;
@@ -439,8 +470,6 @@ static struct isa_session *open_common(const char *portal, const char *target, b
 			goto fail;
 		rc = session_login(s, o, discovery, timeout_ms, &next_host, &port, err);
 		if (rc == 0) {
-			s->host = g_steal_pointer(&host);
-			s->port = port;
 			s->replacement_timeout_s = discovery ? 0 : o->replacement_timeout_s;
 			return s;
 		}
@@ -454,7 +483,7 @@ static struct isa_session *open_common(const char *portal, const char *target, b
 				    MAX_REDIRECTS);
 			goto fail;
 		}
-		g_message("login redirected to %s port %u", next_host, port);
+		note_redirect(s, next_host, port, rc);
 		g_free(host);
 		host = next_host;
 		s->state = SESSION_LOGIN;
