@@ -28,7 +28,8 @@ PACKAGES=(
 	linux-libc-dev
 	# iSER VM tests: the kernel target (LIO) via targetcli, which needs D-Bus
 	targetcli-fb dbus-daemon
-	# VM benchmark (bench/vm-nbd-bench.sh): the kernel's iSCSI initiator
+	# VM benchmarks (bench/vm-nbd-bench.sh, bench/iser-bench.sh): the
+	# kernel's iSCSI initiator (iscsi_tcp, ib_iser)
 	open-iscsi
 )
 

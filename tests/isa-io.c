@@ -10,6 +10,9 @@
  *   isa-io [OPTIONS] PORTAL IQN write --in FILE [--offset N]
  *   isa-io [OPTIONS] PORTAL IQN read --out FILE [--offset N] [--length N]
  *   isa-io [OPTIONS] PORTAL IQN zero|unmap [--offset N] [--length N]
+ *   isa-io [OPTIONS] PORTAL IQN perf [--rw KIND] [--bs N] [--seconds S]
+ *                                         timed reads or writes of one size
+ *                                         at the queue depth, for benchmarks
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,6 +37,9 @@ static gint64 opt_seed = 1;
 static gboolean opt_fua = FALSE;
 static gint opt_nop_interval;
 static gint opt_nop_timeout;
+static char *opt_rw = NULL;
+static char *opt_bs = NULL;
+static gdouble opt_seconds = 5;
 
 struct io {
 	uint64_t offset;
@@ -345,6 +351,142 @@ static int cmd_discard(struct isa_session *s, struct isa_lun *l, bool unmap)
 	return result == 0 ? 0 : 1;
 }
 
+/*
+ * perf: one buffer per queue slot, each resubmitted as soon as it completes
+ * until the time is up, so the queue stays full; random offsets are
+ * multiples of the request size, sequential ones wrap at the end of the
+ * LUN. Writes send the byte 0x5a, so that what they did can be checked.
+ */
+struct perf {
+	struct isa_lun *l;
+	GRand *rnd;
+	bool read;
+	bool random;
+	uint32_t bs;
+	uint64_t slots; /* requests of bs bytes that fit the LUN */
+	uint64_t next;
+	gint64 end_us;
+	guint inflight;
+	uint64_t done;
+	int err;
+	char msg[256];
+};
+
+struct perf_slot {
+	struct perf *p;
+	uint8_t *buf;
+};
+
+static void perf_submit(struct perf_slot *slot);
+
+static void perf_done(void *opaque, int err, const char *msg)
+{
+	struct perf_slot *slot = opaque;
+	struct perf *p = slot->p;
+
+	p->inflight--;
+	if (err && !p->err) {
+		p->err = err;
+		snprintf(p->msg, sizeof(p->msg), "%s", msg ? msg : g_strerror(-err));
+	}
+	if (!err)
+		p->done++;
+	if (!p->err && g_get_monotonic_time() < p->end_us)
+		perf_submit(slot);
+}
+
+static void perf_submit(struct perf_slot *slot)
+{
+	struct perf *p = slot->p;
+	uint64_t n = p->random ? (uint64_t)g_rand_double_range(p->rnd, 0, (gdouble)p->slots)
+			       : p->next++ % p->slots;
+	int rc = p->read ? isa_read(p->l, n * p->bs, p->bs, slot->buf, perf_done, slot)
+			 : isa_write(p->l, n * p->bs, p->bs, slot->buf, 0, perf_done, slot);
+
+	if (rc) {
+		p->err = rc;
+		snprintf(p->msg, sizeof(p->msg), "request refused: %s", g_strerror(-rc));
+		return;
+	}
+	p->inflight++;
+}
+
+static int cmd_perf(struct isa_session *s, struct isa_lun *l)
+{
+	const struct isa_lun_info *info = isa_lun_get_info(l);
+	const char *rw = opt_rw ? opt_rw : "read";
+	g_autoptr(GRand) rnd = g_rand_new_with_seed((guint32)opt_seed);
+	struct perf p = {.l = l, .rnd = rnd};
+	struct perf_slot *slots;
+	uint64_t bs = 4096;
+	struct isa_stats st0, st;
+	gint64 t0, t1;
+	double secs;
+	int i;
+
+	if (opt_bs && parse_size(opt_bs, &bs)) {
+		fprintf(stderr, "isa-io: bad --bs\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (!bs || bs % info->block_size || bs > UINT32_MAX ||
+	    bs > info->blocks * info->block_size) {
+		fprintf(stderr,
+			"isa-io: --bs must be a multiple of the block size (%u) within the LUN\n",
+			info->block_size);
+		return CLI_EXIT_USAGE;
+	}
+	if (!(opt_seconds > 0 && opt_seconds <= 86400)) {
+		fprintf(stderr, "isa-io: --seconds must be in (0, 86400]\n");
+		return CLI_EXIT_USAGE;
+	}
+	p.read = !strcmp(rw, "read") || !strcmp(rw, "randread");
+	p.random = !strcmp(rw, "randread") || !strcmp(rw, "randwrite");
+	if (!p.read && strcmp(rw, "write") && strcmp(rw, "randwrite")) {
+		fprintf(stderr, "isa-io: --rw must be read, randread, write or randwrite\n");
+		return CLI_EXIT_USAGE;
+	}
+	p.bs = (uint32_t)bs;
+	p.slots = info->blocks * info->block_size / bs;
+	slots = g_new0(struct perf_slot, opt_qd);
+	for (i = 0; i < opt_qd; i++) {
+		slots[i].p = &p;
+		slots[i].buf = isa_buf_alloc(s, bs);
+		memset(slots[i].buf, 0x5a, bs);
+	}
+	isa_session_get_stats(s, &st0);
+	t0 = g_get_monotonic_time();
+	p.end_us = t0 + (gint64)(opt_seconds * G_USEC_PER_SEC);
+	for (i = 0; i < opt_qd && !p.err; i++)
+		perf_submit(&slots[i]);
+	/* A failed session completes what it holds with an error. */
+	while (p.inflight) {
+		struct pollfd pfd = {.fd = isa_session_get_fd(s), .events = POLLIN};
+
+		isa_session_service(s);
+		if (p.inflight)
+			poll(&pfd, 1, 1000);
+	}
+	t1 = g_get_monotonic_time();
+	for (i = 0; i < opt_qd; i++)
+		isa_buf_free(s, slots[i].buf, bs);
+	g_free(slots);
+	if (p.err) {
+		fprintf(stderr, "isa-io: %s failed: %s\n", rw, p.msg);
+		return 1;
+	}
+	isa_session_get_stats(s, &st);
+	secs = (double)(t1 - t0) / G_USEC_PER_SEC;
+	printf("perf: %s of %" PRIu64 " bytes at queue depth %d: %" PRIu64
+	       " requests in %.3f s, %.1f MiB/s, %.0f IOPS\n",
+	       rw, bs, opt_qd, p.done, secs, (double)(p.done * bs) / 1048576.0 / secs,
+	       (double)p.done / secs);
+	printf("stats: commands %" PRIu64 ", read %" PRIu64 ", written %" PRIu64
+	       ", copied payload %" PRIu64 "\n",
+	       st.commands - st0.commands, st.bytes_read - st0.bytes_read,
+	       st.bytes_written - st0.bytes_written, st.copied_bytes - st0.copied_bytes);
+	return 0;
+}
+
 static void print_info(struct isa_session *s, struct isa_lun *l)
 {
 	const struct isa_lun_info *i = isa_lun_get_info(l);
@@ -382,6 +524,10 @@ int main(int argc, char **argv)
 	     "verify: also save the data written to FILE", "FILE"},
 	    {"seed", 0, 0, G_OPTION_ARG_INT64, &opt_seed, "verify: random seed", "N"},
 	    {"fua", 0, 0, G_OPTION_ARG_NONE, &opt_fua, "write with FUA", NULL},
+	    {"rw", 0, 0, G_OPTION_ARG_STRING, &opt_rw,
+	     "perf: read, randread, write or randwrite (default read)", "KIND"},
+	    {"bs", 0, 0, G_OPTION_ARG_STRING, &opt_bs, "perf: bytes per request (4K)", "N"},
+	    {"seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt_seconds, "perf: run time (default 5)", "S"},
 	    {"nop-interval", 0, 0, G_OPTION_ARG_INT, &opt_nop_interval,
 	     "NOP-Out ping after S quiet seconds (default 5)", "S"},
 	    {"nop-timeout", 0, 0, G_OPTION_ARG_INT, &opt_nop_timeout,
@@ -389,7 +535,7 @@ int main(int argc, char **argv)
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx =
-	    g_option_context_new("PORTAL IQN info|luns|verify|read|write|zero|unmap");
+	    g_option_context_new("PORTAL IQN info|luns|verify|read|write|zero|unmap|perf");
 	g_autoptr(GError) err = NULL;
 	struct isa_session *s = NULL;
 	struct isa_lun *l = NULL;
@@ -452,6 +598,8 @@ int main(int argc, char **argv)
 		rc = cmd_transfer(s, l, cmd[0] == 'r');
 	} else if (!strcmp(cmd, "zero") || !strcmp(cmd, "unmap")) {
 		rc = cmd_discard(s, l, cmd[0] == 'u');
+	} else if (!strcmp(cmd, "perf")) {
+		rc = cmd_perf(s, l);
 	} else {
 		fprintf(stderr, "isa-io: unknown command '%s'\n", cmd);
 		rc = CLI_EXIT_USAGE;
