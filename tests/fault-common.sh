@@ -62,6 +62,17 @@ _fault_kill()
 	kill "$1" 2>/dev/null || :
 }
 
+# When the test failed, what iser-attach said is part of its log.
+_fault_show_log()
+{
+	# shellcheck disable=SC2154 # set by functions.sh's exit trap
+	[ "$_test_status" -eq 0 ] || [ "$_test_status" -eq 77 ] || {
+		echo "--- iser-attach log ($1)"
+		cat "$1"
+		echo "--- end of iser-attach log"
+	} >&2
+}
+
 # fault_attach ISER-ATTACH-ARGS...: iser-attach in the foreground, with
 # session recovery, serving an NBD socket; sets FAULT_URI, FAULT_LOG and
 # FAULT_ATTACH_PID.  It is detached (or killed) at exit.
@@ -78,6 +89,7 @@ fault_attach()
 		>"$TGT_TMPDIR/uri" 2>"$FAULT_LOG" &
 	FAULT_ATTACH_PID=$!
 	cleanup_fn _fault_kill "$FAULT_ATTACH_PID"
+	cleanup_fn _fault_show_log "$FAULT_LOG"
 	for ((i = 0; i < 300; i++)); do
 		[ -s "$TGT_TMPDIR/uri" ] && break
 		kill -0 "$FAULT_ATTACH_PID" 2>/dev/null || break
