@@ -114,16 +114,27 @@ requires_ipv6()
 		skip "no ::1 on the loopback interface"
 }
 
+# in_tgt_netns CMD [ARGS...]: run CMD in the network namespace our tgtd
+# serves from (start_tgtd --netns), or here when it has none.
+in_tgt_netns()
+{
+	if [ -n "${TGT_NETNS:-}" ]; then
+		ip netns exec "$TGT_NETNS" "$@"
+	else
+		"$@"
+	fi
+}
+
 # _port_free PORT: true if nothing listens on TCP PORT.
 _port_free()
 {
-	[ -z "$(ss -Hltn "sport = :$1")" ]
+	[ -z "$(in_tgt_netns ss -Hltn "sport = :$1")" ]
 }
 
 # _port_owned PORT PID COUNT: true if PID listens on PORT with COUNT sockets.
 _port_owned()
 {
-	[ "$(ss -Hltnp "sport = :$1" | grep -c "pid=$2,")" -ge "$3" ]
+	[ "$(in_tgt_netns ss -Hltnp "sport = :$1" | grep -c "pid=$2,")" -ge "$3" ]
 }
 
 # _tgtd_wait_exit [TENTHS]: wait a bounded time (default 10 s) for our tgtd
@@ -152,21 +163,31 @@ _tgtd_shutdown()
 	rm -f "$TGT_RUNDIR/socket.$TGT_CTL" "$TGT_RUNDIR/socket.$TGT_CTL.lock"
 }
 
-# start_tgtd [--ipv6]: start a tgtd for this test only, listening on
-# 127.0.0.1 (and on ::1 with --ipv6) on a free port.  Exports TGT_PID,
-# TGT_PORT, TGT_CTL (its control port, for tgtadm -C), TGT_PORTAL
-# (127.0.0.1:PORT), TGT_PORTAL6 ([::1]:PORT, with --ipv6) and TGT_TMPDIR
-# (a private directory in /dev/shm for the LUN files).  stop_tgtd runs
-# at exit.
+# start_tgtd [--ipv6 | --netns NS ADDR]: start a tgtd for this test only,
+# listening on 127.0.0.1 (and on ::1 with --ipv6) on a free port, or on
+# ADDR inside the network namespace NS.  Exports TGT_PID, TGT_PORT,
+# TGT_CTL (its control port, for tgtadm -C), TGT_PORTAL (127.0.0.1:PORT or
+# ADDR:PORT), TGT_PORTAL6 ([::1]:PORT, with --ipv6), TGT_NETNS (NS, or
+# empty) and TGT_TMPDIR (a private directory in /dev/shm for the LUN
+# files).  stop_tgtd runs at exit.  tgtadm reaches a tgtd in a namespace
+# all the same: its control socket is a file.
 start_tgtd()
 {
-	local ipv6=0 portal port try ready i sockets=1
+	local ipv6=0 portal port try ready i sockets=1 addr=127.0.0.1
 
-	if [ "${1:-}" = --ipv6 ]; then
+	TGT_NETNS=
+	case ${1:-} in
+	--ipv6)
 		ipv6=1
 		sockets=2
 		requires_ipv6
-	fi
+		;;
+	--netns)
+		[ $# -eq 3 ] || die "start_tgtd: --netns needs NS and ADDR"
+		TGT_NETNS=$2
+		addr=$3
+		;;
+	esac
 	requires_root
 	requires tgtd tgtadm ss
 	[ -z "${TGT_PID:-}" ] || die "start_tgtd: tgtd already running"
@@ -181,11 +202,17 @@ start_tgtd()
 	port=$((20000 + ($$ * 17) % 12000))
 	for ((try = 0; try < 20; try++, port++)); do
 		_port_free "$port" || continue
-		portal="portal=127.0.0.1:$port"
+		portal="portal=$addr:$port"
 		[ "$ipv6" -eq 0 ] || portal="$portal,portal=[::1]:$port"
 		TGT_CTL=$port
-		tgtd -f -C "$TGT_CTL" --iscsi "$portal" \
-			>"$TGT_TMPDIR/tgtd.log" 2>&1 &
+		# Both run tgtd as our child, whose PID _port_owned checks.
+		if [ -n "$TGT_NETNS" ]; then
+			ip netns exec "$TGT_NETNS" tgtd -f -C "$TGT_CTL" \
+				--iscsi "$portal" >"$TGT_TMPDIR/tgtd.log" 2>&1 &
+		else
+			tgtd -f -C "$TGT_CTL" --iscsi "$portal" \
+				>"$TGT_TMPDIR/tgtd.log" 2>&1 &
+		fi
 		TGT_PID=$!
 
 		# tgtd stays up even when it cannot bind the portal, so wait
@@ -206,11 +233,11 @@ start_tgtd()
 		done
 		if [ "$ready" -eq 1 ]; then
 			TGT_PORT=$port
-			TGT_PORTAL=127.0.0.1:$port
+			TGT_PORTAL=$addr:$port
 			TGT_PORTAL6=
 			[ "$ipv6" -eq 0 ] || TGT_PORTAL6="[::1]:$port"
 			export TGT_PID TGT_PORT TGT_CTL TGT_PORTAL TGT_PORTAL6 \
-				TGT_TMPDIR
+				TGT_NETNS TGT_TMPDIR
 			return 0
 		fi
 		# Still running after the wait, tgtd holds its control port
