@@ -457,3 +457,26 @@ fio_longest_ms()
 	}
 	END { printf "%d\n", best }' "$1"
 }
+
+# tgtd_crash_restart: kill our tgtd with SIGKILL, the way a crash ends it,
+# and start it again 1 s later on the same portal, control port and log
+# (in its namespace, if it has one). Its targets are gone: the caller
+# sets them up again.
+tgtd_crash_restart()
+{
+	local i ns=()
+
+	[ -z "${TGT_NETNS:-}" ] || ns=(ip netns exec "$TGT_NETNS")
+	kill -9 "$TGT_PID"
+	wait "$TGT_PID" 2>/dev/null || :
+	sleep 1
+	"${ns[@]}" tgtd -f -C "$TGT_CTL" --iscsi "portal=$TGT_PORTAL" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
+	TGT_PID=$!
+	export TGT_PID
+	for ((i = 0; i < 300; i++)); do
+		tgtadm -C "$TGT_CTL" --mode system --op show >/dev/null 2>&1 && return 0
+		kill -0 "$TGT_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	die "tgtd did not come back: $(tail -n 5 "$TGT_TMPDIR/tgtd.log")"
+}

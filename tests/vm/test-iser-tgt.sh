@@ -72,15 +72,7 @@ cmp -n $((4 * MIB)) -i $((16 * MIB)):0 "$(tgt_lun_file 1 1)" "$TGT_TMPDIR/expect
 # still registered, resends what was in flight, and the data verifies.
 restart_tgtd()
 {
-	kill -9 "$TGT_PID"
-	wait "$TGT_PID" 2>/dev/null || :
-	sleep 1
-	tgtd -f -C "$TGT_CTL" --iscsi "portal=127.0.0.1:$TGT_PORT" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
-	TGT_PID=$!
-	for ((i = 0; i < 300; i++)); do
-		tgtadm -C "$TGT_CTL" --mode system --op show >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	tgtd_crash_restart
 	tgt_simple_target "$IQN" 64
 	tgt_bind_initiator 1
 }
