@@ -39,6 +39,7 @@
 #include <rdma/rdma_cma.h>
 
 #include "datamover/datamover.h"
+#include "datamover/iser-msg.h"
 #include "datamover/iser-proto.h"
 #include "datamover/pool.h"
 
@@ -1080,10 +1081,8 @@ static void rx_answered(struct dm_conn *c, const uint8_t *bhs, const uint8_t *da
 static void rx_complete(struct dm_conn *c, uint32_t idx, uint32_t len)
 {
 	struct rx_slot *s;
-	const struct iser_hdr *ih;
-	const uint8_t *bhs, *ahs, *data;
-	uint32_t ahs_len, dlen, limit;
-	uint8_t op;
+	struct iser_msg m;
+	char why[160];
 	bool final;
 
 	if (idx >= c->rx->len) {
@@ -1091,44 +1090,20 @@ static void rx_complete(struct dm_conn *c, uint32_t idx, uint32_t len)
 		return;
 	}
 	s = g_ptr_array_index(c->rx, idx);
-	if (len < ISER_HDRS_LEN || len > s->size) {
-		dm_fail(c, EPROTO, "iSER message of %u bytes does not fit its headers and buffer",
-			len);
+	if (len > s->size) {
+		dm_fail(c, EPROTO, "iSER message of %u bytes in a %u-byte receive buffer", len,
+			s->size);
 		return;
 	}
-	ih = (const void *)s->buf;
-	if ((ih->flags & ISER_TYPE_MASK) != ISER_TYPE_CONTROL) {
-		dm_fail(c, EPROTO,
-			"unexpected iSER message type 0x%02x (only iSCSI control "
-			"PDUs are expected)",
-			ih->flags & ISER_TYPE_MASK);
+	if (iser_msg_parse(s->buf, len, c->params_set ? c->params.max_recv_dsl : ISER_LOGIN_DSL, &m,
+			   why, sizeof(why)) < 0) {
+		dm_fail(c, EPROTO, "%s", why);
 		return;
 	}
-	bhs = s->buf + sizeof(*ih);
-	op = bhs[0] & ISCSI_OPCODE_MASK;
-	ahs_len = ((const struct iscsi_bhs *)bhs)->ahs_len * 4u;
-	dlen = iscsi_dlength(((const struct iscsi_bhs *)bhs)->dlength);
-	limit = c->params_set ? c->params.max_recv_dsl : ISER_LOGIN_DSL;
-	if (ahs_len > len - ISER_HDRS_LEN || dlen > len - ISER_HDRS_LEN - ahs_len) {
-		dm_fail(c, EPROTO, "%s longer than the %u-byte iSER message carrying it",
-			iscsi_opcode_name(op), len);
-		return;
-	}
-	if (dlen > limit) {
-		dm_fail(c, EPROTO, "%s with a %u-byte data segment exceeds the %u bytes we accept",
-			iscsi_opcode_name(op), dlen, limit);
-		return;
-	}
-	if (op == ISCSI_OP_DATA_IN || op == ISCSI_OP_R2T) {
-		dm_fail(c, EPROTO, "unexpected %s on an iSER connection", iscsi_opcode_name(op));
-		return;
-	}
-	ahs = ahs_len ? bhs + ISCSI_BHS_LEN : NULL;
-	data = bhs + ISCSI_BHS_LEN + ahs_len;
-	final = s->login && is_final_login(bhs);
-	rx_answered(c, bhs, data, dlen);
-	if (c->up.pdu(c->up.opaque, bhs, ahs, ahs_len, data, dlen) < 0)
-		dm_fail(c, EPROTO, "%s rejected by the iSCSI layer", iscsi_opcode_name(op));
+	final = s->login && is_final_login(m.bhs);
+	rx_answered(c, m.bhs, m.data, m.dlen);
+	if (c->up.pdu(c->up.opaque, m.bhs, m.ahs, m.ahs_len, m.data, m.dlen) < 0)
+		dm_fail(c, EPROTO, "%s rejected by the iSCSI layer", iscsi_opcode_name(m.op));
 	if (c->failed)
 		return;
 	/*

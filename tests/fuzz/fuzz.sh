@@ -26,7 +26,7 @@ FUZZ_CC=${FUZZ_CC:-clang}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_JOBS=${FUZZ_JOBS:-2}
 
-ALL=(pdu text negotiate login discovery scsi tcp-rx nbd)
+ALL=(pdu text negotiate login discovery scsi tcp-rx nbd iser)
 
 # Project sources each harness links, besides tests/fuzz/fuzz-NAME.c.
 declare -A SOURCES=(
@@ -39,6 +39,7 @@ declare -A SOURCES=(
 	[scsi]="initiator/sense.c initiator/vpd.c"
 	[tcp-rx]="datamover/tcp.c datamover/crc32c.c datamover/pool.c initiator/pdu.c"
 	[nbd]="nbd/server.c nbd/handshake.c nbd/transmission.c"
+	[iser]="datamover/iser-msg.c initiator/pdu.c"
 )
 
 # pkg-config packages each harness links besides glib-2.0.
