@@ -163,8 +163,10 @@ extern const struct dm_ops dm_iser_ops;
  * @port: the portal's port
  * @err: why not, when it does not
  *
- * Resolves the address and the route with the RDMA connection manager,
- * without connecting; quick on hosts without any RDMA device.
+ * Finds the local address the route to @host leaves from and whether an
+ * RDMA device owns it (loopback: whether the RDMA connection manager
+ * resolves it), without sending anything; quick on hosts without any
+ * RDMA device.
  */
 bool dm_iser_usable(const char *host, uint16_t port, GError **err);
 

@@ -33,6 +33,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/epoll.h>
 #include <glib.h>
 #include <infiniband/verbs.h>
@@ -71,7 +73,7 @@ _Static_assert(ISER_TX_SLOT >= ISER_HDRS_LEN + ISER_MAX_AHS, "send slot too smal
 #define ISER_MAX_TRANSFER (512u << 10)
 /* How long destroy() waits for the flushed work requests. */
 #define ISER_DRAIN_MS 2000
-/* How long the --transport auto probe may take to resolve an address. */
+/* How long the --transport auto probe may take to resolve a loopback address. */
 #define ISER_PROBE_MS 2000
 
 /* wr_id: the kind of work request in the high half, its slot in the low. */
@@ -1378,6 +1380,70 @@ const struct dm_ops dm_iser_ops = {
     .max_transfer = ISER_MAX_TRANSFER,
 };
 
+/*
+ * The local address the kernel would send to @sa from, found by connecting
+ * a UDP socket (which sends nothing): a route lookup, no ARP.
+ */
+static int local_source(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *src,
+			char **why)
+{
+	socklen_t slen = sizeof(*src);
+	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || connect(fd, sa, len) < 0 || getsockname(fd, (struct sockaddr *)src, &slen)) {
+		*why = g_strdup_printf("no route: %s", g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	return sa->sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/*
+ * Whether one address routes to an RDMA device: the device that owns the
+ * local address the route leaves from. Binding an RDMA CM id to that
+ * address asks no one on the network, unlike resolving the peer, which
+ * waits for ARP (seconds on a slow or emulated host, where a probe with a
+ * deadline would wrongly fall back to TCP). The RDMA CM serves loopback
+ * with any device it has, so a loopback portal is resolved as a connect
+ * would resolve it.
+ */
+static bool probe_one(struct rdma_event_channel *ch, const struct addrinfo *ai, char **why)
+{
+	struct sockaddr_storage src;
+	struct rdma_cm_id *id;
+	bool ok;
+
+	if (rdma_create_id(ch, &id, NULL, RDMA_PS_TCP)) {
+		*why = g_strdup_printf("cannot create an RDMA CM id: %s", g_strerror(errno));
+		return false;
+	}
+	if (is_loopback(ai->ai_addr)) {
+		ok = resolve(ch, id, ai->ai_addr, g_get_monotonic_time() + ISER_PROBE_MS * 1000LL,
+			     why) == 0;
+	} else if (local_source(ai->ai_addr, ai->ai_addrlen, &src, why) < 0) {
+		ok = false;
+	} else if (rdma_bind_addr(id, (struct sockaddr *)&src)) {
+		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
+		ok = false;
+	} else {
+		ok = id->verbs != NULL;
+		if (!ok)
+			*why = g_strdup("its interface has no RDMA device");
+	}
+	rdma_destroy_id(id);
+	return ok;
+}
+
 bool dm_iser_usable(const char *host, uint16_t port, GError **err)
 {
 	struct addrinfo hints = {
@@ -1405,16 +1471,8 @@ bool dm_iser_usable(const char *host, uint16_t port, GError **err)
 		goto out;
 	}
 	for (ai = res; ai && !ok; ai = ai->ai_next) {
-		gint64 deadline = g_get_monotonic_time() + ISER_PROBE_MS * 1000LL;
-		struct rdma_cm_id *id;
-
 		g_clear_pointer(&why, g_free);
-		if (rdma_create_id(ch, &id, NULL, RDMA_PS_TCP)) {
-			why = g_strdup_printf("cannot create an RDMA CM id: %s", g_strerror(errno));
-			break;
-		}
-		ok = resolve(ch, id, ai->ai_addr, deadline, &why) == 0;
-		rdma_destroy_id(id);
+		ok = probe_one(ch, ai, &why);
 	}
 out:
 	if (!ok)
