@@ -77,11 +77,13 @@ enum session_state {
  * @itt: the request's own ITT
  * @ref_itt: ABORT TASK: ITT of the command it aborts
  * @lun: the LUN it addresses
+ * @cmdsn: its CmdSN: the commands a LUN RESET aborts came before it
  * @sent_us: when it was sent (monotonic)
  */
 struct session_tmf {
 	uint8_t function;
 	uint32_t itt;
+	uint32_t cmdsn;
 	uint32_t ref_itt;
 	uint8_t lun[8];
 	gint64 sent_us;

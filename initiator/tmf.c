@@ -73,6 +73,7 @@ static void tmf_send(struct isa_session *s, uint8_t function, const uint8_t lun[
 	s->tmf.itt = session_alloc_itt(s);
 	s->tmf.ref_itt = ref ? ref->dm.itt : ISCSI_RESERVED_TAG;
 	memcpy(s->tmf.lun, lun, sizeof(s->tmf.lun));
+	s->tmf.cmdsn = s->cmdsn;
 	s->tmf.sent_us = g_get_monotonic_time();
 	/* Immediate: CmdSN is the next one and does not advance (RFC 7143 11.5). */
 	pdu_build_tmf_req(bhs, function, lun, s->tmf.itt, s->tmf.ref_itt, s->cmdsn, s->exp_statsn,
@@ -155,7 +156,11 @@ static void tmf_requeue(struct isa_session *s, struct isa_task *t)
 	session_task_resend(s, t, true);
 }
 
-/* Everything on @lun was aborted by a LUN RESET. */
+/*
+ * Everything on @lun that was sent before the LUN RESET was aborted by it.
+ * What was sent after it reached the target after the reset (one
+ * connection keeps order) and will be answered.
+ */
 static void tmf_requeue_lun(struct isa_session *s, const uint8_t lun[8])
 {
 	GList *all = g_hash_table_get_values(s->tasks), *on_lun = NULL, *l;
@@ -163,7 +168,7 @@ static void tmf_requeue_lun(struct isa_session *s, const uint8_t lun[8])
 	for (l = all; l; l = l->next) {
 		struct isa_task *t = l->data;
 
-		if (!memcmp(t->dm.lun, lun, 8))
+		if (!memcmp(t->dm.lun, lun, 8) && iscsi_sn_lt(t->cmdsn, s->tmf.cmdsn))
 			on_lun = g_list_prepend(on_lun, t);
 	}
 	g_list_free(all);
