@@ -438,25 +438,6 @@ expect_ok_with()
 	rm -f "$out" "$err"
 }
 
-# fio_longest_ms FILE: the longest completion latency in fio's report FILE,
-# in whole milliseconds, over all its clat lines (reads and writes): the
-# longest stall a client saw. fio scales each line's unit (nsec, usec,
-# msec) and may add a k or M suffix to the numbers.
-fio_longest_ms()
-{
-	awk '
-	match($0, /^ +clat \((nsec|usec|msec)\):.* max= *[0-9.]+[kM]?/) {
-		unit = $0; sub(/^ +clat \(/, "", unit); sub(/\).*/, "", unit)
-		v = $0; sub(/.* max= */, "", v); sub(/,.*/, "", v)
-		mult = 1
-		if (v ~ /k$/) mult = 1e3
-		if (v ~ /M$/) mult = 1e6
-		sub(/[kM]$/, "", v)
-		ms = v * mult / (unit == "nsec" ? 1e6 : unit == "usec" ? 1e3 : 1)
-		if (ms > best) best = ms
-	}
-	END { printf "%d\n", best }' "$1"
-}
 
 # tgtd_crash_restart: kill our tgtd with SIGKILL, the way a crash ends it,
 # and start it again 1 s later on the same portal, control port and log

@@ -7,11 +7,11 @@
 # redirect holds for that login only, so the next recovery starts at A
 # again; a permanent one makes B the portal of every later login.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
-source "$top_srcdir/tests/integration/nbd-common.sh"
+source "$top_srcdir/tests/fault-common.sh"
 
-requires fio
+requires fio python3
 IQN=iqn.2026-11.org.iser-attach.test:redirect
-nbd_requires
+start_tgtd
 tgt_simple_target "$IQN" 64
 LUN_FILE=$(tgt_lun_file 1 1)
 
@@ -72,25 +72,18 @@ connected_to()
 	return 1
 }
 
-nbd_attach "$IQN" --transport tcp --replacement-timeout 60
-log=$TGT_TMPDIR/attach0/err
+fault_attach --transport tcp "$TGT_PORTAL" "$IQN"
+log=$FAULT_LOG
 
 # phase NAME FAULT...: fio verify through the export while FAULT runs.
 phase()
 {
-	local name=$1
-
-	shift
-	fio --name="$name" --ioengine=nbd --uri="$NBD_URI" --rw=randwrite --bs=64k --iodepth=16 \
-		--size=24M --rate=8m --verify=crc32c --verify_state_save=0 --do_verify=1 \
-		--verify_fatal=1 --output="$TGT_TMPDIR/fio-$name.out" &
-	fio_pid=$!
+	fault_fio "$1" --size=24M --rate=8m
 	sleep 1
-	"$@"
-	wait "$fio_pid" || die "$name: fio failed: $(cat "$TGT_TMPDIR/fio-$name.out")"
-	grep -q "err= 0" "$TGT_TMPDIR/fio-$name.out" ||
-		die "$name: fio errors: $(cat "$TGT_TMPDIR/fio-$name.out")"
-	echo "$name: longest stall $(fio_longest_ms "$TGT_TMPDIR/fio-$name.out") ms"
+	fault_fio_running
+	"${@:2}"
+	fault_fio_wait "$1"
+	fault_report tcp "redirect-$1" "$FIO_STALL_MS" "$(fault_reconnects)"
 }
 
 # A temporary redirect is followed at once...
@@ -136,5 +129,5 @@ grep -q "login redirected permanently to 127.0.0.2 port $B_PORT" "$log" ||
 [ "$(grep -c "reconnected to $B_PORTAL" "$log")" -eq 3 ] ||
 	die "the re-login after the permanent redirect did not go to B: $(cat "$log")"
 
-nbd_detach
+fault_detach
 cat "$log"
