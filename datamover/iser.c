@@ -75,6 +75,20 @@ _Static_assert(ISER_TX_SLOT >= ISER_HDRS_LEN + ISER_MAX_AHS, "send slot too smal
 #define ISER_DRAIN_MS 2000
 /* How long the --transport auto probe may take to resolve a loopback address. */
 #define ISER_PROBE_MS 2000
+/*
+ * Local ACK timeout of our QP, 4.096 us * 2^17 = 537 ms, and how often a
+ * send is retried before it fails with IBV_WC_RETRY_EXC_ERR: a target
+ * that stopped answering fails the connection after 7 * 537 ms = 3.8 s
+ * with I/O outstanding, instead of when the NOP-Out ping times out.
+ * Without the option rdma_cm derives the timeout from the path, on RoCE
+ * from a packet life time built into the kernel (CMA_IBOE_PACKET_LIFETIME,
+ * which has changed between versions). The retry count
+ * is 6, not 7: rdma_rxe takes 7 for "retry forever" (rxe_comp.c, as the
+ * IBTA defines only for the RNR retry count), so that on soft-RoCE a QP
+ * whose peer has gone never fails at all.
+ */
+#define ISER_ACK_TIMEOUT 17
+#define ISER_RETRY_COUNT 6
 
 /* wr_id: the kind of work request in the high half, its slot in the low. */
 #define WR_TX		 1ull
@@ -612,6 +626,19 @@ static int verbs_setup(struct dm_conn *c, char **why)
 	return 0;
 }
 
+/* What the QP got from rdma_cm: how long a dead peer takes to notice. */
+static void qp_log_timers(struct dm_conn *c)
+{
+	struct ibv_qp_attr a;
+	struct ibv_qp_init_attr ia;
+
+	if (ibv_query_qp(c->id->qp, &a, IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY, &ia))
+		return;
+	g_debug("iSER: QP %u: ACK timeout %u (%.0f ms), retry count %u, RNR retry count %u",
+		c->id->qp->qp_num, a.timeout,
+		a.timeout ? 4.096e-3 * (double)(1ull << a.timeout) : 0.0, a.retry_cnt, a.rnr_retry);
+}
+
 /*
  * One address: resolve, build the QP, connect. Returns 0 when established,
  * or -1 with *@why allocated and everything but the event channel undone.
@@ -622,11 +649,18 @@ static int connect_one(struct dm_conn *c, struct sockaddr *sa, gint64 deadline, 
 	struct rdma_conn_param cp = {0};
 	struct ibv_device_attr da;
 	enum rdma_cm_event_type type;
+	uint8_t ack_timeout = ISER_ACK_TIMEOUT;
 	int status;
 
 	if (rdma_create_id(c->cm_ch, &c->id, c, RDMA_PS_TCP)) {
 		*why = g_strdup_printf("cannot create an RDMA CM id: %s", g_strerror(errno));
 		return -1;
+	}
+	/* Before route resolution: on RoCE it also sets the path's life time. */
+	if (rdma_set_option(c->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &ack_timeout,
+			    sizeof(ack_timeout))) {
+		*why = g_strdup_printf("cannot set the ACK timeout: %s", g_strerror(errno));
+		goto fail;
 	}
 	if (resolve(c->cm_ch, c->id, sa, deadline, why) < 0 || verbs_setup(c, why) < 0)
 		goto fail;
@@ -640,7 +674,7 @@ static int connect_one(struct dm_conn *c, struct sockaddr *sa, gint64 deadline, 
 	 */
 	cp.responder_resources = (uint8_t)CLAMP(da.max_qp_rd_atom, 1, 255);
 	cp.initiator_depth = (uint8_t)CLAMP(da.max_qp_init_rd_atom, 1, 255);
-	cp.retry_count = 7;
+	cp.retry_count = ISER_RETRY_COUNT;
 	cp.rnr_retry_count = 6;
 	cp.private_data = &priv;
 	cp.private_data_len = sizeof(priv);
@@ -658,6 +692,7 @@ static int connect_one(struct dm_conn *c, struct sockaddr *sa, gint64 deadline, 
 		goto fail;
 	}
 	c->connected = true;
+	qp_log_timers(c);
 	return 0;
 
 fail:

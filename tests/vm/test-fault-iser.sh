@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
 # Faults under fio verify=crc32c through the NBD export over iSER, against
 # tgtd --lld iser on soft-RoCE: tgtd killed with SIGKILL and started
-# again, the target closing the connection, and 200 ms of netem delay each
-# way.  Every block must verify, and the log must show how the session
-# came through.
+# again, the target closing the connection, 200 ms of netem delay each
+# way, and the wire dropping everything for 10 s.  Every block must
+# verify, and the log must show how the session came through.
+#
+# The wire is cut with netem loss, not by taking a link down: in Linux
+# 6.1 a soft-RoCE device whose netdev goes down stops receiving for good.
+# A CM message it sends meanwhile (here as tgtd closes its failed QP) fails
+# locally, rxe moves its GSI QP (QP1) to the error state, and ib_mad moves
+# it back to RTS for sending only: rxe keeps the responder state
+# (qp->resp.state) at error, and check_type_state() in rxe_recv.c drops
+# every MAD that arrives, so no connect request ever reaches tgtd again,
+# from us or from any other process (rping included), until the rxe
+# device is deleted and added again.  Nothing an initiator does can
+# recover from that.
 #
 # iser_vm_common's single rxe0 would not do: rdma_rxe sends a packet whose
 # destination MAC is its own straight to its receive path, so netem would
@@ -111,6 +122,19 @@ netem()
 	tc qdisc del dev veth1 root
 }
 
+# link_drop: every packet lost both ways for 10 s, the links staying up.
+# Our QP's sends go unacknowledged and fail after their retries (about
+# 4 s), and connection attempts fail until the wire carries again.
+link_drop()
+{
+	tc qdisc add dev veth0 root netem loss 100%
+	tc qdisc add dev veth1 root netem loss 100%
+	sleep 10
+	fault_fio_running
+	tc qdisc del dev veth0 root
+	tc qdisc del dev veth1 root
+}
+
 wire_setup
 start_tgtd_iser
 tgt_simple_target "$IQN" 64
@@ -140,6 +164,11 @@ run_fault target-close close_connection
 [ "$reconnects" -eq 1 ] || die "$reconnects reconnects after the target closed, expected 1"
 run_fault netem-delay-200ms netem
 [ "$reconnects" -eq 0 ] || die "the session reconnected under a 200 ms delay"
+run_fault link-drop-10s link_drop
+[ "$reconnects" -eq 1 ] || die "$reconnects reconnects after a 10 s link drop, expected 1"
+[ "$FIO_STALL_MS" -ge 9000 ] || die "longest stall $FIO_STALL_MS ms: the drop did not hit a request"
+grep -q "lost: send completion failed: transport retry counter exceeded" "$FAULT_LOG" ||
+	die "the dead link was not detected by the QP's retries"
 fault_detach
 cat "$FAULT_LOG"
 grep -q "resending [1-9][0-9]* commands" "$FAULT_LOG" ||
