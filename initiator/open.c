@@ -401,9 +401,14 @@ static void note_redirect(struct isa_session *s, const char *host, uint16_t port
 int session_relogin(struct isa_session *s, GError **err)
 {
 	int timeout_ms = s->opts.timeout_ms > 0 ? s->opts.timeout_ms : DEFAULT_TIMEOUT_MS;
+	gint64 left_ms = (s->recovery_deadline_us - g_get_monotonic_time()) / 1000;
 	g_autofree char *host = g_strdup(s->host);
 	uint16_t port = s->port;
 	int hops, rc = -1;
+
+	/* An attempt must not outlast the replacement timeout. */
+	if (left_ms < timeout_ms)
+		timeout_ms = (int)MAX(left_ms, 100);
 
 	/* Logging in is not recovering: a failure now must not recurse into it. */
 	s->state = SESSION_LOGIN;
