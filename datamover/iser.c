@@ -319,10 +319,12 @@ static int set_nonblock(int fd)
  * Waits for the next event of @ch until @deadline (monotonic, us) and
  * acknowledges it at once: rdma_destroy_id() waits for every event of its
  * id to be acknowledged, so none is ever kept. Returns 0 with *@type and
- * *@status, or -1 with errno (ETIMEDOUT at the deadline).
+ * *@status, or -1 with errno (ETIMEDOUT at the deadline). When @reply is
+ * not NULL and the event is ESTABLISHED, the target's iSER CM flags go to
+ * *@reply (-1 when its private data is too short to hold them).
  */
 static int cm_wait(struct rdma_event_channel *ch, gint64 deadline, enum rdma_cm_event_type *type,
-		   int *status)
+		   int *status, int *reply)
 {
 	for (;;) {
 		struct pollfd pfd = {.fd = ch->fd, .events = POLLIN};
@@ -331,8 +333,16 @@ static int cm_wait(struct rdma_event_channel *ch, gint64 deadline, enum rdma_cm_
 		int n;
 
 		if (rdma_get_cm_event(ch, &ev) == 0) {
+			uint8_t flags;
+
 			*type = ev->event;
 			*status = ev->status;
+			if (reply && ev->event == RDMA_CM_EVENT_ESTABLISHED)
+				*reply =
+				    iser_cm_reply_flags(ev->param.conn.private_data,
+							ev->param.conn.private_data_len, &flags) < 0
+					? -1
+					: flags;
 			rdma_ack_cm_event(ev);
 			return 0;
 		}
@@ -393,7 +403,7 @@ static int resolve(struct rdma_event_channel *ch, struct rdma_cm_id *id, struct 
 		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
 		return -1;
 	}
-	if (cm_wait(ch, deadline, &type, &status) < 0) {
+	if (cm_wait(ch, deadline, &type, &status, NULL) < 0) {
 		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
 		return -1;
 	}
@@ -406,7 +416,7 @@ static int resolve(struct rdma_event_channel *ch, struct rdma_cm_id *id, struct 
 		*why = g_strdup_printf("route resolution: %s", g_strerror(errno));
 		return -1;
 	}
-	if (cm_wait(ch, deadline, &type, &status) < 0) {
+	if (cm_wait(ch, deadline, &type, &status, NULL) < 0) {
 		*why = g_strdup_printf("route resolution: %s", g_strerror(errno));
 		return -1;
 	}
@@ -650,7 +660,7 @@ static int connect_one(struct dm_conn *c, struct sockaddr *sa, gint64 deadline, 
 	struct ibv_device_attr da;
 	enum rdma_cm_event_type type;
 	uint8_t ack_timeout = ISER_ACK_TIMEOUT;
-	int status;
+	int status, reply = 0;
 
 	if (rdma_create_id(c->cm_ch, &c->id, c, RDMA_PS_TCP)) {
 		*why = g_strdup_printf("cannot create an RDMA CM id: %s", g_strerror(errno));
@@ -682,7 +692,7 @@ static int connect_one(struct dm_conn *c, struct sockaddr *sa, gint64 deadline, 
 		*why = g_strdup_printf("rdma_connect: %s", g_strerror(errno));
 		goto fail;
 	}
-	if (cm_wait(c->cm_ch, deadline, &type, &status) < 0) {
+	if (cm_wait(c->cm_ch, deadline, &type, &status, &reply) < 0) {
 		*why = errno == ETIMEDOUT ? g_strdup("timed out")
 					  : g_strdup_printf("connect: %s", g_strerror(errno));
 		goto fail;
@@ -691,6 +701,18 @@ static int connect_one(struct dm_conn *c, struct sockaddr *sa, gint64 deadline, 
 		*why = cm_what(type, status);
 		goto fail;
 	}
+	if (reply < 0) {
+		*why = g_strdup("the target's iSER connection data is shorter than its header");
+		goto fail;
+	}
+	/*
+	 * LIO answers with the flags of what it will not use; tgt sends no
+	 * data (no flags). Either way our STags must not be invalidated, as we
+	 * asked; a Send with Invalidate would still be caught at completion.
+	 */
+	g_debug("iSER: the target %s ZBVA and %s Send with Invalidate",
+		reply & ISER_CM_ZBVA_NOT_SUP ? "does not use" : "did not rule out",
+		reply & ISER_CM_SEND_W_INV_NOT_SUP ? "does not use" : "did not rule out");
 	c->connected = true;
 	qp_log_timers(c);
 	return 0;
@@ -1171,6 +1193,16 @@ static void cq_handle(struct dm_conn *c, const struct ibv_wc *wc)
 	if (wc->status != IBV_WC_SUCCESS) {
 		dm_fail(c, EIO, "%s completion failed: %s (vendor error 0x%x)", wr_kind(wc->wr_id),
 			ibv_wc_status_str(wc->status), wc->vendor_err);
+		return;
+	}
+	/*
+	 * Our STags belong to a pool registered once for the connection's
+	 * life: we asked the target never to invalidate them (CM flags).
+	 */
+	if (rx && (wc->wc_flags & IBV_WC_WITH_INV)) {
+		dm_fail(c, EPROTO,
+			"the target invalidated STag 0x%08x with a Send, which we asked it not to",
+			wc->invalidated_rkey);
 		return;
 	}
 	if (rx && !c->failed)
