@@ -459,6 +459,14 @@ static void stop_serving(struct attachment *a)
 		while (result == 1 && !isa_session_error(a->s) && g_get_monotonic_time() < deadline)
 			service_all(a, 100);
 	}
+	/*
+	 * The kernel's sockets closed when they went idle above, before this
+	 * disconnect, so the kernel logs "Receive control failed (-32)". The
+	 * other order deadlocks: the genetlink disconnect runs in our own
+	 * system call and sends NBD_CMD_DISC under the socket's transmit lock,
+	 * which a kernel thread may hold while it blocks writing a request into
+	 * a socket we no longer read.
+	 */
 	if (a->nbd_index >= 0 && nbd_kernel_disconnect(a->nbd_index, &err) < 0)
 		g_warning("%s", err->message);
 	log_stats(a);
