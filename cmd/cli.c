@@ -42,6 +42,7 @@ void cli_log_init(const char *prog, gboolean verbose, gboolean quiet)
 
 GOptionGroup *cli_login_group(struct cli_login *c)
 {
+	c->replacement_timeout_s = CLI_UNSET;
 	const GOptionEntry entries[] = {
 	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &c->config_file,
 	     "Configuration file (default " SYSCONFDIR "/iser-attach/iser.conf)", "FILE"},
@@ -171,12 +172,13 @@ int cli_login_finish(struct cli_login *c, const char *portal, const char *target
 			    "--timeout must be between 1 and 3600 seconds");
 		return -1;
 	}
-	/* Both are unsigned: a negative value on the command line wraps past the limit. */
-	if (c->replacement_timeout_s > 86400) {
+	if (c->replacement_timeout_s != CLI_UNSET &&
+	    (c->replacement_timeout_s < 0 || c->replacement_timeout_s > 86400)) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
 			    "--replacement-timeout must be between 0 and 86400 seconds");
 		return -1;
 	}
+	/* Unsigned: a negative value on the command line wraps past the limit. */
 	if (c->command_timeout_s > 3600) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
 			    "--command-timeout must be between 1 and 3600 seconds");
@@ -193,7 +195,8 @@ int cli_login_finish(struct cli_login *c, const char *portal, const char *target
 	o->queue_depth = c->queue_depth;
 	o->nop_interval_s = c->nop_interval_s;
 	o->nop_timeout_s = c->nop_timeout_s;
-	o->replacement_timeout_s = c->replacement_timeout_s;
+	o->replacement_timeout_s =
+	    c->replacement_timeout_s == CLI_UNSET ? 0 : (uint32_t)c->replacement_timeout_s;
 	o->command_timeout_s = c->command_timeout_s;
 	return 0;
 }

@@ -36,6 +36,9 @@ enum cli_exit {
  *	ISER_MUTUAL_SECRET in the environment, or from a configuration file
  *	only root can read (@file_chap_secret, @file_mutual_secret)
  */
+/* replacement_timeout_s when neither the command line nor a file gave it. */
+#define CLI_UNSET G_MININT
+
 struct cli_login {
 	char *config_file;
 	char *initiator_name;
@@ -51,7 +54,8 @@ struct cli_login {
 	guint queue_depth;
 	guint nop_interval_s;
 	guint nop_timeout_s;
-	guint replacement_timeout_s;
+	/* 0 disables recovery, so "not given" needs its own value. */
+	gint replacement_timeout_s;
 	guint command_timeout_s;
 	char *file_chap_secret;
 	char *file_mutual_secret;

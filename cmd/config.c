@@ -92,6 +92,26 @@ static int take_uint(guint *field, dictionary *d, const char *const *sections, c
 	return 0;
 }
 
+/* Like take_uint(), for a value where 0 means something: unset is CLI_UNSET. */
+static int take_timeout(gint *field, dictionary *d, const char *const *sections, const char *key,
+			gint max, GError **err)
+{
+	const char *v = lookup(d, sections, key);
+	char *end;
+	guint64 n;
+
+	if (*field != CLI_UNSET || !v)
+		return 0;
+	n = g_ascii_strtoull(v, &end, 10);
+	if (!*v || *end || n > (guint64)max) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+			    "%s: '%s' is not a number from 0 to %d", key, v, max);
+		return -1;
+	}
+	*field = (gint)n;
+	return 0;
+}
+
 /* A secret written in the file is only safe there if nobody else can read it. */
 static int check_secret_mode(const char *path, const char *key, GError **err)
 {
@@ -190,8 +210,8 @@ int config_apply(struct cli_login *c, const char *portal, const char *target, GE
 		    take_uint(&c->queue_depth, d, sections, "queue_depth", 4096, err) < 0 ||
 		    take_uint(&c->nop_interval_s, d, sections, "nop_interval", 3600, err) < 0 ||
 		    take_uint(&c->nop_timeout_s, d, sections, "nop_timeout", 3600, err) < 0 ||
-		    take_uint(&c->replacement_timeout_s, d, sections, "replacement_timeout", 86400,
-			      err) < 0 ||
+		    take_timeout(&c->replacement_timeout_s, d, sections, "replacement_timeout",
+				 86400, err) < 0 ||
 		    take_uint(&c->command_timeout_s, d, sections, "command_timeout", 3600, err) < 0)
 			goto out;
 	}

@@ -781,7 +781,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* An attachment outlives target restarts and link flaps by default. */
-	if (!login.replacement_timeout_s)
+	if (login.replacement_timeout_s == CLI_UNSET)
 		login.opts.replacement_timeout_s = DEFAULT_REPLACEMENT_TIMEOUT_S;
 	if (already_attached(a.portal, a.target, &rc))
 		goto out;

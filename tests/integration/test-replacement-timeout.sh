@@ -4,7 +4,9 @@
 # error), then fails with a clean I/O error once the replacement timeout
 # is over; later requests fail at once; iser-list shows the attachment as
 # failed, and iser-detach still ends it cleanly. What was written and
-# flushed before is in the LUN file.
+# flushed before is in the LUN file. Then --replacement-timeout 0 (and
+# replacement_timeout = 0 in iser.conf): no recovery at all, the first
+# loss fails the session.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 source "$top_srcdir/tests/integration/nbd-common.sh"
 
@@ -52,3 +54,32 @@ nbd_detach
 cmp "$(tgt_lun_file 1 1)" "$TGT_TMPDIR/lun-before" ||
 	die "the LUN file changed after the target died"
 cat "$TGT_TMPDIR/attach0/err"
+
+# No recovery: tgtd comes back, the attachment is made with recovery off
+# (from the command line, then from the configuration file), and the
+# target closing the connection fails the session at once.
+tgtd -f -C "$TGT_CTL" --iscsi "portal=$TGT_PORTAL" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
+TGT_PID=$!
+for ((i = 0; i < 100; i++)); do
+	tgtadm -C "$TGT_CTL" --mode system --op show >/dev/null 2>&1 && break
+	sleep 0.1
+done
+tgt_simple_target "$IQN" 16
+conf=$TGT_TMPDIR/norecovery.conf
+printf '[global]\ninitiator_name = %s\nreplacement_timeout = 0\n' \
+	iqn.2026-11.org.iser-attach.test:initiator >"$conf"
+for how in "--replacement-timeout 0" "--config $conf"; do
+	# shellcheck disable=SC2086 # two words each
+	nbd_attach "$IQN" --transport tcp $how
+	qemu-io -f raw -c "read 0 4k" "$NBD_URI" >/dev/null || die "$how: the first read failed"
+	sid=$(tgt_adm --mode conn --op show --tid 1 | sed -n 's/.*Session: \([0-9]*\).*/\1/p' | head -n 1)
+	cid=$(tgt_adm --mode conn --op show --tid 1 | sed -n 's/.*Connection: \([0-9]*\).*/\1/p' | head -n 1)
+	tgt_adm --mode conn --op delete --tid 1 --sid "$sid" --cid "$cid"
+	rc=0
+	qemu-io -f raw -c "read 0 4k" "$NBD_URI" >"$TGT_TMPDIR/read0.out" 2>&1 || rc=$?
+	grep -q "Input/output error" "$TGT_TMPDIR/read0.out" ||
+		die "$how: a read after the loss did not fail: $(cat "$TGT_TMPDIR/read0.out")"
+	! grep -q "reconnect" "$TGT_TMPDIR/attach0/err" ||
+		die "$how: recovery was not off: $(cat "$TGT_TMPDIR/attach0/err")"
+	nbd_detach
+done
