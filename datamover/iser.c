@@ -25,7 +25,6 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -43,6 +42,7 @@
 #include "datamover/datamover.h"
 #include "datamover/iser-msg.h"
 #include "datamover/iser-proto.h"
+#include "datamover/netutil.h"
 #include "datamover/pool.h"
 
 /* RFC 7143 12.12: 8192 bytes during login. */
@@ -291,28 +291,6 @@ static struct dm_conn *iser_create(const struct dm_upcalls *up)
 	c->rx_chunks = g_ptr_array_new();
 	c->cmds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	return c;
-}
-
-/* "192.0.2.1:3260" or "[2001:db8::1]:3260", for messages. */
-static char *addr_str(const struct sockaddr *sa, socklen_t len)
-{
-	char host[NI_MAXHOST], serv[NI_MAXSERV];
-
-	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
-			NI_NUMERICHOST | NI_NUMERICSERV))
-		return g_strdup("?");
-	if (sa->sa_family == AF_INET6)
-		return g_strdup_printf("[%s]:%s", host, serv);
-	return g_strdup_printf("%s:%s", host, serv);
-}
-
-static int set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	return 0;
 }
 
 /*
@@ -600,7 +578,7 @@ static int verbs_setup(struct dm_conn *c, char **why)
 		c->pool = pool_new(c->pd);
 	}
 	c->comp_ch = ibv_create_comp_channel(c->id->verbs);
-	if (!c->comp_ch || set_nonblock(c->comp_ch->fd) < 0) {
+	if (!c->comp_ch || dm_set_nonblock(c->comp_ch->fd) < 0) {
 		*why = g_strdup_printf("cannot create a completion channel: %s", g_strerror(errno));
 		return -1;
 	}
@@ -757,7 +735,7 @@ static int iser_connect(struct dm_conn *c, const char *host, uint16_t port, int 
 		return -1;
 	}
 	c->cm_ch = rdma_create_event_channel();
-	if (!c->cm_ch || set_nonblock(c->cm_ch->fd) < 0) {
+	if (!c->cm_ch || dm_set_nonblock(c->cm_ch->fd) < 0) {
 		g_set_error(error, DM_ISER_ERROR, errno, "connect to %s:%u over iSER: %s", host,
 			    port, g_strerror(errno));
 		freeaddrinfo(res);
@@ -765,7 +743,7 @@ static int iser_connect(struct dm_conn *c, const char *host, uint16_t port, int 
 	}
 	deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 	for (ai = res; ai; ai = ai->ai_next) {
-		g_autofree char *where = addr_str(ai->ai_addr, ai->ai_addrlen);
+		g_autofree char *where = dm_addr_str(ai->ai_addr, ai->ai_addrlen);
 		g_autofree char *why = NULL;
 
 		if (connect_one(c, ai->ai_addr, deadline, &why) == 0)
@@ -1533,7 +1511,7 @@ bool dm_iser_usable(const char *host, uint16_t port, GError **err)
 		return false;
 	}
 	ch = rdma_create_event_channel();
-	if (!ch || set_nonblock(ch->fd) < 0) {
+	if (!ch || dm_set_nonblock(ch->fd) < 0) {
 		why = g_strdup_printf("no RDMA devices (%s)", g_strerror(errno));
 		goto out;
 	}

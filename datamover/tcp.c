@@ -18,7 +18,6 @@
  * agree on little-endian, unlike every other field of the PDU.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -36,6 +35,7 @@
 
 #include "datamover/crc32c.h"
 #include "datamover/datamover.h"
+#include "datamover/netutil.h"
 #include "datamover/pool.h"
 #include "datamover/tcp-test.h"
 
@@ -209,19 +209,6 @@ static struct dm_conn *tcp_create(const struct dm_upcalls *up)
 	return c;
 }
 
-/* "192.0.2.1:3260" or "[2001:db8::1]:3260", for messages. */
-static char *addr_str(const struct sockaddr *sa, socklen_t len)
-{
-	char host[NI_MAXHOST], serv[NI_MAXSERV];
-
-	if (getnameinfo(sa, len, host, sizeof(host), serv, sizeof(serv),
-			NI_NUMERICHOST | NI_NUMERICSERV))
-		return g_strdup("?");
-	if (sa->sa_family == AF_INET6)
-		return g_strdup_printf("[%s]:%s", host, serv);
-	return g_strdup_printf("%s:%s", host, serv);
-}
-
 /*
  * One address: non-blocking connect, wait until @deadline (monotonic, us).
  * Returns the socket, or -1 with *err_out set to the errno value.
@@ -310,7 +297,7 @@ static int tcp_connect(struct dm_conn *c, const char *host, uint16_t port, int t
 	}
 	deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 	for (ai = res; ai; ai = ai->ai_next) {
-		g_autofree char *where = addr_str(ai->ai_addr, ai->ai_addrlen);
+		g_autofree char *where = dm_addr_str(ai->ai_addr, ai->ai_addrlen);
 		bool timed_out;
 
 		fd = connect_one(ai, deadline, &last_err, &timed_out);
@@ -346,12 +333,7 @@ static int tcp_connect(struct dm_conn *c, const char *host, uint16_t port, int t
 
 int dm_tcp_adopt_fd(struct dm_conn *c, int fd)
 {
-	int flags;
-
-	if (c->fd >= 0 || c->failed || fd < 0)
-		return -1;
-	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+	if (c->fd >= 0 || c->failed || fd < 0 || dm_set_nonblock(fd) < 0)
 		return -1;
 	c->fd = fd;
 	return 0;

@@ -37,7 +37,8 @@ declare -A SOURCES=(
 		 initiator/negotiate.c initiator/params.c initiator/pdu.c"
 	[discovery]="initiator/discovery.c initiator/keys.c initiator/pdu.c"
 	[scsi]="initiator/sense.c initiator/vpd.c"
-	[tcp-rx]="datamover/tcp.c datamover/crc32c.c datamover/pool.c initiator/pdu.c"
+	[tcp-rx]="datamover/tcp.c datamover/netutil.c datamover/crc32c.c datamover/pool.c
+		  initiator/pdu.c"
 	[nbd]="nbd/server.c nbd/handshake.c nbd/transmission.c"
 	[iser]="datamover/iser-msg.c initiator/pdu.c"
 )
