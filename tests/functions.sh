@@ -461,3 +461,51 @@ tgtd_crash_restart()
 	done
 	die "tgtd did not come back: $(tail -n 5 "$TGT_TMPDIR/tgtd.log")"
 }
+
+# attach_start DIR WAIT_S CMD...: run CMD (iser-attach --foreground ...) in
+# the background under a small wrapper shell, with its stdout in DIR/out,
+# its stderr in DIR/err, its PID in DIR/child and, once it exits, its exit
+# status in DIR/rc. The test keeps CMD's stderr (sanitizer reports, the
+# statistics it logs at exit) and status, and the wrapper reaps it, so that
+# iser-detach, which waits until the serving process is gone, is not left
+# waiting on a zombie child of the test (so call it directly, not in a
+# command substitution, whose subshell would own the wrapper). Waits up to
+# WAIT_S seconds for CMD's line of output (printed once the export serves,
+# so complete) and sets ATTACH_LINE to it; dies with CMD's stderr if CMD
+# exits first or stays silent.
+attach_start()
+{
+	local dir=$1 wait_s=$2 i
+
+	shift 2
+	mkdir -p "$dir"
+	: >"$dir/out"
+	bash -c '"$@" >"$0/out" 2>"$0/err" & echo $! >"$0/child"
+		 wait $!; echo $? >"$0/rc.tmp"; mv "$0/rc.tmp" "$0/rc"' "$dir" "$@" &
+	echo $! >"$dir/wrapper"
+	for ((i = 0; i < wait_s * 10; i++)); do
+		[ -s "$dir/out" ] && [ -s "$dir/child" ] && break
+		if [ -e "$dir/rc" ]; then
+			cat "$dir/err" >&2
+			die "$(basename "$1") exited $(cat "$dir/rc") before it printed its export"
+		fi
+		sleep 0.1
+	done
+	[ -s "$dir/out" ] || die "$(basename "$1") printed nothing in $wait_s s"
+	ATTACH_LINE=$(cat "$dir/out")
+}
+
+# attach_wait_exit DIR: wait up to 30 s for the command attach_start ran in
+# DIR to exit; print its exit status (fails if it is still running).
+attach_wait_exit()
+{
+	local i
+
+	for ((i = 0; i < 300; i++)); do
+		[ -e "$1/rc" ] && break
+		sleep 0.1
+	done
+	[ -e "$1/rc" ] || return 1
+	wait "$(cat "$1/wrapper")" 2>/dev/null || :
+	cat "$1/rc"
+}

@@ -8,10 +8,7 @@
 #   dd ... of="$FUSE_FILE" conv=notrunc
 #   fuse_unmount                 # fusermount3 -u; iser-attach must exit 0
 #
-# iser-attach runs with --foreground under a small wrapper shell, as in
-# nbd-common.sh: the test keeps its stderr (sanitizer reports, statistics)
-# and exit status, and the wrapper reaps it so that iser-detach, which
-# waits for the serving process to be gone, is not left waiting on a zombie.
+# iser-attach runs with --foreground under attach_start (tests/functions.sh).
 
 # shellcheck disable=SC2034
 ISER_ATTACH=$top_builddir/iser-attach
@@ -34,7 +31,7 @@ fuse_requires()
 # FUSE_PID. The attachment is ended at exit if the test did not do it.
 fuse_attach()
 {
-	local n=0 iqn dir i rc line
+	local n=0 iqn dir line
 
 	if [ "$1" = --name ]; then
 		n=$2
@@ -50,44 +47,15 @@ fuse_attach()
 	else
 		cleanup_fn _fuse_cleanup "$dir" "$FUSE_DIR"
 	fi
-	mkdir -p "$dir" "$FUSE_DIR"
-	: >"$dir/out"
-	bash -c '"$@" >"$0/out" 2>"$0/err" & echo $! >"$0/child"
-		 wait $!; echo $? >"$0/rc.tmp"; mv "$0/rc.tmp" "$0/rc"' "$dir" \
-		"$ISER_ATTACH" --foreground --fuse "$FUSE_DIR" "$@" "$TGT_PORTAL" "$iqn" &
-	echo $! >"$dir/wrapper"
-
-	for ((i = 0; i < 300; i++)); do
-		[ -s "$dir/out" ] && [ -s "$dir/child" ] && break
-		if [ -e "$dir/rc" ]; then
-			rc=$(cat "$dir/rc")
-			cat "$dir/err" >&2
-			die "iser-attach exited $rc before it printed the file"
-		fi
-		sleep 0.1
-	done
-	[ -s "$dir/out" ] || die "iser-attach printed nothing in 30 s"
-	line=$(cat "$dir/out")
+	mkdir -p "$FUSE_DIR"
+	attach_start "$dir" 30 "$ISER_ATTACH" --foreground --fuse "$FUSE_DIR" "$@" \
+		"$TGT_PORTAL" "$iqn"
+	line=$ATTACH_LINE
 	FUSE_FILE=$line
 	[ "$(dirname "$line")" = "$FUSE_DIR" ] ||
 		die "iser-attach printed '$line', expected a file in $FUSE_DIR"
 	[ -f "$FUSE_FILE" ] || die "$FUSE_FILE is not a regular file"
 	FUSE_PID=$(cat "$dir/child")
-}
-
-# _fuse_wait DIR: wait up to 30 s for the wrapper of attachment DIR to
-# record iser-attach's exit status; print the status.
-_fuse_wait()
-{
-	local i
-
-	for ((i = 0; i < 300; i++)); do
-		[ -e "$1/rc" ] && break
-		sleep 0.1
-	done
-	[ -e "$1/rc" ] || return 1
-	wait "$(cat "$1/wrapper")" 2>/dev/null || :
-	cat "$1/rc"
 }
 
 # _fuse_ended N HOW: attachment N must have exited 0 with a clean log, and
@@ -96,7 +64,7 @@ _fuse_ended()
 {
 	local dir=$TGT_TMPDIR/fattach$1 rc
 
-	rc=$(_fuse_wait "$dir") || die "iser-attach did not exit after $2"
+	rc=$(attach_wait_exit "$dir") || die "iser-attach did not exit after $2"
 	[ "$rc" -eq 0 ] || {
 		cat "$dir/err" >&2
 		die "iser-attach exited $rc after $2"
@@ -144,9 +112,9 @@ _fuse_cleanup()
 	if [ ! -e "$dir/rc" ] && [ -s "$dir/child" ]; then
 		pid=$(cat "$dir/child")
 		fusermount3 -u "$mnt" 2>/dev/null || kill -TERM "$pid" 2>/dev/null
-		_fuse_wait "$dir" >/dev/null || {
+		attach_wait_exit "$dir" >/dev/null || {
 			kill -KILL "$pid" 2>/dev/null
-			_fuse_wait "$dir" >/dev/null
+			attach_wait_exit "$dir" >/dev/null
 		}
 	fi
 	mountpoint -q "$mnt" && umount -l "$mnt"

@@ -8,11 +8,7 @@
 #   nbdcopy ... "$NBD_URI"
 #   nbd_detach                   # checks the clean exit and the log
 #
-# iser-attach runs with --foreground under a small wrapper shell so that the
-# test keeps its stderr (the sanitizers report there, and so do the
-# statistics it logs at exit) and its exit status, while the serving
-# process itself is reaped by the wrapper: iser-detach waits until that
-# process is gone, which a zombie child of the test would never be.
+# iser-attach runs with --foreground under attach_start (tests/functions.sh).
 
 # shellcheck disable=SC2034
 ISER_ATTACH=$top_builddir/iser-attach
@@ -42,7 +38,7 @@ NBD_WRAPPER=()
 # attachment is detached at exit if the test did not do it.
 nbd_attach()
 {
-	local n=0 iqn dir i rc line
+	local n=0 iqn dir line
 
 	if [ "$1" = --name ]; then
 		n=$2
@@ -59,26 +55,9 @@ nbd_attach()
 	else
 		cleanup_fn _nbd_cleanup "$dir" "$NBD_SOCK"
 	fi
-	mkdir "$dir"
-	: >"$dir/out"
-	bash -c '"$@" >"$0/out" 2>"$0/err" & echo $! >"$0/child"
-		 wait $!; echo $? >"$0/rc.tmp"; mv "$0/rc.tmp" "$0/rc"' "$dir" \
-		"${NBD_WRAPPER[@]}" "$ISER_ATTACH" --foreground --socket "$NBD_SOCK" \
-		--pid-file "$dir/pid" "$@" "$TGT_PORTAL" "$iqn" &
-	echo $! >"$dir/wrapper"
-
-	for ((i = 0; i < 300; i++)); do
-		[ -s "$dir/out" ] && [ -s "$dir/child" ] && break
-		if [ -e "$dir/rc" ]; then
-			rc=$(cat "$dir/rc")
-			cat "$dir/err" >&2
-			die "iser-attach exited $rc before it printed its URI"
-		fi
-		sleep 0.1
-	done
-	[ -s "$dir/out" ] || die "iser-attach printed nothing in 30 s"
-	# The line is printed once the export serves, so it is complete.
-	line=$(cat "$dir/out")
+	attach_start "$dir" 30 "${NBD_WRAPPER[@]}" "$ISER_ATTACH" --foreground \
+		--socket "$NBD_SOCK" --pid-file "$dir/pid" "$@" "$TGT_PORTAL" "$iqn"
+	line=$ATTACH_LINE
 	[ "$line" = "nbd+unix:///?socket=$NBD_SOCK" ] ||
 		die "iser-attach printed '$line', expected 'nbd+unix:///?socket=$NBD_SOCK'"
 	[ -S "$NBD_SOCK" ] || die "$NBD_SOCK is not a socket"
@@ -91,21 +70,6 @@ nbd_attach()
 	printf -v "NBD_SOCK_$n" %s "$NBD_SOCK"
 	printf -v "NBD_URI_$n" %s "$NBD_URI"
 	printf -v "NBD_PID_$n" %s "$NBD_PID"
-}
-
-# _nbd_wait_wrapper DIR: wait up to 30 s for the wrapper of attachment DIR
-# to record iser-attach's exit status; print the status.
-_nbd_wait_wrapper()
-{
-	local i
-
-	for ((i = 0; i < 300; i++)); do
-		[ -e "$1/rc" ] && break
-		sleep 0.1
-	done
-	[ -e "$1/rc" ] || return 1
-	wait "$(cat "$1/wrapper")" 2>/dev/null || :
-	cat "$1/rc"
 }
 
 # _nbd_check_log DIR: the attachment's stderr must be free of sanitizer
@@ -131,7 +95,7 @@ nbd_detach()
 		die "iser-detach $sock failed"
 	[ "$out" = "detached $sock" ] ||
 		die "iser-detach printed '$out', expected 'detached $sock'"
-	rc=$(_nbd_wait_wrapper "$dir") || die "iser-attach did not exit after iser-detach"
+	rc=$(attach_wait_exit "$dir") || die "iser-attach did not exit after iser-detach"
 	[ "$rc" -eq 0 ] || die "iser-attach exited $rc after iser-detach"
 	_nbd_check_log "$dir" || die "iser-attach reported a sanitizer error"
 	[ ! -e "$sock" ] || die "$sock is still there after the detach"
@@ -145,7 +109,7 @@ nbd_stop()
 
 	dir=$TGT_TMPDIR/attach$n
 	kill -TERM "$(cat "$dir/child")"
-	rc=$(_nbd_wait_wrapper "$dir") || die "iser-attach did not exit on SIGTERM"
+	rc=$(attach_wait_exit "$dir") || die "iser-attach did not exit on SIGTERM"
 	[ "$rc" -eq 0 ] || die "iser-attach exited $rc on SIGTERM"
 	_nbd_check_log "$dir" || die "iser-attach reported a sanitizer error"
 }
@@ -172,9 +136,9 @@ _nbd_cleanup()
 		pid=$(cat "$dir/child")
 		timeout -k 5 30 "$ISER_DETACH" "$sock" >&2 ||
 			kill -TERM "$pid" 2>/dev/null
-		_nbd_wait_wrapper "$dir" >/dev/null || {
+		attach_wait_exit "$dir" >/dev/null || {
 			kill -KILL "$pid" 2>/dev/null
-			_nbd_wait_wrapper "$dir" >/dev/null
+			attach_wait_exit "$dir" >/dev/null
 		}
 	fi
 	if [ "$_test_status" -ne 0 ] && [ -e "$dir/err" ]; then

@@ -65,7 +65,7 @@ nbd_is_free()
 # is detached at exit if the test did not do it.
 kernel_attach()
 {
-	local n=0 portal=$TGT_PORTAL lun_bytes="" iqn dir i rc line sys
+	local n=0 portal=$TGT_PORTAL lun_bytes="" iqn dir line sys
 
 	while [[ $1 == --* ]]; do
 		case $1 in
@@ -86,25 +86,9 @@ kernel_attach()
 	else
 		cleanup_fn _kernel_cleanup "$dir"
 	fi
-	mkdir "$dir"
-	: >"$dir/out"
-	bash -c '"$@" >"$0/out" 2>"$0/err" & echo $! >"$0/child"
-		 wait $!; echo $? >"$0/rc.tmp"; mv "$0/rc.tmp" "$0/rc"' "$dir" \
-		"$ISER_ATTACH" --foreground --pid-file "$dir/pid" \
-		"$portal" "$iqn" "$@" &
-	echo $! >"$dir/wrapper"
-
-	for ((i = 0; i < 600; i++)); do
-		[ -s "$dir/out" ] && [ -s "$dir/child" ] && break
-		if [ -e "$dir/rc" ]; then
-			rc=$(cat "$dir/rc")
-			cat "$dir/err" >&2
-			die "iser-attach exited $rc before it printed its device"
-		fi
-		sleep 0.1
-	done
-	[ -s "$dir/out" ] || die "iser-attach printed nothing in 60 s"
-	line=$(cat "$dir/out")
+	attach_start "$dir" 60 "$ISER_ATTACH" --foreground --pid-file "$dir/pid" \
+		"$portal" "$iqn" "$@"
+	line=$ATTACH_LINE
 	[[ $line =~ ^/dev/nbd[0-9]+$ ]] ||
 		die "iser-attach printed '$line', expected /dev/nbdN"
 	NBD_DEV=$line
@@ -177,7 +161,7 @@ kernel_detach_only()
 		die "iser-detach $dev failed"
 	[ "$out" = "detached $dev" ] ||
 		die "iser-detach printed '$out', expected 'detached $dev'"
-	rc=$(_nbd_wait_wrapper "$dir") || die "iser-attach did not exit after iser-detach"
+	rc=$(attach_wait_exit "$dir") || die "iser-attach did not exit after iser-detach"
 	[ "$rc" -eq 0 ] || die "iser-attach exited $rc after iser-detach"
 	_nbd_check_log "$dir" || die "iser-attach reported a sanitizer error"
 }
