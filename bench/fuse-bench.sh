@@ -32,27 +32,18 @@ ISER_DETACH=$top_builddir/iser-detach
 ISA_TEST_QUIET=1
 # shellcheck source=tests/functions.sh
 source "$top_srcdir/tests/functions.sh"
+# shellcheck source=bench/bench-common.sh
+source "$top_srcdir/bench/bench-common.sh"
 
 requires fio nbdfuse nbdkit fusermount3 python3 mountpoint
 [ -x "$ISER_ATTACH" ] || die "$ISER_ATTACH not built"
-if nm -D "$ISER_ATTACH" 2>/dev/null | grep -q __asan_init; then
-	die "$ISER_ATTACH is built with sanitizers; benchmark a plain build"
-fi
+bench_require_plain "$ISER_ATTACH"
 
 IQN=iqn.2026-11.org.iser-attach.bench:fuse
 start_tgtd
-tgt_add_target 1 "$IQN"
-LUN_FILE=$(tgt_lun_file 1 1)
-# Allocated up front, so that no column pays for tmpfs page allocation.
-fallocate -l "${LUN_MB}M" "$LUN_FILE"
-tgt_adm --mode logicalunit --op new --tid 1 --lun 1 --backing-store "$LUN_FILE"
+bench_tgt_lun 1 "$IQN" "$LUN_MB"
 tgt_bind_all 1
-tgt_set_param 1 MaxRecvDataSegmentLength 262144
-tgt_set_param 1 MaxXmitDataSegmentLength 262144
-tgt_set_param 1 FirstBurstLength 262144
-tgt_set_param 1 MaxBurstLength 1048576
-tgt_set_param 1 InitialR2T No
-tgt_set_param 1 ImmediateData Yes
+bench_tgt_params 1
 ISER_ATTACH_RUNDIR=$TGT_TMPDIR/run
 export ISER_ATTACH_RUNDIR
 

@@ -59,6 +59,8 @@ export top_srcdir top_builddir
 ISA_TEST_QUIET=1
 # shellcheck source=tests/functions.sh
 source "$top_srcdir/tests/functions.sh"
+# shellcheck source=bench/bench-common.sh
+source "$top_srcdir/bench/bench-common.sh"
 # shellcheck source=tests/vm/vm-functions.sh
 source "$top_srcdir/tests/vm/vm-functions.sh"
 # shellcheck source=tests/vm/iser-vm-common.sh
@@ -74,9 +76,7 @@ on_host()
 	requires qemu-system-x86_64 fio iscsiadm iscsid iscsi-perf tgtd rdma
 	[ -x "$ISER_ATTACH" ] || die "$ISER_ATTACH not built"
 	[ -x "$ISA_IO" ] || die "$ISA_IO not built (make tests/isa-io)"
-	if nm -D "$ISER_ATTACH" 2>/dev/null | grep -q __asan_init; then
-		die "$ISER_ATTACH is built with sanitizers; benchmark a plain build"
-	fi
+	bench_require_plain "$ISER_ATTACH"
 	accel=$("$top_srcdir/tests/vm/run-vm.sh" --print-accel) || die "no VM can boot"
 	echo "iser-bench: VM with $accel, ${ISA_VM_MEM:-2G} memory, $SECONDS_PER_RUN s per run," \
 		"host load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -96,26 +96,18 @@ LIBISCSI_INITIATOR=iqn.2026-11.org.iser-attach.bench:libiscsi
 # (write data only after the target asks for it).
 target_params()
 {
-	tgt_set_param "$1" MaxRecvDataSegmentLength 262144
-	tgt_set_param "$1" MaxXmitDataSegmentLength 262144
-	tgt_set_param "$1" FirstBurstLength 262144
-	tgt_set_param "$1" MaxBurstLength 1048576
-	tgt_set_param "$1" InitialR2T Yes
-	tgt_set_param "$1" ImmediateData No
+	bench_tgt_params "$1" Yes No
 }
 
 # tgt_setup: target 1 for iSER, target 2 for TCP, both with LUN 1 on the
 # same file, allocated up front in tmpfs.
 tgt_setup()
 {
-	local file name
+	local name
 
 	start_tgtd_iser
 	cleanup_fn kill_tgtd
-	file=$(tgt_lun_file 1 1)
-	fallocate -l "${LUN_MB}M" "$file"
-	tgt_add_target 1 "$IQN"
-	tgt_adm --mode logicalunit --op new --tid 1 --lun 1 --backing-store "$file"
+	bench_tgt_lun 1 "$IQN" "$LUN_MB"
 	# tgt 1.0.85's iSER login (iser_text.c) wants both an address and a
 	# name ACL to match, where TCP logins need either.
 	tgt_bind_all 1
@@ -125,7 +117,7 @@ tgt_setup()
 	target_params 1
 	TGT_LLD=iscsi
 	tgt_add_target 2 "$IQN-tcp"
-	tgt_adm --mode logicalunit --op new --tid 2 --lun 1 --backing-store "$file"
+	tgt_adm --mode logicalunit --op new --tid 2 --lun 1 --backing-store "$LUN_FILE"
 	tgt_bind_all 2
 	target_params 2
 	TGT_LLD=iser

@@ -24,6 +24,8 @@ export top_srcdir top_builddir
 ISA_TEST_QUIET=1
 # shellcheck source=tests/functions.sh
 source "$top_srcdir/tests/functions.sh"
+# shellcheck source=bench/bench-common.sh
+source "$top_srcdir/bench/bench-common.sh"
 ISER_ATTACH=$top_builddir/iser-attach
 ISER_DETACH=$top_builddir/iser-detach
 
@@ -35,9 +37,7 @@ on_host()
 
 	requires qemu-system-x86_64 fio iscsiadm iscsid
 	[ -x "$ISER_ATTACH" ] || die "$ISER_ATTACH not built"
-	if nm -D "$ISER_ATTACH" 2>/dev/null | grep -q __asan_init; then
-		die "$ISER_ATTACH is built with sanitizers; benchmark a plain build"
-	fi
+	bench_require_plain "$ISER_ATTACH"
 	accel=$("$top_srcdir/tests/vm/run-vm.sh" --print-accel) || die "no VM can boot"
 	echo "vm-nbd-bench: VM with $accel, $SECONDS_PER_RUN s per run, host load $(cut -d' ' -f1-3 /proc/loadavg)"
 	ISA_IN_VM=1 ISA_VM_ACCEL=$accel \
@@ -49,20 +49,10 @@ on_host()
 # immediate data) for both initiators.
 tgt_setup()
 {
-	local file
-
 	start_tgtd
-	tgt_add_target 1 "$IQN"
-	file=$(tgt_lun_file 1 1)
-	fallocate -l "${LUN_MB}M" "$file"
-	tgt_adm --mode logicalunit --op new --tid 1 --lun 1 --backing-store "$file"
+	bench_tgt_lun 1 "$IQN" "$LUN_MB"
 	tgt_bind_all 1
-	tgt_set_param 1 MaxRecvDataSegmentLength 262144
-	tgt_set_param 1 MaxXmitDataSegmentLength 262144
-	tgt_set_param 1 FirstBurstLength 262144
-	tgt_set_param 1 MaxBurstLength 1048576
-	tgt_set_param 1 InitialR2T No
-	tgt_set_param 1 ImmediateData Yes
+	bench_tgt_params 1
 }
 
 # kernel_login: iscsid by hand (there is no service manager in the VM),
