@@ -291,6 +291,25 @@ static void map_login_error(const struct login *l, GError **err)
 }
 
 /*
+ * The target closed the connection in answer to our CHAP response. LIO
+ * sends a Login Response "authentication failure" and disconnects at
+ * once; over iSER its disconnect (a CM message) can overtake that Send,
+ * which is then flushed unsent (seen on soft-RoCE, Linux 6.1), so all we
+ * see is the close. A target that accepted the response would have
+ * answered: report the refusal as what it most likely is.
+ */
+static void closed_after_chap_response(const struct login *l, GError **err)
+{
+	if (!err || !*err || (*err)->domain != ISA_ERROR || (*err)->code != ISA_ERROR_CONNECT ||
+	    login_state(l) != LOGIN_SECURITY_NEGOTIATION ||
+	    login_security_step(l) != SECURITY_CHAP_RESPONSE)
+		return;
+	g_prefix_error(err, "authentication failed: the target closed the connection in "
+			    "answer to our CHAP response: ");
+	(*err)->code = ISA_ERROR_AUTH;
+}
+
+/*
  * One login over the connection already made. Returns 0 in full feature
  * phase, LOGIN_MOVED_TEMPORARILY or LOGIN_MOVED_PERMANENTLY when
  * redirected (@host and @port say where), -1 on failure.
@@ -336,8 +355,10 @@ static int session_login(struct isa_session *s, const struct isa_options *o, boo
 			map_login_error(l, err);
 			break;
 		}
-		if (session_control_exchange(s, bhs, data->data, data->len, timeout_ms, err) < 0)
+		if (session_control_exchange(s, bhs, data->data, data->len, timeout_ms, err) < 0) {
+			closed_after_chap_response(l, err);
 			break;
+		}
 		rsp = (const void *)s->ctl_rsp->data;
 		step = login_handle_response(l, s->ctl_rsp->data, s->ctl_rsp->data + ISCSI_BHS_LEN,
 					     iscsi_dlength(rsp->dlength), err);
