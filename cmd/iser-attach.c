@@ -363,9 +363,17 @@ static char *report(void *opaque)
 	unsigned oldest = a->samples > IOPS_WINDOW ? a->samples % IOPS_WINDOW : 0;
 	struct isa_session_info si;
 	struct isa_stats st;
+	g_autofree char *clients = NULL;
 	double iops = 0;
 
 	isa_session_get_stats(a->s, &st);
+	if (a->srv) {
+		struct nbd_server_stats ns;
+
+		nbd_server_get_stats(a->srv, &ns);
+		clients = g_strdup_printf("clients=%u\nin_flight=%" PRIu64 "\n", ns.connections,
+					  ns.in_flight);
+	}
 	isa_session_get_info(a->s, &si);
 	if (a->samples > 1 && a->sample_us[newest] > a->sample_us[oldest])
 		iops = (double)(a->sample_cmds[newest] - a->sample_cmds[oldest]) * G_USEC_PER_SEC /
@@ -374,11 +382,11 @@ static char *report(void *opaque)
 	    "state=%s\ntransport=%s\nsize=%" PRIu64 "\nblock_size=%u\n"
 	    "commands=%" PRIu64 "\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
 	    "\niops=%.0f\nlatency_us=%" PRIu64 "\nreconnects=%" PRIu64 "\nretries=%" PRIu64
-	    "\naborts=%" PRIu64 "\nerrors=%" PRIu64 "\ncopied_bytes=%" PRIu64 "\n",
+	    "\naborts=%" PRIu64 "\nerrors=%" PRIu64 "\ncopied_bytes=%" PRIu64 "\n%s",
 	    isa_session_state_name(a->s), si.transport, info->blocks * info->block_size,
 	    info->block_size, st.commands, st.bytes_read, st.bytes_written, iops,
 	    st.commands ? st.latency_us_total / st.commands : 0, st.reconnects, st.retries,
-	    st.aborts, st.errors, copied_total(a, &st));
+	    st.aborts, st.errors, copied_total(a, &st), clients ? clients : "");
 }
 
 static void log_stats(struct attachment *a)

@@ -90,9 +90,9 @@ static void json_value(const char *v)
 static void print_json(GPtrArray *list, struct live *lives)
 {
 	static const char *const keys[] = {
-	    "state",	     "size",	 "block_size",	"iops",	      "bytes_read",
-	    "bytes_written", "commands", "latency_us",	"reconnects", "retries",
-	    "aborts",	     "errors",	 "copied_bytes"};
+	    "state",	     "size",	 "block_size",	 "iops",       "bytes_read",
+	    "bytes_written", "commands", "latency_us",	 "reconnects", "retries",
+	    "aborts",	     "errors",	 "copied_bytes", "clients",    "in_flight"};
 	guint i, k;
 
 	printf("[");

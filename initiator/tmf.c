@@ -221,12 +221,18 @@ int session_tmf_answered(struct isa_session *s, int rsp, const char *why)
 		memset(&s->tmf, 0, sizeof(s->tmf));
 		return 0;
 	}
-	/* Without @t, its answer came before the TMF Response: nothing to do. */
+	/*
+	 * Without @t, its answer came before the TMF Response (a target that
+	 * was only slow answers both, in that order): nothing to send again.
+	 */
 	if (t) {
 		g_message("ABORT TASK of ITT 0x%08x: %s; sending the command again", s->tmf.ref_itt,
 			  tmf_response_name(rsp));
 		t->aborts++;
 		tmf_requeue(s, t);
+	} else {
+		g_message("ABORT TASK of ITT 0x%08x: %s; the command was answered before it",
+			  s->tmf.ref_itt, tmf_response_name(rsp));
 	}
 	memset(&s->tmf, 0, sizeof(s->tmf));
 	return 0;

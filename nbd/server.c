@@ -607,6 +607,7 @@ void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats 
 	/* copied_bytes stays 0: no path copies payload (see transmission.c). */
 	*st = srv->stats;
 	st->connections = srv->conns.length;
+	st->in_flight = srv->inflight;
 }
 
 void nbd_server_free(struct nbd_server *srv)

@@ -37,6 +37,8 @@ struct nbd_server_config {
 /**
  * struct nbd_server_stats - counters of one server.
  * @connections: clients connected now
+ * @in_flight: requests handed to the initiator and not answered yet, also
+ *	       those of clients that are gone
  * @requests: requests completed
  * @bytes_read: payload bytes sent to clients
  * @bytes_written: payload bytes received from clients
@@ -45,6 +47,7 @@ struct nbd_server_config {
  */
 struct nbd_server_stats {
 	unsigned connections;
+	uint64_t in_flight;
 	uint64_t requests;
 	uint64_t bytes_read;
 	uint64_t bytes_written;

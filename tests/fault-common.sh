@@ -78,7 +78,7 @@ _fault_show_log()
 # FAULT_ATTACH_PID.  It is detached (or killed) at exit.
 fault_attach()
 {
-	local sock=$TGT_TMPDIR/nbd.sock i
+	local sock=$TGT_TMPDIR/nbd.sock
 
 	FAULT_LOG=$TGT_TMPDIR/attach.log
 	FAULT_URI="nbd+unix:///?socket=$sock"
@@ -90,12 +90,14 @@ fault_attach()
 	FAULT_ATTACH_PID=$!
 	cleanup_fn _fault_kill "$FAULT_ATTACH_PID"
 	cleanup_fn _fault_show_log "$FAULT_LOG"
-	for ((i = 0; i < 300; i++)); do
-		[ -s "$TGT_TMPDIR/uri" ] && break
-		kill -0 "$FAULT_ATTACH_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_until 120 "iser-attach to print its export" _fault_attached
 	[ "$(cat "$TGT_TMPDIR/uri")" = "$FAULT_URI" ] || die "attach failed: $(cat "$FAULT_LOG")"
+}
+
+# Printed its export, or exited (its stderr says why).
+_fault_attached()
+{
+	[ -s "$TGT_TMPDIR/uri" ] || ! kill -0 "$FAULT_ATTACH_PID" 2>/dev/null
 }
 
 # fault_detach: detach cleanly; iser-attach must exit 0 without a
@@ -111,9 +113,11 @@ fault_detach()
 
 # fault_fio NAME [FIO-ARGS...]: fio in the background, writing with
 # crc32c checksums through FAULT_URI and reading everything back to
-# verify it; rate-limited so that a fault lands in the middle of the I/O.
-# The defaults (48 MiB at 12 MiB/s each way) give about 8 s of I/O
-# without faults; FIO-ARGS override them.
+# verify it.  The rate limit is a ceiling, so the I/O lasts at least
+# size / rate each way on any machine, however fast: with the defaults
+# (48 MiB at 12 MiB/s each way) at least 8 s.  A test injects its fault
+# once fault_fio_moving has seen the I/O move data, and so in the middle
+# of it.  FIO-ARGS override the defaults.
 fault_fio()
 {
 	fio --name="$1" --ioengine=nbd --uri="$FAULT_URI" --rw=randwrite --bs=64k \
@@ -122,6 +126,13 @@ fault_fio()
 		--output="$TGT_TMPDIR/fio-$1.json" 2>"$TGT_TMPDIR/fio-$1.err" &
 	FIO_PID=$!
 	cleanup_fn _fault_kill "$FIO_PID"
+}
+
+# fault_fio_moving [BYTES]: wait until the fio of fault_fio has moved BYTES
+# (default 1 MiB) through the attachment and still runs.
+fault_fio_moving()
+{
+	wait_io_moving "$FIO_PID" fio "${1:-1048576}"
 }
 
 # fault_fio_running: fail unless the fio that fault_fio started still

@@ -439,27 +439,113 @@ expect_ok_with()
 }
 
 
-# tgtd_crash_restart: kill our tgtd with SIGKILL, the way a crash ends it,
-# and start it again 1 s later on the same portal, control port and log
-# (in its namespace, if it has one). Its targets are gone: the caller
-# sets them up again.
+# wait_until SECONDS WHAT CMD [ARGS...]: run CMD every 0.1 s until it
+# succeeds; fail the test, saying it waited SECONDS s for WHAT, when it has
+# not by then (wall clock, however slow the machine runs CMD).  Deadlines
+# are generous: they only turn a hang into a failure that says what hung.
+wait_until()
+{
+	local limit=$1 what=$2 deadline
+
+	shift 2
+	deadline=$((SECONDS + limit))
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || die "waited $limit s for $what"
+		sleep 0.1
+	done
+}
+
+# count_lines PATTERN FILE: how many lines of FILE match PATTERN (grep -E).
+count_lines()
+{
+	grep -Ec -- "$1" "$2" 2>/dev/null || :
+}
+
+# _more_lines PATTERN FILE N: true once more than N lines of FILE match.
+_more_lines()
+{
+	[ "$(count_lines "$1" "$2")" -gt "$3" ]
+}
+
+# wait_for_line SECONDS PATTERN FILE [BEFORE]: wait until FILE has more
+# than BEFORE (default 0) lines matching PATTERN: a log line the test needs
+# to have been written before it goes on.
+wait_for_line()
+{
+	wait_until "$1" "a line matching '$2' in $(basename "$3") (beyond ${4:-0})" \
+		_more_lines "$2" "$3" "${4:-0}"
+}
+
+# attachment_field KEY...: the values of KEYs (summed) of the one
+# attachment of this test, from iser-list --json, which reads them from
+# the serving process; fails while it cannot say.
+attachment_field()
+{
+	"$top_builddir/iser-list" --json | python3 -c '
+import json, sys
+lst = json.load(sys.stdin)
+if len(lst) != 1:
+    sys.exit("expected one attachment, iser-list shows %d" % len(lst))
+vals = [lst[0].get(k) for k in sys.argv[1:]]
+if not all(isinstance(v, int) for v in vals):
+    sys.exit("iser-list has no numbers for %s: %s" % (sys.argv[1:], lst[0]))
+print(sum(vals))' "$@"
+}
+
+# attachment_bytes: payload bytes read plus written so far by the one
+# attachment of this test.
+attachment_bytes()
+{
+	attachment_field bytes_read bytes_written
+}
+
+_moved_since()
+{
+	local now
+
+	kill -0 "$3" 2>/dev/null || die "$4 ended before it had moved $2 bytes"
+	now=$(attachment_bytes) || return 1
+	[ "$now" -ge $(($1 + $2)) ]
+}
+
+# wait_io_moving PID WHAT [BYTES]: wait until the attachment has moved
+# BYTES (default 1 MiB) more while PID (the I/O, named WHAT) keeps running:
+# the I/O has demonstrably started, so a fault injected next lands in the
+# middle of it.  Dies if PID ends first.
+wait_io_moving()
+{
+	local base
+
+	base=$(attachment_bytes) || die "iser-list cannot say what the attachment moved"
+	wait_until 120 "$2 to move ${3:-1048576} bytes through the attachment" \
+		_moved_since "$base" "${3:-1048576}" "$1" "$2"
+}
+
+# tgtd_crash_restart [LOG]: kill our tgtd with SIGKILL, the way a crash
+# ends it, and start it again on the same portal, control port and log (in
+# its namespace, if it has one). With LOG, the log of the initiator, tgtd
+# starts again only once LOG says the connection was lost, so the first
+# attempts to log in again meet a closed port. Its targets are gone: the
+# caller sets them up again.
 tgtd_crash_restart()
 {
-	local i ns=()
+	local ns=() lost
 
 	[ -z "${TGT_NETNS:-}" ] || ns=(ip netns exec "$TGT_NETNS")
+	[ -z "${1:-}" ] || lost=$(count_lines 'connection to .* lost' "$1")
 	kill -9 "$TGT_PID"
 	wait "$TGT_PID" 2>/dev/null || :
-	sleep 1
+	[ -z "${1:-}" ] || wait_for_line 60 'connection to .* lost' "$1" "$lost"
 	"${ns[@]}" tgtd -f -C "$TGT_CTL" --iscsi "portal=$TGT_PORTAL" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
 	TGT_PID=$!
 	export TGT_PID
-	for ((i = 0; i < 300; i++)); do
-		tgtadm -C "$TGT_CTL" --mode system --op show >/dev/null 2>&1 && return 0
-		kill -0 "$TGT_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	die "tgtd did not come back: $(tail -n 5 "$TGT_TMPDIR/tgtd.log")"
+	wait_until 60 "tgtd to answer again" _tgtd_answers
+}
+
+_tgtd_answers()
+{
+	kill -0 "$TGT_PID" 2>/dev/null || die "tgtd did not come back: $(tail -n 5 "$TGT_TMPDIR/tgtd.log")"
+	tgtadm -C "$TGT_CTL" --mode system --op show >/dev/null 2>&1
 }
 
 # attach_start DIR WAIT_S CMD...: run CMD (iser-attach --foreground ...) in

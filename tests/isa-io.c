@@ -6,7 +6,9 @@
  *   isa-io [OPTIONS] PORTAL IQN info
  *   isa-io [OPTIONS] PORTAL IQN luns
  *   isa-io [OPTIONS] PORTAL IQN verify    random data, mixed sizes, queue depth,
- *                                         read back and compared
+ *                                         read back and compared; with
+ *                                         --until FILE written over and over
+ *                                         until FILE exists
  *   isa-io [OPTIONS] PORTAL IQN write --in FILE [--offset N]
  *   isa-io [OPTIONS] PORTAL IQN read --out FILE [--offset N] [--length N]
  *   isa-io [OPTIONS] PORTAL IQN zero|unmap [--offset N] [--length N]
@@ -33,6 +35,7 @@ static char *opt_length = NULL;
 static char *opt_in = NULL;
 static char *opt_out = NULL;
 static char *opt_expect_out = NULL;
+static char *opt_until = NULL;
 static gint64 opt_seed = 1;
 static gboolean opt_fua = FALSE;
 static gint opt_nop_interval;
@@ -193,6 +196,7 @@ static int cmd_verify(struct isa_session *s, struct isa_lun *l)
 	struct isa_stats st;
 	char msg[256];
 	gint64 t0, t1, t2;
+	unsigned pass;
 	int rc = 1;
 
 	if ((opt_size && parse_size(opt_size, &size)) || (opt_min && parse_size(opt_min, &min)) ||
@@ -218,9 +222,22 @@ static int cmd_verify(struct isa_session *s, struct isa_lun *l)
 	memset(rmem, 0xa5, size);
 
 	t0 = g_get_monotonic_time();
-	if (run_ios(s, l, wios, false, opt_fua ? ISA_REQ_FUA : 0, msg, sizeof(msg))) {
-		fprintf(stderr, "isa-io: write failed: %s\n", msg);
-		goto out;
+	/*
+	 * With --until the same data is written again, pass after pass, so
+	 * that a test can inject a fault at a point it has seen (a "write pass"
+	 * line) into I/O that goes on however fast the machine is, and stop
+	 * it when it is done.
+	 */
+	for (pass = 1;; pass++) {
+		if (run_ios(s, l, wios, false, opt_fua ? ISA_REQ_FUA : 0, msg, sizeof(msg))) {
+			fprintf(stderr, "isa-io: write failed: %s\n", msg);
+			goto out;
+		}
+		if (!opt_until)
+			break;
+		fprintf(stderr, "isa-io: write pass %u done\n", pass);
+		if (g_file_test(opt_until, G_FILE_TEST_EXISTS))
+			break;
 	}
 	t1 = g_get_monotonic_time();
 	if (run_ios(s, l, rios, true, 0, msg, sizeof(msg))) {
@@ -243,7 +260,8 @@ static int cmd_verify(struct isa_session *s, struct isa_lun *l)
 	isa_session_get_stats(s, &st);
 	printf("verify: wrote %" PRIu64 " bytes in %u commands of %" PRIu64 "..%" PRIu64
 	       " bytes at queue depth %d (%.1f MiB/s)\n",
-	       size, wios->len, min, max, opt_qd, size / 1048576.0 / ((t1 - t0) / 1e6));
+	       size * pass, wios->len * pass, min, max, opt_qd,
+	       size * pass / 1048576.0 / ((t1 - t0) / 1e6));
 	printf("verify: read back in %u commands (%.1f MiB/s) and compared: OK\n", rios->len,
 	       size / 1048576.0 / ((t2 - t1) / 1e6));
 	printf("stats: commands %" PRIu64 ", read %" PRIu64 ", written %" PRIu64
@@ -523,6 +541,8 @@ int main(int argc, char **argv)
 	    {"expect-out", 0, 0, G_OPTION_ARG_FILENAME, &opt_expect_out,
 	     "verify: also save the data written to FILE", "FILE"},
 	    {"seed", 0, 0, G_OPTION_ARG_INT64, &opt_seed, "verify: random seed", "N"},
+	    {"until", 0, 0, G_OPTION_ARG_FILENAME, &opt_until,
+	     "verify: write again and again until FILE exists, then read back", "FILE"},
 	    {"fua", 0, 0, G_OPTION_ARG_NONE, &opt_fua, "write with FUA", NULL},
 	    {"rw", 0, 0, G_OPTION_ARG_STRING, &opt_rw,
 	     "perf: read, randread, write or randwrite (default read)", "KIND"},

@@ -12,12 +12,16 @@
  *
  *   nbd-crash-client writer URI BLOCK QD SEED
  *	Write the export from offset 0 up in BLOCK-byte blocks of a pattern
- *	derived from SEED and the offset, QD writes in flight, each with
- *	FUA; print each block's offset once the server has acknowledged it.
+ *	derived from SEED, the pass and the offset, QD writes in flight,
+ *	each with FUA, and start over at 0 with the next pass at the end:
+ *	it writes until it is killed. Print "OFFSET PASS" for each write
+ *	once the server has acknowledged it.
  *
- *   nbd-crash-client verify FILE BLOCK SEED < OFFSETS
- *	Check that FILE (the LUN's backing file) holds the writer's pattern
- *	at every offset read from stdin.
+ *   nbd-crash-client verify FILE BLOCK SEED < ACKS
+ *	Check that FILE (the LUN's backing file) holds, at every offset read
+ *	from stdin, the pattern of the last pass acknowledged there, or of
+ *	the pass after it (a write in flight when the writer died may have
+ *	landed; one acknowledged may not be lost).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <glib.h>
 #include <libnbd.h>
 
 #define REQUEST_MAGIC 0x25609513u
@@ -189,11 +194,12 @@ static int do_vanish(const char *uri, uint64_t offset, uint32_t len)
 	return 0;
 }
 
-/* The writer's pattern: one 64-bit word per 8 bytes, from SEED and position. */
-static void fill_pattern(uint64_t *words, size_t n, uint64_t seed, uint64_t offset)
+/* The writer's pattern: one 64-bit word per 8 bytes, from SEED, PASS and position. */
+static void fill_pattern(uint64_t *words, size_t n, uint64_t seed, uint64_t pass, uint64_t offset)
 {
 	size_t i;
 
+	seed += pass * UINT64_C(0x100000001b3);
 	for (i = 0; i < n; i++) {
 		uint64_t z = seed + offset + i * 8 + UINT64_C(0x9e3779b97f4a7c15);
 
@@ -206,11 +212,13 @@ static void fill_pattern(uint64_t *words, size_t n, uint64_t seed, uint64_t offs
 /**
  * struct slot - one write of the writer in flight.
  * @offset: where it writes
+ * @pass: how many times the writer had been over the export before it
  * @buf: its pattern
  * @busy: in flight
  */
 struct slot {
 	uint64_t offset;
+	uint64_t pass;
 	uint64_t *buf;
 	bool busy;
 };
@@ -222,7 +230,7 @@ static int write_done(void *opaque, int *error)
 	if (*error)
 		die("write at %" PRIu64 " failed: %s", s->offset, strerror(*error));
 	/* Printed only now: the server said the block is on stable storage. */
-	printf("%" PRIu64 "\n", s->offset);
+	printf("%" PRIu64 " %" PRIu64 "\n", s->offset, s->pass);
 	fflush(stdout);
 	s->busy = false;
 	return 1;
@@ -233,53 +241,56 @@ static int do_writer(const char *uri, uint32_t block, unsigned qd, uint64_t seed
 	struct nbd_handle *h = open_export(uri, true);
 	int64_t size = nbd_get_size(h);
 	struct slot *slots = calloc(qd, sizeof(*slots));
-	uint64_t next = 0;
+	uint64_t next = 0, pass = 0;
 	unsigned i;
 
 	if (!slots || size < 0)
 		die("setup: %s", size < 0 ? nbd_get_error() : "out of memory");
 	if (nbd_can_fua(h) != 1)
 		die("the export does not advertise FUA");
+	/* More blocks than writes in flight: a block's write of one pass is
+	 * acknowledged before the next pass writes it again. */
+	if ((uint64_t)size / block <= qd)
+		die("the export holds %" PRId64 " bytes: too few blocks for %u writes in flight",
+		    size, qd);
 	for (i = 0; i < qd; i++) {
 		slots[i].buf = malloc(block);
 		if (!slots[i].buf)
 			die("out of memory");
 	}
 	for (;;) {
-		bool idle = true;
-
 		for (i = 0; i < qd; i++) {
 			struct slot *s = &slots[i];
 
-			if (s->busy) {
-				idle = false;
+			if (s->busy)
 				continue;
+			if (next + block > (uint64_t)size) {
+				next = 0;
+				pass++;
 			}
-			if (next + block > (uint64_t)size)
-				continue;
 			s->offset = next;
+			s->pass = pass;
 			next += block;
-			fill_pattern(s->buf, block / 8, seed, s->offset);
+			fill_pattern(s->buf, block / 8, seed, s->pass, s->offset);
 			s->busy = true;
-			idle = false;
 			if (nbd_aio_pwrite(
 				h, s->buf, block, s->offset,
 				(nbd_completion_callback){.callback = write_done, .user_data = s},
 				LIBNBD_CMD_FLAG_FUA) == -1)
 				die("write at %" PRIu64 ": %s", s->offset, nbd_get_error());
 		}
-		if (idle)
-			break;
 		if (nbd_poll(h, -1) == -1)
 			die("poll: %s", nbd_get_error());
 	}
-	nbd_close(h);
-	return 0;
 }
 
 static int do_verify(const char *file, uint32_t block, uint64_t seed)
 {
-	uint64_t *want = malloc(block), *got = malloc(block), offset, n = 0;
+	uint64_t *want = malloc(block), *got = malloc(block), offset, pass, n = 0;
+	g_autoptr(GHashTable) last =
+	    g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+	GHashTableIter it;
+	gpointer key, value;
 	char line[64];
 	int fd = open(file, O_RDONLY);
 
@@ -288,21 +299,45 @@ static int do_verify(const char *file, uint32_t block, uint64_t seed)
 	if (!want || !got)
 		die("out of memory");
 	while (fgets(line, sizeof(line), stdin)) {
+		char *sp;
+		uint64_t *have;
+
 		line[strcspn(line, "\n")] = '\0';
 		if (!*line)
 			continue;
+		sp = strchr(line, ' ');
+		if (!sp)
+			die("'%s' is not OFFSET PASS", line);
+		*sp = '\0';
 		offset = parse_u64(line, "offset");
-		if (pread(fd, got, block, (off_t)offset) != (ssize_t)block)
-			die("read %s at %" PRIu64 ": short read", file, offset);
-		fill_pattern(want, block / 8, seed, offset);
-		if (memcmp(want, got, block))
-			die("the block at %" PRIu64 " was acknowledged but is not on the target",
-			    offset);
+		pass = parse_u64(sp + 1, "pass");
+		have = g_hash_table_lookup(last, &offset);
+		if (!have)
+			g_hash_table_insert(last, g_memdup2(&offset, sizeof(offset)),
+					    g_memdup2(&pass, sizeof(pass)));
+		else if (pass > *have)
+			*have = pass;
 		n++;
 	}
 	if (!n)
-		die("no offsets to verify");
-	printf("verified %" PRIu64 " acknowledged blocks\n", n);
+		die("no acknowledged writes to verify");
+	g_hash_table_iter_init(&it, last);
+	while (g_hash_table_iter_next(&it, &key, &value)) {
+		offset = *(uint64_t *)key;
+		pass = *(uint64_t *)value;
+		if (pread(fd, got, block, (off_t)offset) != (ssize_t)block)
+			die("read %s at %" PRIu64 ": short read", file, offset);
+		fill_pattern(want, block / 8, seed, pass, offset);
+		if (!memcmp(want, got, block))
+			continue;
+		fill_pattern(want, block / 8, seed, pass + 1, offset);
+		if (memcmp(want, got, block))
+			die("the block at %" PRIu64 " was acknowledged in pass %" PRIu64
+			    " but is not on the target",
+			    offset, pass);
+	}
+	printf("verified %" PRIu64 " acknowledged writes to %u blocks\n", n,
+	       g_hash_table_size(last));
 	close(fd);
 	free(want);
 	free(got);
@@ -338,6 +373,6 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: nbd-crash-client vanish URI OFFSET LENGTH\n"
 			"       nbd-crash-client writer URI BLOCK QD SEED\n"
-			"       nbd-crash-client verify FILE BLOCK SEED < OFFSETS\n");
+			"       nbd-crash-client verify FILE BLOCK SEED < ACKS\n");
 	return 2;
 }

@@ -16,7 +16,5 @@ tgt_simple_target "$IQN" "$SIZE_MB"
 echo "tgtd $TGT_PID: portal $TGT_PORTAL, target $IQN, LUN 1 ($SIZE_MB MiB)"
 echo "backing file $(tgt_lun_file 1 1); tgtadm -C $TGT_CTL to change it"
 echo "Ctrl-C stops it"
-while kill -0 "$TGT_PID" 2>/dev/null; do
-	sleep 1
-done
+wait "$TGT_PID" || :
 die "tgtd exited"

@@ -28,15 +28,18 @@ fault_netns_setup
 start_tgtd --netns "$FAULT_NS" "$FAULT_NS_ADDR"
 tgt_simple_target "$IQN" 64
 
-# link_drop NAME: fio through the export, the link down for DROP_S
-# seconds after 1 s of it, then fio must end with every block verified.
+# link_drop NAME [PATTERN]: fio through the export; once it moves data,
+# the link goes down for DROP_S seconds (the length of the outage, not a
+# wait for an event) and, with PATTERN, for as long as the initiator's log
+# has no line matching PATTERN; then fio must end with every block
+# verified.
 link_drop()
 {
 	fault_fio "$1"
-	sleep 1
-	fault_fio_running
+	fault_fio_moving
 	ip -n "$FAULT_NS" link set "$FAULT_NS_IF" down
 	sleep "$DROP_S"
+	[ -z "${2:-}" ] || wait_for_line 120 "$2" "$FAULT_LOG"
 	fault_fio_running
 	ip -n "$FAULT_NS" link set "$FAULT_NS_IF" up
 	fault_fio_wait "$1"
@@ -60,7 +63,7 @@ conf=$TGT_TMPDIR/nop.conf
 printf '[global]\ninitiator_name = %s\nnop_interval = 1\nnop_timeout = 3\n' \
 	iqn.2026-11.org.iser-attach.test:initiator >"$conf"
 fault_attach --config "$conf" --transport tcp "$TGT_PORTAL" "$IQN"
-link_drop nop
+link_drop nop "reconnect to $TGT_PORTAL failed"
 reconnects=$(fault_reconnects)
 fault_detach
 cat "$FAULT_LOG"

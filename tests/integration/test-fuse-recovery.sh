@@ -16,14 +16,14 @@ log=$TGT_TMPDIR/fattach0/err
 
 FIO=(--filename="$FUSE_FILE" --size=32M --rw=randwrite --bs=64k --ioengine=libaio
 	--iodepth=16 --direct=1 --verify=crc32c --verify_state_save=0 --verify_fatal=1)
-# Rate-limited so that the fault lands in the middle of the writes.
+# The rate limit is a ceiling: 32 MiB take at least 4 s each way on any
+# machine, and tgtd dies once fio has moved data, in the middle of it.
 fio --name=fuse-recovery "${FIO[@]}" --do_verify=1 --rate=8m \
 	--output="$TGT_TMPDIR/fio.out" &
 fio_pid=$!
 cleanup_fn kill "$fio_pid"
-sleep 1
-kill -0 "$fio_pid" || die "fio ended before the fault: $(cat "$TGT_TMPDIR/fio.out")"
-tgtd_crash_restart
+wait_io_moving "$fio_pid" fio
+tgtd_crash_restart "$log"
 tgt_simple_target "$IQN" 64
 wait "$fio_pid" || die "fio failed across the restart: $(cat "$TGT_TMPDIR/fio.out")"
 grep -q "err= 0" "$TGT_TMPDIR/fio.out" || die "fio errors: $(cat "$TGT_TMPDIR/fio.out")"

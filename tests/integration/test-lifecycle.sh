@@ -125,10 +125,11 @@ expect_status 5 "nothing is attached as $x" "$ISER_DETACH" "$x"
 
 # A stale attachment (its process was killed) is cleaned up by iser-detach.
 kill -9 "$stay_pid"
-for ((i = 0; i < 50; i++)); do
-	kill -0 "$stay_pid" 2>/dev/null || break
-	sleep 0.1
-done
+stay_gone()
+{
+	! kill -0 "$stay_pid" 2>/dev/null
+}
+wait_until 60 "the killed iser-attach $stay_pid to be gone" stay_gone
 [ "$("$ISER_DETACH" "$stay")" = "removed stale $stay (process $stay_pid is gone)" ] ||
 	die "stale attachment not cleaned"
 [ "$(find "$ISER_ATTACH_RUNDIR" -name '*.state' | wc -l)" -eq 0 ] || die "stale state kept"

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Clients that vanish at the worst moment: killed halfway through sending
 # a write's payload (nothing of it may land), killed while a read reply is
-# on its way, killed in the middle of a big copy. The server survives,
+# on its way, killed in the middle of many large writes. The server survives,
 # a client connected all along is served throughout, new clients connect,
 # and the attachment still detaches cleanly.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 source "$top_srcdir/tests/integration/nbd-common.sh"
 
-requires nbdcopy nbdinfo
+requires nbdcopy nbdinfo fio python3
 [ -x "$NBD_CRASH_CLIENT" ] || skip "$NBD_CRASH_CLIENT not built"
 IQN=iqn.2026-11.org.iser-attach.test:nbd-vanish
 SIZE_MB=64
@@ -33,13 +33,27 @@ cmp -n 4096 -i "$OFFSET:0" "$LUN_FILE" <(head -c 4096 /dev/zero | tr '\0' '\074'
 cmp -i $((OFFSET + 4096)) "$TGT_TMPDIR/before.img" "$LUN_FILE" ||
 	die "the half-sent write (or something else) changed the target"
 
-# SIGKILL a copy with many large requests in flight, from outside.
-head -c $((32 << 20)) /dev/urandom >"$TGT_TMPDIR/big.img"
-nbdcopy --requests=32 --request-size=$((1 << 20)) "$TGT_TMPDIR/big.img" "$NBD_URI" &
+# SIGKILL a writer with many large requests in flight, from outside: fio
+# writing 1 MiB requests 32 at a time, for as long as it is let, killed
+# once it has moved 8 MiB through the export.  (--thread: the job runs in
+# the process the kill ends, not in a child of it.)
+fio --name=vanish --thread --ioengine=nbd --uri="$NBD_URI" --rw=write --bs=1M --iodepth=32 \
+	--time_based --runtime=600 --output="$TGT_TMPDIR/fio.out" &
 copy=$!
-sleep 0.3
-kill -KILL "$copy" 2>/dev/null || :
-wait "$copy" || :
+cleanup_fn kill -KILL "$copy"
+wait_io_moving "$copy" fio $((8 << 20))
+kill -KILL "$copy"
+rc=0
+wait "$copy" || rc=$?
+[ "$rc" -eq 137 ] || die "fio exited $rc before it was killed"
+# The writes fio had sent are still carried out; the comparison below
+# starts once the server has read the dead client's last request and the
+# target has answered every one.
+quiet()
+{
+	[ "$(attachment_field clients in_flight)" = 0 ]
+}
+wait_until 120 "the server to close fio's connection and finish its writes" quiet
 nbd_alive
 [ "$(nbdinfo --size "$NBD_URI")" = $((SIZE_MB << 20)) ] ||
 	die "the export does not answer after a client was killed mid-copy"

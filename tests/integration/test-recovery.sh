@@ -22,22 +22,25 @@ stop_attach()
 	kill "$1" 2>/dev/null || :
 }
 cleanup_fn stop_attach "$attach_pid"
-for ((i = 0; i < 100; i++)); do
-	[ -s "$TGT_TMPDIR/uri" ] && break
-	sleep 0.1
-done
+attached()
+{
+	[ -s "$TGT_TMPDIR/uri" ] || ! kill -0 "$attach_pid" 2>/dev/null
+}
+wait_until 120 "iser-attach to print its export" attached
 [ "$(cat "$TGT_TMPDIR/uri")" = "$uri" ] || die "attach failed: $(cat "$log")"
 
 # tgtd again on the same port, control socket and LUN file.
 restart_tgtd()
 {
-	tgtd_crash_restart
+	tgtd_crash_restart "$log"
 	tgt_simple_target "$IQN" 64
 }
 
+# run_fio NAME: fio verify in the background; its rate limit is a ceiling,
+# so the 48 MiB take at least 4 s each way on any machine, and the fault
+# comes once it has moved data (wait_io_moving): in the middle of it.
 run_fio()
 {
-	# Rate-limited so that the fault lands in the middle of the writes.
 	fio --name=recovery --ioengine=nbd --uri="$uri" --rw=randwrite --bs=64k \
 		--iodepth=16 --size=48M --rate=12m --verify=crc32c --verify_state_save=0 --do_verify=1 \
 		--verify_fatal=1 --output="$TGT_TMPDIR/fio-$1.out" &
@@ -46,7 +49,7 @@ run_fio()
 
 # (1) The target drops our connection in the middle of the writes.
 run_fio close
-sleep 1
+wait_io_moving "$fio_pid" fio
 tgt_adm --mode conn --op show --tid 1 | sed -n 's/.*Connection: \([0-9]*\).*/\1/p' |
 	while read -r cid; do
 		sid=$(tgt_adm --mode conn --op show --tid 1 | sed -n 's/.*Session: \([0-9]*\).*/\1/p' | head -n 1)
@@ -57,7 +60,7 @@ grep -q "err= 0" "$TGT_TMPDIR/fio-close.out" || die "fio errors: $(cat "$TGT_TMP
 
 # (2) tgtd dies and comes back.
 run_fio restart
-sleep 1
+wait_io_moving "$fio_pid" fio
 restart_tgtd
 wait "$fio_pid" || die "fio failed across a tgtd restart: $(cat "$TGT_TMPDIR/fio-restart.out")"
 grep -q "err= 0" "$TGT_TMPDIR/fio-restart.out" || die "fio errors: $(cat "$TGT_TMPDIR/fio-restart.out")"

@@ -79,8 +79,7 @@ log=$FAULT_LOG
 phase()
 {
 	fault_fio "$1" --size=24M --rate=8m
-	sleep 1
-	fault_fio_running
+	fault_fio_moving
 	"${@:2}"
 	fault_fio_wait "$1"
 	fault_report tcp "redirect-$1" "$FIO_STALL_MS" "$(fault_reconnects)"

@@ -23,11 +23,13 @@ cmp <(head -c $((1 << 20)) "$(tgt_lun_file 1 1)") "$TGT_TMPDIR/in" ||
 	die "the LUN file does not hold what was written and flushed"
 cp "$(tgt_lun_file 1 1)" "$TGT_TMPDIR/lun-before"
 
-# tgtd dies for good (stop_tgtd at exit finds it gone).
+# tgtd dies for good (stop_tgtd at exit finds it gone).  The clock starts
+# before the kill: the replacement timeout runs from when iser-attach sees
+# the loss, which is later, however long qemu-io takes to start.
+t0=$(date +%s%N)
 kill -9 "$TGT_PID"
 wait "$TGT_PID" 2>/dev/null || :
 
-t0=$(date +%s%N)
 rc=0
 qemu-io -f raw -c "read 0 64k" "$NBD_URI" >"$TGT_TMPDIR/read.out" 2>&1 || rc=$?
 t1=$(date +%s%N)
@@ -35,10 +37,10 @@ cat "$TGT_TMPDIR/read.out"
 grep -q "Input/output error" "$TGT_TMPDIR/read.out" ||
 	die "the read did not fail with an I/O error: $(cat "$TGT_TMPDIR/read.out")"
 waited_ms=$(((t1 - t0) / 1000000))
-echo "the read failed after $waited_ms ms"
+echo "the read failed $waited_ms ms after tgtd was killed"
 # The lower bound is the behaviour asked for (no error before the
 # replacement timeout), not a speed: recovery cannot end sooner.
-[ "$waited_ms" -ge $(((TIMEOUT_S - 1) * 1000)) ] ||
+[ "$waited_ms" -ge $((TIMEOUT_S * 1000)) ] ||
 	die "the read failed after $waited_ms ms, before the ${TIMEOUT_S} s replacement timeout"
 
 # Later requests fail too, with the same clean error.
@@ -60,10 +62,7 @@ cat "$TGT_TMPDIR/attach0/err"
 # target closing the connection fails the session at once.
 tgtd -f -C "$TGT_CTL" --iscsi "portal=$TGT_PORTAL" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
 TGT_PID=$!
-for ((i = 0; i < 100; i++)); do
-	tgtadm -C "$TGT_CTL" --mode system --op show >/dev/null 2>&1 && break
-	sleep 0.1
-done
+wait_until 60 "tgtd to answer again" _tgtd_answers
 tgt_simple_target "$IQN" 16
 conf=$TGT_TMPDIR/norecovery.conf
 printf '[global]\ninitiator_name = %s\nreplacement_timeout = 0\n' \

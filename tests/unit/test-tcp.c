@@ -19,7 +19,7 @@
 
 #include "datamover/datamover.h"
 
-#define PUMP_MS 5000
+#define PUMP_MS 30000
 
 /**
  * struct got_pdu - one PDU the datamover passed up.

@@ -82,19 +82,18 @@ wire_setup()
 }
 
 # tgtd as in iser-vm-common.sh, after SIGKILL: same ports, same LUN file.
+# It starts again once our side has seen the connection go.
 restart_tgtd()
 {
-	local i
+	local lost
 
+	lost=$(count_lines 'connection to .* lost' "$FAULT_LOG")
 	kill -9 "$TGT_PID"
 	wait "$TGT_PID" 2>/dev/null || :
-	sleep 1
+	wait_for_line 60 'connection to .* lost' "$FAULT_LOG" "$lost"
 	tgtd -f -C "$TGT_CTL" --iscsi "portal=127.0.0.1:$TGT_PORT" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
 	TGT_PID=$!
-	for ((i = 0; i < 300; i++)); do
-		tgtadm -C "$TGT_CTL" --mode system --op show >/dev/null 2>&1 && break
-		sleep 0.1
-	done
+	wait_until 60 "tgtd to answer again" _tgtd_answers
 	tgt_simple_target "$IQN" 64
 	tgt_bind_initiator 1
 }
@@ -112,24 +111,30 @@ close_connection()
 	tgt_adm --mode conn --op delete --tid 1 --sid "$sid" --cid "$cid"
 }
 
+# netem: 200 ms of delay each way while fio moves 2 MiB.
 netem()
 {
 	tc qdisc add dev veth0 root netem delay 200ms
 	tc qdisc add dev veth1 root netem delay 200ms
-	sleep 6
-	fault_fio_running
+	fault_fio_moving $((2 << 20))
 	tc qdisc del dev veth0 root
 	tc qdisc del dev veth1 root
 }
 
-# link_drop: every packet lost both ways for 10 s, the links staying up.
-# Our QP's sends go unacknowledged and fail after their retries (about
-# 4 s), and connection attempts fail until the wire carries again.
+# link_drop: every packet lost both ways for 10 s (the length of the
+# outage, not a wait for an event), the links staying up, and for as long
+# as our QP has not noticed.  Its sends go unacknowledged and fail after
+# their retries (about 4 s), and connection attempts fail until the wire
+# carries again.
 link_drop()
 {
+	local lost
+
+	lost=$(count_lines 'connection to .* lost' "$FAULT_LOG")
 	tc qdisc add dev veth0 root netem loss 100%
 	tc qdisc add dev veth1 root netem loss 100%
 	sleep 10
+	wait_for_line 120 'connection to .* lost' "$FAULT_LOG" "$lost"
 	fault_fio_running
 	tc qdisc del dev veth0 root
 	tc qdisc del dev veth1 root
@@ -141,17 +146,17 @@ tgt_simple_target "$IQN" 64
 tgt_bind_initiator 1
 fault_attach --transport iser "$TGT_ADDR:$ISER_PORT" "$IQN"
 
-# run_fault NAME FUNCTION: fio through the export, FUNCTION after 2 s of
-# it; fio must end with every block verified.  Prints the report line and
-# sets reconnects, those of this fault.
+# run_fault NAME FUNCTION: fio through the export, FUNCTION once it has
+# moved data (16 MiB at most 4 MiB/s: at least 4 s each way on any
+# machine); fio must end with every block verified.  Prints the report
+# line and sets reconnects, those of this fault.
 run_fault()
 {
 	local before
 
 	before=$(fault_reconnects)
 	fault_fio "$1" --size=16M --rate=4m
-	sleep 2
-	fault_fio_running
+	fault_fio_moving
 	"$2"
 	fault_fio_wait "$1"
 	reconnects=$(($(fault_reconnects) - before))

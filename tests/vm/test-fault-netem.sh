@@ -36,14 +36,15 @@ ip netns exec "$FAULT_NS" tc qdisc add dev "$FAULT_NS_IF" root netem delay 200ms
 # Idle: all that goes out is NOP-Out pings (and the ACKs of their
 # answers), one a second or so.
 before=$(sent_packets)
-sleep 5
-pings=$(($(sent_packets) - before))
-[ "$pings" -ge 3 ] || die "only $pings packets crossed the delayed link in 5 s idle"
+pinged()
+{
+	[ "$(($(sent_packets) - before))" -ge 3 ]
+}
+wait_until 60 "3 packets (NOP-Out pings) to cross the idle delayed link" pinged
 
-# Under load: 6 s with the delay, then without.
+# Under load: the delay while fio moves 2 MiB, then none.
 fault_fio netem --size=16M --rate=4m
-sleep 6
-fault_fio_running
+fault_fio_moving $((2 << 20))
 tc qdisc del dev "$FAULT_HOST_IF" root
 ip netns exec "$FAULT_NS" tc qdisc del dev "$FAULT_NS_IF" root
 fault_fio_wait netem

@@ -72,22 +72,25 @@ cmp -n $((4 * MIB)) -i $((16 * MIB)):0 "$(tgt_lun_file 1 1)" "$TGT_TMPDIR/expect
 # still registered, resends what was in flight, and the data verifies.
 restart_tgtd()
 {
-	tgtd_crash_restart
+	tgtd_crash_restart "$ERR"
 	tgt_simple_target "$IQN" 64
 	tgt_bind_initiator 1
 }
-logins=$(grep -c established "$TGT_TMPDIR/tgtd.log")
+# isa-io writes the 24 MiB over and over until told to stop: tgtd dies
+# once a pass has completed, the session logs in again, and isa-io is
+# stopped after a pass that ended after the reconnect.
+stop=$TGT_TMPDIR/stop-writing
 "$ISA_IO" --transport iser --replacement-timeout 120 --qd 32 --size 24M --max-io 512K \
-	--seed 9 --expect-out "$TGT_TMPDIR/expect3.img" "$P" "$IQN" verify >"$OUT" 2>"$ERR" &
+	--seed 9 --until "$stop" --expect-out "$TGT_TMPDIR/expect3.img" "$P" "$IQN" verify \
+	>"$OUT" 2>"$ERR" &
 io_pid=$!
 cleanup_fn kill "$io_pid"
-for ((i = 0; i < 600; i++)); do
-	[ "$(grep -c established "$TGT_TMPDIR/tgtd.log")" -gt "$logins" ] && break
-	sleep 0.1
-done
-sleep 3
-kill -0 "$io_pid" || die "the I/O ended before tgtd was killed: $(cat "$ERR")"
+wait_for_line 300 "write pass [0-9]+ done" "$ERR"
 restart_tgtd
+wait_for_line 300 "reconnected to $P" "$ERR"
+passes=$(count_lines "write pass [0-9]+ done" "$ERR")
+wait_for_line 300 "write pass [0-9]+ done" "$ERR" "$passes"
+touch "$stop"
 wait "$io_pid" || die "verify failed across a tgtd restart: $(cat "$ERR")"
 cat "$OUT" "$ERR"
 grep -q "compared: OK" "$OUT" || die "verify did not compare after the restart"
@@ -112,24 +115,21 @@ ISER_CHAP_SECRET=iser-secret-0123 ISER_MUTUAL_SECRET=tgt-secret-01234 \
 grep -q "compared: OK" "$OUT" || die "verify with mutual CHAP failed"
 
 # tgtd dies under load: the session fails with the reason, promptly.
-logins=$(grep -c established "$TGT_TMPDIR/tgtd.log")
+# isa-io writes until tgtd dies (no stop file this time).
+rm -f "$stop"
 ISER_CHAP_SECRET=iser-secret-0123 ISER_MUTUAL_SECRET=tgt-secret-01234 \
 	"$ISA_IO" --transport iser --chap-user iser-user --mutual-user iser-target \
-	--qd 32 --size 48M --max-io 512K "$P" "$IQN" verify >"$OUT" 2>"$ERR" &
+	--qd 32 --size 48M --max-io 512K --until "$stop" "$P" "$IQN" verify >"$OUT" 2>"$ERR" &
 io_pid=$!
 cleanup_fn kill "$io_pid"
-for ((i = 0; i < 600; i++)); do
-	[ "$(grep -c established "$TGT_TMPDIR/tgtd.log")" -gt "$logins" ] && break
-	sleep 0.1
-done
-sleep 3
+wait_for_line 300 "write pass [0-9]+ done" "$ERR"
 kill -0 "$io_pid" || die "the I/O ended before tgtd was killed: $(cat "$ERR")"
 kill -9 "$TGT_PID"
-for ((i = 0; i < 600; i++)); do
-	kill -0 "$io_pid" 2>/dev/null || break
-	sleep 0.1
-done
-kill -0 "$io_pid" 2>/dev/null && die "isa-io hangs after tgtd died"
+isa_io_gone()
+{
+	! kill -0 "$io_pid" 2>/dev/null
+}
+wait_until 60 "isa-io to end after tgtd died (it hangs)" isa_io_gone
 rc=0
 wait "$io_pid" || rc=$?
 cat "$ERR"
