@@ -478,18 +478,28 @@ wait_for_line()
 
 # attachment_field KEY...: the values of KEYs (summed) of the one
 # attachment of this test, from iser-list --json, which reads them from
-# the serving process; fails while it cannot say.
+# the serving process; fails while it cannot say.  Parsed here, without
+# python: in the VM a python start costs seconds, more than a fault test's
+# I/O lasts.
 attachment_field()
 {
-	"$top_builddir/iser-list" --json | python3 -c '
-import json, sys
-lst = json.load(sys.stdin)
-if len(lst) != 1:
-    sys.exit("expected one attachment, iser-list shows %d" % len(lst))
-vals = [lst[0].get(k) for k in sys.argv[1:]]
-if not all(isinstance(v, int) for v in vals):
-    sys.exit("iser-list has no numbers for %s: %s" % (sys.argv[1:], lst[0]))
-print(sum(vals))' "$@"
+	local json k v sum=0 n
+
+	json=$("$top_builddir/iser-list" --json) || return 1
+	n=$(grep -c '"export"' <<<"$json" || :)
+	if [ "$n" -ne 1 ]; then
+		echo "expected one attachment, iser-list shows $n" >&2
+		return 1
+	fi
+	for k in "$@"; do
+		v=$(sed -n "s/.*\"$k\": \([0-9][0-9]*\)[,}].*/\1/p" <<<"$json")
+		if [ -z "$v" ]; then
+			echo "iser-list has no number for $k: $json" >&2
+			return 1
+		fi
+		sum=$((sum + v))
+	done
+	echo "$sum"
 }
 
 # attachment_bytes: payload bytes read plus written so far by the one
