@@ -574,4 +574,10 @@ static inline void iscsi_encode_lun(uint8_t out[8], uint32_t lun)
 	}
 }
 
+/* The LUN number of an 8-byte LUN field as iscsi_encode_lun() writes it. */
+static inline uint32_t iscsi_decode_lun(const uint8_t lun[8])
+{
+	return (uint32_t)(lun[0] & 0x3f) << 8 | lun[1];
+}
+
 #endif

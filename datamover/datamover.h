@@ -57,6 +57,10 @@ struct dm_params {
  * @next_datasn: DataSN expected of the next Data-In (datamover-owned)
  * @r2t_outstanding: R2Ts received and not yet fully answered
  * @queued: Data-Out or command PDUs of this task still in the send queue
+ * @violations: protocol violations the target committed on this task
+ *		(counted by whichever layer finds them, before it fails the
+ *		connection), over all the connections it was sent on: the
+ *		initiator gives up on a task the target keeps breaking
  */
 struct dm_task {
 	uint32_t itt;
@@ -72,6 +76,7 @@ struct dm_task {
 	uint32_t next_datasn;
 	uint32_t r2t_outstanding;
 	uint32_t queued;
+	uint32_t violations;
 };
 
 /**

@@ -192,6 +192,17 @@ static void G_GNUC_PRINTF(3, 4) dm_fail(struct dm_conn *c, int err, const char *
 	c->up.failed(c->up.opaque, err, msg);
 }
 
+/*
+ * The target broke the protocol on @task: count it against the task (the
+ * initiator gives up on a task the target keeps breaking) and fail the
+ * connection.
+ */
+#define dm_task_violation(c, task, ...)                                                            \
+	do {                                                                                       \
+		(task)->violations++;                                                              \
+		dm_fail(c, EPROTO, __VA_ARGS__);                                                   \
+	} while (0)
+
 static struct dm_conn *tcp_create(const struct dm_upcalls *up)
 {
 	struct dm_conn *c = g_new0(struct dm_conn, 1);
@@ -603,25 +614,26 @@ static void rx_reserve(struct dm_conn *c)
  * 11.7.5). Otherwise part of the buffer would pass for data it never got.
  */
 static int rx_check_data_in_total(struct dm_conn *c, const struct iscsi_data_in *h,
-				  const struct dm_task *task)
+				  struct dm_task *task)
 {
 	uint32_t residual = ntohl(h->residual_count), want = task->read_len;
 
 	if (h->flags & ISCSI_DATA_UNDERFLOW) {
 		if (residual > task->read_len) {
-			dm_fail(c, EPROTO,
-				"Data-In with an underflow of %u bytes in a %u-byte read", residual,
-				task->read_len);
+			dm_task_violation(c, task,
+					  "Data-In with an underflow of %u bytes in a %u-byte read",
+					  residual, task->read_len);
 			return -1;
 		}
 		want -= residual;
 	}
 	if ((uint64_t)task->read_placed + c->rx.dlen != want) {
-		dm_fail(c, EPROTO,
-			"Data-In with status for ITT 0x%08x after %u bytes; %u were expected "
-			"(residual underflow %u)",
-			task->itt, task->read_placed + c->rx.dlen, want,
-			h->flags & ISCSI_DATA_UNDERFLOW ? residual : 0);
+		dm_task_violation(
+		    c, task,
+		    "Data-In with status for ITT 0x%08x after %u bytes; %u were expected "
+		    "(residual underflow %u)",
+		    task->itt, task->read_placed + c->rx.dlen, want,
+		    h->flags & ISCSI_DATA_UNDERFLOW ? residual : 0);
 		return -1;
 	}
 	return 0;
@@ -640,13 +652,14 @@ static int rx_plan_data_in(struct dm_conn *c)
 		return -1;
 	}
 	if ((uint64_t)off + rx->dlen > task->read_len || (rx->dlen && !task->read_buf)) {
-		dm_fail(c, EPROTO, "Data-In past the end of the buffer: offset %u + %u > %u", off,
-			rx->dlen, task->read_len);
+		dm_task_violation(c, task,
+				  "Data-In past the end of the buffer: offset %u + %u > %u", off,
+				  rx->dlen, task->read_len);
 		return -1;
 	}
 	if (sn != task->next_datasn) {
-		dm_fail(c, EPROTO, "Data-In for ITT 0x%08x has DataSN %u, expected %u", itt, sn,
-			task->next_datasn);
+		dm_task_violation(c, task, "Data-In for ITT 0x%08x has DataSN %u, expected %u", itt,
+				  sn, task->next_datasn);
 		return -1;
 	}
 	/*
@@ -655,8 +668,9 @@ static int rx_plan_data_in(struct dm_conn *c)
 	 * placed so far is also where the next payload starts.
 	 */
 	if (rx->dlen && off != task->read_placed) {
-		dm_fail(c, EPROTO, "Data-In for ITT 0x%08x at offset %u, expected %u (in order)",
-			itt, off, task->read_placed);
+		dm_task_violation(c, task,
+				  "Data-In for ITT 0x%08x at offset %u, expected %u (in order)",
+				  itt, off, task->read_placed);
 		return -1;
 	}
 	if ((h->flags & ISCSI_DATA_STATUS) && rx_check_data_in_total(c, h, task) < 0)
@@ -679,22 +693,23 @@ static int rx_plan_r2t(struct dm_conn *c)
 		return -1;
 	}
 	if (!len) {
-		dm_fail(c, EPROTO, "R2T for ITT 0x%08x with DesiredDataTransferLength 0", itt);
+		dm_task_violation(c, task, "R2T for ITT 0x%08x with DesiredDataTransferLength 0",
+				  itt);
 		return -1;
 	}
 	if ((uint64_t)off + len > task->write_len) {
-		dm_fail(c, EPROTO, "R2T past the end of the buffer: offset %u + %u > %u", off, len,
-			task->write_len);
+		dm_task_violation(c, task, "R2T past the end of the buffer: offset %u + %u > %u",
+				  off, len, task->write_len);
 		return -1;
 	}
 	if (len > c->params.max_burst) {
-		dm_fail(c, EPROTO, "R2T for %u bytes exceeds MaxBurstLength %u", len,
-			c->params.max_burst);
+		dm_task_violation(c, task, "R2T for %u bytes exceeds MaxBurstLength %u", len,
+				  c->params.max_burst);
 		return -1;
 	}
 	if (task->r2t_outstanding >= c->params.max_outstanding_r2t) {
-		dm_fail(c, EPROTO, "R2T for ITT 0x%08x exceeds MaxOutstandingR2T %u", itt,
-			c->params.max_outstanding_r2t);
+		dm_task_violation(c, task, "R2T for ITT 0x%08x exceeds MaxOutstandingR2T %u", itt,
+				  c->params.max_outstanding_r2t);
 		return -1;
 	}
 	rx->task = task;

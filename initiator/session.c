@@ -26,6 +26,17 @@
 
 /* Commands that meet UNIT ATTENTION or BUSY are sent again this often. */
 #define SESSION_MAX_RETRIES 8
+/*
+ * A command in flight on this many failed connections in a row, or on
+ * which the target broke the protocol this often, fails alone with EIO
+ * instead of being sent again: a target that chokes on one command every
+ * time must not take the session into a loop of logins while the client
+ * waits for the replacement timeout.
+ */
+#define SESSION_MAX_CONN_LOSSES 3
+#define SESSION_MAX_VIOLATIONS	2
+/* A connection that fails sooner than this after its login keeps the backoff. */
+#define SESSION_STABLE_US (5 * G_USEC_PER_SEC)
 
 void session_fail(struct isa_session *s, const char *fmt, ...)
 {
@@ -52,8 +63,18 @@ void session_fail(struct isa_session *s, const char *fmt, ...)
 		s->state = SESSION_RECOVERING;
 		s->conn_dropped = false;
 		s->recovery_deadline_us = now + (gint64)s->replacement_timeout_s * G_USEC_PER_SEC;
-		s->next_attempt_us = now;
-		s->backoff_ms = 0;
+		/*
+		 * A connection that dies soon after its login (a target that
+		 * fails every one) waits out a growing backoff; one that served
+		 * for a while is replaced at once.
+		 */
+		if (s->login_us && now - s->login_us < SESSION_STABLE_US) {
+			s->backoff_ms = MIN(MAX(s->backoff_ms * 2, 250u), 8000u);
+			s->next_attempt_us = now + s->backoff_ms * 1000LL;
+		} else {
+			s->backoff_ms = 0;
+			s->next_attempt_us = now;
+		}
 		return;
 	}
 	/*
@@ -416,6 +437,7 @@ static int handle_scsi_rsp(struct isa_session *s, const uint8_t *bhs, const uint
 		return 0;
 	}
 	if (pdu_scsi_rsp_sense(data, dlen, &sense, &sense_len) < 0) {
+		t->dm.violations++;
 		session_fail(s, "SCSI Response with a SenseLength past its data segment");
 		return -1;
 	}
@@ -434,6 +456,7 @@ static int handle_scsi_rsp(struct isa_session *s, const uint8_t *bhs, const uint
 		uint32_t want = t->edtl - (t->underflow ? MIN(t->residual, t->edtl) : 0);
 
 		if ((t->underflow && t->residual > t->edtl) || t->dm.read_placed != want) {
+			t->dm.violations++;
 			session_fail(s, "SCSI Response GOOD for ITT 0x%08x after %u of %u bytes",
 				     itt, t->dm.read_placed, want);
 			return -1;
@@ -612,6 +635,12 @@ static int upcall_pdu(void *opaque, const uint8_t *bhs, const uint8_t *ahs, uint
 
 	if (pdu_check_rx(bhs, ahs, ahs_len, dlen, in_login ? 8192 : s->params.max_recv_dsl,
 			 in_login, why, sizeof(why)) < 0) {
+		struct isa_task *t =
+		    in_login ? NULL
+			     : session_lookup(s, ntohl(((const struct iscsi_bhs *)bhs)->itt));
+
+		if (t)
+			t->dm.violations++;
 		session_fail(s, "malformed PDU from the target: %s", why);
 		return -1;
 	}
@@ -736,7 +765,32 @@ static void session_keepalive(struct isa_session *s)
  */
 static void session_drop_connection(struct isa_session *s)
 {
-	session_resend_in_order(s, g_hash_table_get_values(s->tasks));
+	GList *in_flight = g_hash_table_get_values(s->tasks), *l, *resend = NULL;
+	char msg[sizeof(((struct isa_task *)NULL)->msg)];
+
+	for (l = in_flight; l; l = l->next) {
+		struct isa_task *t = l->data;
+
+		t->conn_losses++;
+		if (t->conn_losses < SESSION_MAX_CONN_LOSSES &&
+		    t->dm.violations < SESSION_MAX_VIOLATIONS) {
+			resend = g_list_prepend(resend, t);
+			continue;
+		}
+		if (t->dm.violations >= SESSION_MAX_VIOLATIONS)
+			snprintf(msg, sizeof(msg),
+				 "given up: the target broke the protocol on it %u times; last: %s",
+				 t->dm.violations, s->error ? s->error : "?");
+		else
+			snprintf(msg, sizeof(msg),
+				 "given up: in flight on %u failed connections in a row; last: %s",
+				 t->conn_losses, s->error ? s->error : "?");
+		g_warning("SCSI command 0x%02x (ITT 0x%08x) on LUN %u %s", t->cdb[0], t->dm.itt,
+			  iscsi_decode_lun(t->dm.lun), msg);
+		task_finish(s, t, -EIO, msg);
+	}
+	g_list_free(in_flight);
+	session_resend_in_order(s, resend);
 	session_tmf_forget(s);
 	g_array_set_size(s->nop_replies, 0);
 	s->nop_sent_us = 0;
@@ -918,6 +972,7 @@ int session_enter_full_feature(struct isa_session *s, GError **err)
 	s->dm->set_params(s->conn, &dp);
 	s->state = SESSION_FULL_FEATURE;
 	s->last_rx_us = g_get_monotonic_time();
+	s->login_us = s->last_rx_us;
 	if (timerfd_settime(s->timerfd, 0, &its, NULL) < 0) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "timerfd: %s",
 			    g_strerror(errno));

@@ -30,6 +30,9 @@ typedef void (*isa_task_done_fn)(struct isa_task *t);
  * @residual: Residual Count when the target moved less than asked
  * @retries: times this command was sent again (UNIT ATTENTION, BUSY)
  * @aborts: times task management tried to abort it for want of an answer
+ * @conn_losses: connections that failed while it was in flight on them;
+ *		 with dm.violations, what makes the session give up on it
+ *		 alone (session_drop_connection)
  * @timer_us: when its command timeout started: when it was sent, or when
  *	      the target answered an ABORT TASK of it without aborting it
  * @done: called once, when the command is complete (never from inside the
@@ -58,6 +61,7 @@ struct isa_task {
 	bool underflow;
 	unsigned retries;
 	unsigned aborts;
+	unsigned conn_losses;
 
 	isa_task_done_fn done;
 	void *opaque;
@@ -156,7 +160,8 @@ struct isa_session {
 	uint16_t port;
 	uint32_t replacement_timeout_s;
 	bool conn_dropped;
-	bool relogin; /* inside session_relogin: a failure there is not final */
+	bool relogin;	 /* inside session_relogin: a failure there is not final */
+	gint64 login_us; /* when the connection now (or last) in use logged in */
 	gint64 recovery_deadline_us;
 	gint64 next_attempt_us;
 	unsigned backoff_ms;

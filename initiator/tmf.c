@@ -58,12 +58,6 @@ static const char *tmf_response_name(int rsp)
 	}
 }
 
-static uint32_t lun_number(const uint8_t lun[8])
-{
-	/* Peripheral and flat addressing, as iscsi_encode_lun() writes them. */
-	return (uint32_t)(lun[0] & 0x3f) << 8 | lun[1];
-}
-
 static void tmf_send(struct isa_session *s, uint8_t function, const uint8_t lun[8],
 		     const struct isa_task *ref)
 {
@@ -106,7 +100,7 @@ static void tmf_escalate(struct isa_session *s, const char *why)
 	uint8_t lun[8];
 
 	if (s->tmf.function == ISCSI_TMF_LUN_RESET) {
-		uint32_t n = lun_number(s->tmf.lun);
+		uint32_t n = iscsi_decode_lun(s->tmf.lun);
 
 		memset(&s->tmf, 0, sizeof(s->tmf));
 		session_fail(s, "LUN RESET of LUN %u %s", n, why);
@@ -114,7 +108,7 @@ static void tmf_escalate(struct isa_session *s, const char *why)
 	}
 	memcpy(lun, s->tmf.lun, sizeof(lun));
 	g_warning("ABORT TASK of ITT 0x%08x %s; resetting LUN %u", s->tmf.ref_itt, why,
-		  lun_number(lun));
+		  iscsi_decode_lun(lun));
 	tmf_send(s, ISCSI_TMF_LUN_RESET, lun, NULL);
 }
 
@@ -136,7 +130,8 @@ void session_check_timeouts(struct isa_session *s)
 		return;
 	g_warning("no answer to SCSI command 0x%02x (ITT 0x%08x, CmdSN %u) on LUN %u within "
 		  "%u s; aborting it",
-		  t->cdb[0], t->dm.itt, t->cmdsn, lun_number(t->dm.lun), s->command_timeout_s);
+		  t->cdb[0], t->dm.itt, t->cmdsn, iscsi_decode_lun(t->dm.lun),
+		  s->command_timeout_s);
 	tmf_send(s, ISCSI_TMF_ABORT_TASK, t->dm.lun, t);
 }
 
@@ -172,7 +167,7 @@ static void tmf_requeue_lun(struct isa_session *s, const uint8_t lun[8])
 			on_lun = g_list_prepend(on_lun, t);
 	}
 	g_list_free(all);
-	g_message("LUN RESET of LUN %u done; sending %u commands again", lun_number(lun),
+	g_message("LUN RESET of LUN %u done; sending %u commands again", iscsi_decode_lun(lun),
 		  g_list_length(on_lun));
 	s->stats.aborts += g_list_length(on_lun);
 	session_resend_in_order(s, on_lun);

@@ -2,10 +2,12 @@
 /*
  * evil-target: a scripted hostile iSCSI target for the tests.
  *
- *   evil-target --misbehave MODE [--iqn IQN]
+ *   evil-target --misbehave MODE [--iqn IQN] [--persistent]
  *
  * It listens on 127.0.0.1 on a port of the kernel's choice, prints that port
- * on stdout, serves one connection and exits. Until its trigger it is a
+ * on stdout, serves one connection and exits; with --persistent it serves
+ * connection after connection, misbehaving on each as a broken target does
+ * whenever the initiator logs in again, until SIGTERM. Until its trigger it is a
  * correct target: a login without authentication, then a 4 MiB in-memory
  * disk (TEST UNIT READY, INQUIRY with VPD page 0x00 only, READ CAPACITY,
  * MODE SENSE, REPORT LUNS, READ, WRITE through R2T) or SendTargets in a
@@ -1623,23 +1625,58 @@ static int run(struct target *t)
 	return t->violations ? EXIT_VIOLATION : rc;
 }
 
+static volatile sig_atomic_t stop_serving;
+
+static void on_sigterm(int sig)
+{
+	(void)sig;
+	stop_serving = 1;
+}
+
+/*
+ * Wait for the next initiator: EVIL_WAIT_MS for the first, and with
+ * --persistent for as long as no SIGTERM came. Returns the connection, or
+ * -1 when there is none to serve.
+ */
+static int next_connection(int lfd, bool first, bool persistent)
+{
+	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+	int n;
+
+	do {
+		if (stop_serving)
+			return -1;
+		n = poll(&pfd, 1, persistent && !first ? -1 : EVIL_WAIT_MS);
+	} while (n < 0 && errno == EINTR);
+	if (n != 1) {
+		if (first)
+			note("no initiator connected");
+		return -1;
+	}
+	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+}
+
 int main(int argc, char **argv)
 {
 	g_autofree char *opt_mode = NULL;
 	g_autofree char *opt_iqn = NULL;
 	gboolean opt_list = FALSE;
+	gboolean opt_persistent = FALSE;
 	const GOptionEntry entries[] = {
 	    {"misbehave", 'm', 0, G_OPTION_ARG_STRING, &opt_mode,
 	     "How to break the protocol (none: a correct target)", "MODE"},
 	    {"iqn", 0, 0, G_OPTION_ARG_STRING, &opt_iqn, "Our target name", "IQN"},
 	    {"list", 0, 0, G_OPTION_ARG_NONE, &opt_list, "List the modes", NULL},
+	    {"persistent", 0, 0, G_OPTION_ARG_NONE, &opt_persistent,
+	     "Serve connection after connection, misbehaving on each, until SIGTERM", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- a hostile iSCSI target");
 	g_autoptr(GError) err = NULL;
-	struct target t = {.fd = -1};
-	struct pollfd pfd;
-	int lfd, rc;
+	struct sigaction sa = {.sa_handler = on_sigterm};
+	struct target t = {.fd = -1}, proto;
+	unsigned conns = 0, struck = 0;
+	int lfd, fd, rc = EXIT_BEHAVED, conn_rc;
 	size_t i;
 
 	g_option_context_add_main_entries(ctx, entries, NULL);
@@ -1672,28 +1709,46 @@ int main(int argc, char **argv)
 	}
 	printf("%u\n", t.port);
 	fflush(stdout);
-	pfd = (struct pollfd){.fd = lfd, .events = POLLIN};
-	if (poll(&pfd, 1, EVIL_WAIT_MS) != 1 ||
-	    (t.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-		note("no initiator connected");
-		close(lfd);
-		return EXIT_SETUP;
-	}
-	close(lfd);
+	/* No SA_RESTART: SIGTERM ends the wait for the next connection. */
+	sigaction(SIGTERM, &sa, NULL);
 	t.lun = g_malloc((size_t)EVIL_BLOCKS * EVIL_BLOCK);
 	for (i = 0; i < (size_t)EVIL_BLOCKS * EVIL_BLOCK; i++)
 		t.lun[i] = (uint8_t)(i * 7 + (i >> 9));
+	proto = t;
 
-	rc = run(&t);
-	if (t.mode && t.mode->digest && !(t.hdigest && t.ddigest))
+	while ((fd = next_connection(lfd, conns == 0, opt_persistent)) >= 0) {
+		/* Each connection meets the target afresh, as after a restart. */
+		t = proto;
+		g_queue_init(&t.backlog);
+		t.fd = fd;
+		conns++;
+		conn_rc = run(&t);
+		if (t.mode && t.mode->digest && !(t.hdigest && t.ddigest))
+			conn_rc = EXIT_SETUP;
+		struck += t.struck;
+		/* A later connection that only logs in and out never meets the trigger. */
+		if (opt_persistent && conns > 1 && conn_rc == EXIT_SETUP && !t.struck &&
+		    !t.violations)
+			conn_rc = EXIT_BEHAVED;
+		if (opt_persistent)
+			note("connection %u: exit %d", conns, conn_rc);
+		if (conn_rc != EXIT_BEHAVED && (rc == EXIT_BEHAVED || conn_rc == EXIT_VIOLATION))
+			rc = conn_rc;
+		close(t.fd);
+		g_queue_clear_full(&t.backlog, g_free);
+		if (!opt_persistent)
+			break;
+	}
+	close(lfd);
+	if (!conns)
 		rc = EXIT_SETUP;
+	if (opt_persistent)
+		note("served %u connections, misbehaved on %u", conns, struck);
 	note("exit %d: %s", rc,
 	     rc == EXIT_BEHAVED	    ? "the initiator behaved"
 	     : rc == EXIT_VIOLATION ? "the initiator broke the protocol"
 	     : rc == EXIT_STUCK	    ? "the initiator got stuck"
 				    : "setup error");
-	close(t.fd);
-	g_queue_clear_full(&t.backlog, g_free);
 	g_free(t.lun);
 	return rc;
 }
