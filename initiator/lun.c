@@ -30,6 +30,7 @@ struct isa_lun {
 	void *zero_block;
 	bool thin;	      /* READ CAPACITY(16) LBPME: GET LBA STATUS means something */
 	unsigned outstanding; /* caller requests not yet completed */
+	int lost;	      /* ISA_ERROR_* of the probe command the session ended with */
 };
 
 /**
@@ -384,14 +385,18 @@ static int lun_cmd_in(struct isa_lun *l, const uint8_t *cdb, size_t cdb_len, voi
 	    session_task_new(l->s, l->info.lun, cdb, (uint8_t)cdb_len, true, buf, len, NULL, NULL);
 	int rc = session_task_run(l->s, t, LUN_PROBE_TIMEOUT_MS);
 
-	if (rc)
-		g_set_error(err, ISA_ERROR,
-			    session_failed(l->s) ? ISA_ERROR_CONNECT
-			    : rc == -ENXIO	 ? ISA_ERROR_NOT_FOUND
-						 : ISA_ERROR_TARGET,
-			    "%s", t->msg);
-	else if (got)
+	if (rc) {
+		int code = rc == -ETIMEDOUT	  ? ISA_ERROR_TIMEOUT
+			   : session_failed(l->s) ? ISA_ERROR_CONNECT
+			   : rc == -ENXIO	  ? ISA_ERROR_NOT_FOUND
+						  : ISA_ERROR_TARGET;
+
+		if (session_failed(l->s) && !l->lost)
+			l->lost = code;
+		g_set_error(err, ISA_ERROR, code, "%s", t->msg);
+	} else if (got) {
 		*got = t->residual && t->underflow ? len - MIN(t->residual, len) : len;
+	}
 	session_task_free(t);
 	return rc;
 }
@@ -577,7 +582,8 @@ struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 	probe_vpd(l, buf, 4096);
 	probe_write_protect(l, buf);
 	if (session_failed(s)) {
-		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "%s", isa_session_error(s));
+		g_set_error(err, ISA_ERROR, l->lost ? l->lost : ISA_ERROR_CONNECT, "%s",
+			    isa_session_error(s));
 		goto fail;
 	}
 	l->info.max_transfer = l->max_blocks * l->info.block_size;
@@ -610,8 +616,8 @@ static void lun_drain(struct isa_lun *l)
 		gint64 now = g_get_monotonic_time();
 
 		if (now > deadline && !session_failed(l->s))
-			session_fail(l->s, "LUN %u closed with %u requests in flight", l->info.lun,
-				     l->outstanding);
+			session_end(l->s, "LUN %u closed with %u requests in flight", l->info.lun,
+				    l->outstanding);
 		if (now > deadline + 5 * G_USEC_PER_SEC) {
 			g_critical("LUN %u: %u requests never completed", l->info.lun,
 				   l->outstanding);

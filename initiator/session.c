@@ -38,24 +38,21 @@
 /* A connection that fails sooner than this after its login keeps the backoff. */
 #define SESSION_STABLE_US (5 * G_USEC_PER_SEC)
 
-void session_fail(struct isa_session *s, const char *fmt, ...)
+static void session_vfail(struct isa_session *s, bool final, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	if (s->state == SESSION_FAILED)
 		return;
-	va_start(ap, fmt);
 	g_free(s->error);
 	s->error = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	if (s->state == SESSION_RECOVERING)
+	if (s->state == SESSION_RECOVERING && !final)
 		return;
 	/*
 	 * A lost connection in full feature phase is recovered when the
 	 * owner asked for it: the connection is dropped after this upcall
 	 * returns (session_after_io), and commands wait instead of failing.
 	 */
-	if (s->state == SESSION_FULL_FEATURE && s->replacement_timeout_s && s->dm->reset) {
+	if (!final && s->state == SESSION_FULL_FEATURE && s->replacement_timeout_s &&
+	    s->dm->reset) {
 		gint64 now = g_get_monotonic_time();
 
 		g_warning("connection to %s lost: %s; reconnecting for up to %u s",
@@ -86,6 +83,24 @@ void session_fail(struct isa_session *s, const char *fmt, ...)
 	else
 		g_warning("session to %s: %s", s->target_name ? s->target_name : "?", s->error);
 	s->state = SESSION_FAILED;
+}
+
+void session_fail(struct isa_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	session_vfail(s, false, fmt, ap);
+	va_end(ap);
+}
+
+void session_end(struct isa_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	session_vfail(s, true, fmt, ap);
+	va_end(ap);
 }
 
 bool session_failed(const struct isa_session *s)
@@ -909,6 +924,56 @@ static void run_done(struct isa_task *t)
 	*(bool *)t->opaque = true;
 }
 
+/*
+ * Take @t back from the session, wherever it is, so that nothing the
+ * session does later touches it: sent and unanswered, waiting to be sent
+ * (again), or complete with its done() not called yet. Returns true in
+ * the last case: its result stands.
+ */
+static bool task_take_back(struct isa_session *s, struct isa_task *t)
+{
+	if (t->in_flight) {
+		g_hash_table_remove(s->tasks, GUINT_TO_POINTER(t->dm.itt));
+		t->in_flight = false;
+	} else if (g_queue_link_index(&s->completed, &t->link) >= 0) {
+		g_queue_unlink(&s->completed, &t->link);
+		return true;
+	} else if (g_queue_link_index(&s->pending, &t->link) >= 0) {
+		g_queue_unlink(&s->pending, &t->link);
+	}
+	if (s->conn)
+		s->dm->forget_task(s->conn, &t->dm);
+	return false;
+}
+
+/*
+ * session_task_run() waited for @t in vain. The caller frees @t and its
+ * done flag when we return, so the session must let go of it. A target
+ * that leaves a command of ours unanswered this long ends the session:
+ * recovering would only send it again to a target that does not answer,
+ * and whoever waits for it waits no longer.
+ */
+static void task_give_up(struct isa_session *s, struct isa_task *t, int timeout_ms)
+{
+	bool whole_s = timeout_ms % 1000 == 0;
+
+	if (task_take_back(s, t))
+		return;
+	if (s->state == SESSION_FAILED) {
+		t->result = -ENOTCONN;
+		g_strlcpy(t->msg, s->error ? s->error : "session failed", sizeof(t->msg));
+	} else {
+		t->result = -ETIMEDOUT;
+		snprintf(t->msg, sizeof(t->msg), "no answer to SCSI command 0x%02x within %d %s",
+			 t->cdb[0], whole_s ? timeout_ms / 1000 : timeout_ms, whole_s ? "s" : "ms");
+		session_end(s, "%s", t->msg);
+	}
+	s->stats.errors++;
+	s->stats.commands++;
+	/* Everything else the session held fails the usual way. */
+	session_after_io(s);
+}
+
 int session_task_run(struct isa_session *s, struct isa_task *t, int timeout_ms)
 {
 	bool done = false;
@@ -916,11 +981,10 @@ int session_task_run(struct isa_session *s, struct isa_task *t, int timeout_ms)
 	t->done = run_done;
 	t->opaque = &done;
 	session_task_submit(s, t);
-	if (isa_session_run(s, &done, timeout_ms) < 0 && !done) {
-		/* Timed out: fail the session rather than leave the task behind. */
-		session_fail(s, "no answer to a SCSI command within %d ms", timeout_ms);
-		session_after_io(s);
-	}
+	if (isa_session_run(s, &done, timeout_ms) < 0 && !done)
+		task_give_up(s, t, timeout_ms);
+	t->done = NULL;
+	t->opaque = NULL;
 	return t->result;
 }
 

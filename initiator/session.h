@@ -174,7 +174,16 @@ int session_enter_full_feature(struct isa_session *s, GError **err);
 int session_control_exchange(struct isa_session *s, const uint8_t *bhs, const void *data,
 			     uint32_t dlen, int timeout_ms, GError **err);
 
+/*
+ * The connection failed for the reason @fmt says: recover it when the
+ * owner asked for recovery, else fail the session.
+ */
 void session_fail(struct isa_session *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+/*
+ * Fail the session for good, recovery or not: every command it holds
+ * fails with the reason @fmt says.
+ */
+void session_end(struct isa_session *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
 /*
  * Connect and log in again after a lost connection, on the same
@@ -231,7 +240,12 @@ void session_tmf_forget(struct isa_session *s);
 /* Queue @t; it is sent as soon as the CmdSN window and queue depth allow. */
 void session_task_submit(struct isa_session *s, struct isa_task *t);
 
-/* Submit @t and serve the session until it completes. Returns t->result. */
+/*
+ * Submit @t and serve the session until it completes. Returns t->result.
+ * Without an answer within @timeout_ms the session ends for good (state
+ * failed) and @t fails with -ETIMEDOUT; either way the session holds
+ * nothing of @t afterwards, which its caller may free.
+ */
 int session_task_run(struct isa_session *s, struct isa_task *t, int timeout_ms);
 
 /* Logical block size and the like are the LUN layer's; these are shared. */

@@ -100,6 +100,7 @@ enum trigger {
 	ON_IO,	  /* first READ or WRITE */
 	ON_LOGIN, /* first Login Request */
 	ON_TEXT,  /* first Text Request of a discovery session */
+	ON_CMD,	  /* first SCSI Command of any kind: the initiator's probe */
 };
 
 /**
@@ -853,6 +854,11 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 				  cmdsn, t->exp_cmdsn);
 		t->exp_cmdsn = cmdsn + 1;
 	}
+	if (t->mode && t->mode->trigger == ON_CMD && !t->struck) {
+		note("SCSI Command 0x%02x ITT 0x%08x", cdb[0], itt);
+		strike(t, p);
+		return 0;
+	}
 	if (rw_cdb(cdb, &write, &lba, &blocks)) {
 		note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u", write ? "WRITE" : "READ",
 		     itt, lba, blocks);
@@ -1514,7 +1520,10 @@ static void misbehave_stall_refuse(struct target *t, const struct pdu *cmd)
 	stall(t, cmd, 255, ISCSI_TMF_RSP_NOT_SUPPORTED);
 }
 
-/* Never answer again, NOP-Out pings included: the initiator must notice. */
+/*
+ * Never answer again, NOP-Out pings included: the initiator must notice.
+ * As "silent", from the first command on: the initiator's probe after login.
+ */
 static void misbehave_slow_nop(struct target *t, const struct pdu *cmd)
 {
 	(void)cmd;
@@ -1559,6 +1568,9 @@ static const struct mode modes[] = {
      "a burst of NOP-In pings, each to be answered; I/O then goes on"},
     {"slow-nop", ON_IO, false, misbehave_slow_nop,
      "never answer again, the initiator's NOP-Out pings included"},
+    {"silent", ON_CMD, false, misbehave_slow_nop,
+     "log in, then answer nothing at all: no SCSI Response to the first command (the "
+     "probe), no NOP-In"},
     {"stall-abort", ON_READ, false, misbehave_stall_abort,
      "leave a READ unanswered; ABORT TASK of it succeeds"},
     {"stall-reset", ON_READ, false, misbehave_stall_reset,

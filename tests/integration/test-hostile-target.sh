@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The initiator against a scripted hostile target (tests/evil-target): each
 # run of the target breaks the protocol one way on the first READ or WRITE
-# (or in login or discovery). isa-io must then fail, not hang or crash, with
+# (or in login, discovery or from the first command on). isa-io must then fail, not hang or crash, with
 # a message naming the problem and no sanitizer report, and the target must
 # have received nothing it did not ask for (it checks every PDU and exits
 # non-zero otherwise, e.g. on Data-Out answering a bad R2T or a wrong NOP-Out).
@@ -11,7 +11,8 @@ source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 EVIL=$top_builddir/tests/evil-target
 IQN=iqn.2026-11.org.iser-attach.test:evil
 [ -x "$EVIL" ] || die "$EVIL is not built"
-# A hang guard only: every scenario normally ends within seconds.
+# A hang guard only: every scenario normally ends within seconds, "silent"
+# within 30 s.
 ISA_CMD_TIMEOUT=60
 
 WORK=$(mktemp -d)
@@ -127,6 +128,34 @@ hostile slow-nop "target did not answer a NOP-Out ping within 2 s" \
 	--nop-interval 1 --nop-timeout 2 "${READ[@]}"
 grep -q "left [1-9][0-9]* NOP-Out pings unanswered" "$WORK/slow-nop.log" ||
 	die "slow-nop: the initiator never pinged"
+# ...and a target that logs in and then answers nothing at all, the probe
+# of the LUN included, makes the attach fail: iser-attach, session recovery
+# on as by default, gives up when a probe command has waited its 30 s
+# (LUN_PROBE_TIMEOUT_MS; the NOP timeout has dropped the connection by
+# then, and reconnecting meets a closed port) and ends the session for
+# good: exit status 8 (timeout) naming the command, no export printed, no
+# state file, control socket or NBD socket left. In the foreground, so
+# that its stderr is complete (a sanitizer report included) when it exits.
+evil_start silent
+mkdir -p "$WORK/attach/run"
+rc=0
+ISER_ATTACH_RUNDIR=$WORK/attach/run timeout -k 5 "$ISA_CMD_TIMEOUT" "$ISER_ATTACH" \
+	--foreground --transport tcp --socket "$WORK/attach/sock" "$EVIL_PORTAL" "$IQN" \
+	>"$WORK/attach/out" 2>"$WORK/attach/err" || rc=$?
+echo "--- iser-attach exited $rc:"
+cat "$WORK/attach/err"
+[ "$rc" -eq 8 ] || die "silent: iser-attach exited $rc, expected 8 (timeout)"
+grep -qx "iser-attach: no answer to SCSI command 0xa0 within 30 s" "$WORK/attach/err" ||
+	die "silent: iser-attach did not say which command went unanswered"
+! grep -q Sanitizer "$WORK/attach/err" || die "silent: sanitizer report from iser-attach"
+[ ! -s "$WORK/attach/out" ] || die "silent: iser-attach printed '$(cat "$WORK/attach/out")'"
+[ ! -e "$WORK/attach/sock" ] || die "silent: the NBD socket was left behind"
+[ -z "$(ls -A "$WORK/attach/run")" ] ||
+	die "silent: left in the state directory: $(ls -A "$WORK/attach/run")"
+evil_finish
+# The library alike, with recovery asked for: isa-io fails the probe of
+# LUN 1 (TEST UNIT READY) the same way.
+hostile silent "LUN 1: no answer to SCSI command 0x00 within 30 s" --replacement-timeout 60 info
 # ...and the target's own pings are each answered with their TTT while
 # I/O goes on (the target exits non-zero on a missing or wrong reply).
 evil_start nop-flood
