@@ -85,6 +85,10 @@ struct attachment {
 	int ctlfd;
 	char *ctl_path;
 	bool state_written;
+	/* iser-detach's --timeout, sent with its SIGTERM (0: a plain signal). */
+	int detach_wait_s;
+	/* Why the session was ended without a logout, when it was. */
+	char *abandoned;
 	/* Command counts sampled once a second, for the IOPS iser-list shows. */
 	gint64 sample_us[IOPS_WINDOW];
 	uint64_t sample_cmds[IOPS_WINDOW];
@@ -444,13 +448,46 @@ static void flush_done(void *opaque, int err, const char *msg)
 		g_warning("flush before detach failed: %s", msg);
 }
 
+static bool session_recovering(const struct attachment *a)
+{
+	return !strcmp(isa_session_state_name(a->s), "recovering");
+}
+
+/*
+ * iser-detach gave us its --timeout and the session has not come back
+ * (or not flushed) within it: end the session without a logout. What is
+ * still in flight fails with an error to its client (none of it was
+ * acknowledged, so nothing acknowledged is lost), and iser-detach hears
+ * why from the result file.
+ */
+static void abandon_session(struct attachment *a, const char *doing)
+{
+	gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+	g_autofree char *why = NULL;
+
+	a->abandoned =
+	    session_recovering(a)
+		? g_strdup_printf("the session was still recovering after %d s", a->detach_wait_s)
+		: g_strdup_printf("%s took longer than %d s", doing, a->detach_wait_s);
+	why = g_strdup_printf("detached without a logout: %s", a->abandoned);
+	g_warning("%s", why);
+	isa_session_abandon(a->s, why);
+	/* The front ends answer the failed requests. */
+	while (!frontend_drained(a) && g_get_monotonic_time() < deadline)
+		service_all(a, 100);
+}
+
 /*
  * Stop serving without losing a block: no new requests, finish those in
- * flight, SYNCHRONIZE CACHE, then unexport and log out.
+ * flight, SYNCHRONIZE CACHE, then unexport and log out. Sent by
+ * iser-detach, the signal bounds the whole by its --timeout: a session that
+ * is recovering (or flushing) past it is ended without a logout.
  */
 static void stop_serving(struct attachment *a)
 {
-	gint64 deadline = g_get_monotonic_time() + DRAIN_TIMEOUT_MS * 1000LL;
+	gint64 now = g_get_monotonic_time();
+	gint64 limit = a->detach_wait_s ? now + a->detach_wait_s * G_USEC_PER_SEC : 0;
+	gint64 deadline = limit ? limit : now + DRAIN_TIMEOUT_MS * 1000LL;
 	int result = 1;
 	g_autoptr(GError) err = NULL;
 
@@ -458,14 +495,18 @@ static void stop_serving(struct attachment *a)
 		nbd_server_shutdown(a->srv);
 	while (!frontend_drained(a) && g_get_monotonic_time() < deadline)
 		service_all(a, 100);
+	if (limit && !isa_session_error(a->s) && (!frontend_drained(a) || session_recovering(a)))
+		abandon_session(a, "draining the requests in flight");
 	if (!frontend_drained(a))
 		g_warning("requests still in flight after %d s; detaching anyway",
-			  DRAIN_TIMEOUT_MS / 1000);
+			  (int)((g_get_monotonic_time() - now) / G_USEC_PER_SEC));
 	if (!isa_session_error(a->s) && !isa_lun_get_info(a->l)->read_only &&
 	    isa_flush(a->l, flush_done, &result) == 0) {
-		deadline = g_get_monotonic_time() + FLUSH_TIMEOUT_MS * 1000LL;
+		deadline = limit ? limit : g_get_monotonic_time() + FLUSH_TIMEOUT_MS * 1000LL;
 		while (result == 1 && !isa_session_error(a->s) && g_get_monotonic_time() < deadline)
 			service_all(a, 100);
+		if (limit && result == 1 && !isa_session_error(a->s))
+			abandon_session(a, "the flush");
 	}
 	/*
 	 * The kernel's sockets closed when they went idle above, before this
@@ -487,6 +528,9 @@ static int serve(struct attachment *a)
 
 		service_all(a, 1000);
 		if (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+			/* iser-detach queues its --timeout with the signal. */
+			if (si.ssi_code == SI_QUEUE && si.ssi_int > 0)
+				a->detach_wait_s = si.ssi_int;
 			g_message("%s: detaching", strsignal((int)si.ssi_signo));
 			break;
 		}
@@ -496,6 +540,13 @@ static int serve(struct attachment *a)
 		}
 	}
 	stop_serving(a);
+	if (a->abandoned) {
+		g_autoptr(GError) err = NULL;
+
+		if (state_result_write(getpid(), a->abandoned, &err) < 0)
+			g_warning("%s", err->message);
+		return CLI_EXIT_TIMEOUT;
+	}
 	return 0;
 }
 
@@ -639,6 +690,7 @@ static void detach_all(struct attachment *a)
 		unlink(opt_pid_file);
 	g_free(a->export);
 	g_free(a->uri);
+	g_free(a->abandoned);
 }
 
 /* The kind and export string this command line asks for, as recorded. */

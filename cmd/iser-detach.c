@@ -16,10 +16,22 @@
 
 static const char *prog = "iser-detach";
 
-/* SIGTERM, then wait; returns 0 once the process is gone. */
+/*
+ * What the process may take beyond the timeout once it gives up on a
+ * recovering session: failing what is in flight, unexporting, exiting.
+ */
+#define TEARDOWN_S 15
+
+/*
+ * SIGTERM carrying @timeout_s, which bounds how long the process waits for
+ * a recovering session and for the flush; then wait for it to go. Returns
+ * 0 once it is gone after a clean logout.
+ */
 static int detach_one(const struct attach_state *st, int timeout_s, gboolean quiet)
 {
-	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+	gint64 deadline =
+	    g_get_monotonic_time() + (gint64)(timeout_s + TEARDOWN_S) * G_USEC_PER_SEC;
+	g_autofree char *result = NULL;
 	gint64 next_note = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
 
 	if (!state_alive(st)) {
@@ -30,7 +42,8 @@ static int detach_one(const struct attach_state *st, int timeout_s, gboolean qui
 			       (long)st->pid);
 		return 0;
 	}
-	if (kill(st->pid, SIGTERM) < 0 && errno != ESRCH) {
+	if (sigqueue(st->pid, SIGTERM, (union sigval){.sival_int = timeout_s}) < 0 &&
+	    errno != ESRCH) {
 		fprintf(stderr, "%s: cannot signal process %ld: %s\n", prog, (long)st->pid,
 			g_strerror(errno));
 		return CLI_EXIT_FAILURE;
@@ -40,7 +53,7 @@ static int detach_one(const struct attach_state *st, int timeout_s, gboolean qui
 			fprintf(stderr,
 				"%s: %s (process %ld) did not finish within %d s; it is still "
 				"draining or flushing\n",
-				prog, st->export, (long)st->pid, timeout_s);
+				prog, st->export, (long)st->pid, timeout_s + TEARDOWN_S);
 			return CLI_EXIT_TIMEOUT;
 		}
 		if (!quiet && g_get_monotonic_time() > next_note) {
@@ -51,6 +64,14 @@ static int detach_one(const struct attach_state *st, int timeout_s, gboolean qui
 		g_usleep(20000);
 	}
 	state_remove(st->pid);
+	result = state_result_take(st->pid);
+	if (result) {
+		/* Said even with --quiet: what was in flight failed. */
+		fprintf(stderr,
+			"%s: %s: detached, but could not log out: %s; requests in flight failed\n",
+			prog, st->export, result);
+		return CLI_EXIT_TIMEOUT;
+	}
 	if (!quiet)
 		printf("detached %s\n", st->export);
 	return 0;
@@ -59,11 +80,11 @@ static int detach_one(const struct attach_state *st, int timeout_s, gboolean qui
 int main(int argc, char **argv)
 {
 	gboolean all = FALSE, quiet = FALSE, json = FALSE;
-	gint timeout_s = 60;
+	gint timeout_s = 10;
 	const GOptionEntry entries[] = {
 	    {"all", 'a', 0, G_OPTION_ARG_NONE, &all, "Detach every attachment", NULL},
 	    {"timeout", 0, 0, G_OPTION_ARG_INT, &timeout_s,
-	     "Give up waiting after S seconds (default 60)", "S"},
+	     "Wait at most S seconds for a recovering session and the flush (default 10)", "S"},
 	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Print nothing on success", NULL},
 	    {"json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print a JSON array of the exports detached",
 	     NULL},

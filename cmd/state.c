@@ -52,6 +52,29 @@ void state_remove(pid_t pid)
 	unlink(path);
 }
 
+static char *result_path(pid_t pid)
+{
+	return g_strdup_printf("%s/%ld.result", state_dir(), (long)pid);
+}
+
+int state_result_write(pid_t pid, const char *text, GError **err)
+{
+	g_autofree char *path = result_path(pid);
+
+	return g_file_set_contents(path, text, -1, err) ? 0 : -1;
+}
+
+char *state_result_take(pid_t pid)
+{
+	g_autofree char *path = result_path(pid);
+	char *text = NULL;
+
+	if (!g_file_get_contents(path, &text, NULL, NULL))
+		return NULL;
+	unlink(path);
+	return g_strchomp(text);
+}
+
 void attach_state_free(struct attach_state *st)
 {
 	if (!st)

@@ -39,6 +39,14 @@ const char *state_dir(void);
 int state_write(const struct attach_state *st, GError **err);
 void state_remove(pid_t pid);
 
+/*
+ * How a serving process that ended without a clean logout says why, for
+ * the iser-detach that waits for it: written before it exits, read (and
+ * removed) once it is gone. NULL when there is none.
+ */
+int state_result_write(pid_t pid, const char *text, GError **err);
+char *state_result_take(pid_t pid);
+
 /* Every recorded attachment (struct attach_state *), oldest first. */
 GPtrArray *state_list(void);
 

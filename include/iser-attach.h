@@ -151,6 +151,14 @@ const char *isa_session_error(const struct isa_session *s);
 /* "logged-in", "recovering" (reconnecting after a lost connection) or "failed". */
 const char *isa_session_state_name(const struct isa_session *s);
 
+/*
+ * End the session for good, without logging out, whatever its state: every
+ * command it holds completes with an error (-ENOTCONN) carrying @why, and
+ * so does every later one. For an owner that cannot wait for a recovery any
+ * longer.
+ */
+void isa_session_abandon(struct isa_session *s, const char *why);
+
 /**
  * struct isa_session_info - what login settled.
  */

@@ -1062,6 +1062,9 @@ const char *isa_session_error(const struct isa_session *s)
 
 const char *isa_session_state_name(const struct isa_session *s)
 {
+	/* A new login after a lost connection is part of the recovery. */
+	if (s->relogin)
+		return "recovering";
 	switch (s->state) {
 	case SESSION_RECOVERING:
 		return "recovering";
@@ -1070,6 +1073,12 @@ const char *isa_session_state_name(const struct isa_session *s)
 	default:
 		return "logged-in";
 	}
+}
+
+void isa_session_abandon(struct isa_session *s, const char *why)
+{
+	session_end(s, "%s", why);
+	session_after_io(s);
 }
 
 void isa_session_get_stats(const struct isa_session *s, struct isa_stats *st)
