@@ -42,10 +42,15 @@ static void session_vfail(struct isa_session *s, bool final, const char *fmt, va
 {
 	if (s->state == SESSION_FAILED)
 		return;
-	g_free(s->error);
-	s->error = g_strdup_vprintf(fmt, ap);
+	/*
+	 * The first failure of a connection says why it failed; what follows
+	 * from it (a send refused on the dead connection) must not replace it
+	 * in the log or in the clients' errors.
+	 */
 	if (s->state == SESSION_RECOVERING && !final)
 		return;
+	g_free(s->error);
+	s->error = g_strdup_vprintf(fmt, ap);
 	/*
 	 * A lost connection in full feature phase is recovered when the
 	 * owner asked for it: the connection is dropped after this upcall
