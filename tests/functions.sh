@@ -478,26 +478,26 @@ wait_for_line()
 
 # attachment_field KEY...: the values of KEYs (summed) of the one
 # attachment of this test, from iser-list --json, which reads them from
-# the serving process; fails while it cannot say.  Parsed here, without
-# python: in the VM a python start costs seconds, more than a fault test's
-# I/O lasts.
+# the serving process; fails while it cannot say.  Parsed by bash itself:
+# a poll loop that starts one process per turn stays quick in the VM,
+# where each process start costs a good part of a second.
 attachment_field()
 {
-	local json k v sum=0 n
+	local json k sum=0 re
 
 	json=$("$top_builddir/iser-list" --json) || return 1
-	n=$(grep -c '"export"' <<<"$json" || :)
-	if [ "$n" -ne 1 ]; then
-		echo "expected one attachment, iser-list shows $n" >&2
+	re='"export".*"export"'
+	if [[ $json =~ $re ]] || [[ $json != *'"export"'* ]]; then
+		echo "expected one attachment, iser-list shows: $json" >&2
 		return 1
 	fi
 	for k in "$@"; do
-		v=$(sed -n "s/.*\"$k\": \([0-9][0-9]*\)[,}].*/\1/p" <<<"$json")
-		if [ -z "$v" ]; then
+		re="\"$k\": ([0-9]+)[,}]"
+		if ! [[ $json =~ $re ]]; then
 			echo "iser-list has no number for $k: $json" >&2
 			return 1
 		fi
-		sum=$((sum + v))
+		sum=$((sum + BASH_REMATCH[1]))
 	done
 	echo "$sum"
 }

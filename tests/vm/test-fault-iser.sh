@@ -147,15 +147,16 @@ tgt_bind_initiator 1
 fault_attach --transport iser "$TGT_ADDR:$ISER_PORT" "$IQN"
 
 # run_fault NAME FUNCTION: fio through the export, FUNCTION once it has
-# moved data (16 MiB at most 4 MiB/s: at least 4 s each way on any
-# machine); fio must end with every block verified.  Prints the report
+# moved data (32 MiB at most 4 MiB/s: at least 8 s each way on any
+# machine, room for the slow polls of a loaded VM); fio must end with
+# every block verified.  Prints the report
 # line and sets reconnects, those of this fault.
 run_fault()
 {
 	local before
 
 	before=$(fault_reconnects)
-	fault_fio "$1" --size=16M --rate=4m
+	fault_fio "$1" --size=32M --rate=4m
 	fault_fio_moving
 	"$2"
 	fault_fio_wait "$1"

@@ -43,7 +43,7 @@ pinged()
 wait_until 60 "3 packets (NOP-Out pings) to cross the idle delayed link" pinged
 
 # Under load: the delay while fio moves 2 MiB, then none.
-fault_fio netem --size=16M --rate=4m
+fault_fio netem --size=32M --rate=4m
 fault_fio_moving $((2 << 20))
 tc qdisc del dev "$FAULT_HOST_IF" root
 ip netns exec "$FAULT_NS" tc qdisc del dev "$FAULT_NS_IF" root
