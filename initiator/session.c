@@ -42,10 +42,15 @@ static void session_vfail(struct isa_session *s, bool final, const char *fmt, va
 {
 	if (s->state == SESSION_FAILED)
 		return;
-	g_free(s->error);
-	s->error = g_strdup_vprintf(fmt, ap);
+	/*
+	 * Recovering, the connection has failed already: what follows is an
+	 * echo of that failure (the datamover's own words for a PDU the
+	 * session refused), and the first reason is the one worth keeping.
+	 */
 	if (s->state == SESSION_RECOVERING && !final)
 		return;
+	g_free(s->error);
+	s->error = g_strdup_vprintf(fmt, ap);
 	/*
 	 * A lost connection in full feature phase is recovered when the
 	 * owner asked for it: the connection is dropped after this upcall

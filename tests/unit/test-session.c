@@ -296,8 +296,8 @@ static const struct dm_ops fake_ops = {
     .destroy = fake_destroy,
 };
 
-/* The target answers the command with @itt: GOOD, with the window it has now. */
-static void target_good(struct dm_conn *c, uint32_t itt)
+/* The target answers the command with @itt with @status and the window it has now. */
+static struct fake_event *target_status(struct dm_conn *c, uint32_t itt, uint8_t status)
 {
 	struct fake_event *e = inbox_push(c);
 	struct iscsi_scsi_rsp *r = (void *)e->bhs;
@@ -305,11 +305,32 @@ static void target_good(struct dm_conn *c, uint32_t itt)
 	r->opcode = ISCSI_OP_SCSI_RSP;
 	r->flags = ISCSI_FLAG_FINAL;
 	r->response = ISCSI_RESPONSE_COMPLETED;
-	r->cmd_status = SCSI_STATUS_GOOD;
+	r->cmd_status = status;
 	r->itt = htonl(itt);
 	r->statsn = htonl(c->statsn++);
 	r->exp_cmdsn = htonl(c->exp_cmdsn);
 	r->max_cmdsn = htonl(c->max_cmdsn);
+	return e;
+}
+
+static void target_good(struct dm_conn *c, uint32_t itt)
+{
+	target_status(c, itt, SCSI_STATUS_GOOD);
+}
+
+/*
+ * CHECK CONDITION for @itt with a SenseLength (64) past its 4-byte data
+ * segment: a violation the session finds itself, after which the
+ * datamover fails the connection in its own words, as the TCP one does.
+ */
+static void target_bad_sense(struct dm_conn *c, uint32_t itt)
+{
+	static const uint8_t data[4] = {0x00, 0x40, 0x70, 0x00};
+	struct fake_event *e = target_status(c, itt, SCSI_STATUS_CHECK_CONDITION);
+
+	iscsi_set_dlength(((struct iscsi_scsi_rsp *)e->bhs)->dlength, sizeof(data));
+	e->data = g_byte_array_new();
+	g_byte_array_append(e->data, data, sizeof(data));
 }
 
 /* The connection fails, for the reason @why says. */
@@ -914,6 +935,35 @@ START_TEST(flapping_login_keeps_backoff)
 }
 END_TEST
 
+/*
+ * The violation is one the session finds (a SenseLength past the data
+ * segment), not the datamover: the command given up on says what it was,
+ * not what the datamover said when the session refused the PDU.
+ */
+START_TEST(poison_command_names_the_violation)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome poison;
+	int n;
+
+	log_in(s);
+	submit(s, 1, &poison);
+	for (n = 1; n <= 2; n++) {
+		served_a_while(s);
+		target_bad_sense(c, last_sent(c, 1)->itt);
+		pump(s);
+		ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	}
+	ck_assert(poison.done);
+	ck_assert_int_eq(poison.result, -EIO);
+	ck_assert_str_eq(poison.msg,
+			 "given up: the target broke the protocol on it 2 times; "
+			 "last: SCSI Response with a SenseLength past its data segment");
+	session_fake_free(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("session");
@@ -931,6 +981,7 @@ int main(void)
 	tcase_add_test(tc, poison_command_fails_alone_conn_losses);
 	tcase_add_test(tc, poison_command_fails_alone_violations);
 	tcase_add_test(tc, flapping_login_keeps_backoff);
+	tcase_add_test(tc, poison_command_names_the_violation);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
