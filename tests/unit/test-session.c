@@ -964,6 +964,37 @@ START_TEST(poison_command_names_the_violation)
 }
 END_TEST
 
+/*
+ * However long the backoff has grown, the next login is not put off past
+ * the replacement timeout: commands wait for a new connection that long
+ * and no longer.
+ */
+START_TEST(flapping_backoff_within_replacement_timeout)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	unsigned n;
+
+	s->replacement_timeout_s = 1;
+	log_in(s);
+	for (n = 1; n <= 4; n++) {
+		if (n > 1) {
+			s->next_attempt_us = g_get_monotonic_time();
+			pump(s);
+			ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+		}
+		target_drop(c, "connection reset by peer");
+		pump(s);
+		ck_assert_str_eq(isa_session_state_name(s), "recovering");
+		ck_assert_int_le(s->next_attempt_us, s->recovery_deadline_us);
+	}
+	ck_assert_uint_eq(s->backoff_ms, 2000);
+	session_end(s, "closed");
+	pump(s);
+	session_fake_free(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("session");
@@ -982,6 +1013,7 @@ int main(void)
 	tcase_add_test(tc, poison_command_fails_alone_violations);
 	tcase_add_test(tc, flapping_login_keeps_backoff);
 	tcase_add_test(tc, poison_command_names_the_violation);
+	tcase_add_test(tc, flapping_backoff_within_replacement_timeout);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
