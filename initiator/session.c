@@ -44,8 +44,9 @@ static void session_vfail(struct isa_session *s, bool final, const char *fmt, va
 		return;
 	/*
 	 * The first failure of a connection says why it failed; what follows
-	 * from it (a send refused on the dead connection) must not replace it
-	 * in the log or in the clients' errors.
+	 * from it (a send refused on the dead connection, the datamover's own
+	 * words for a PDU the session refused) must not replace it in the log
+	 * or in the clients' errors.
 	 */
 	if (s->state == SESSION_RECOVERING && !final)
 		return;
@@ -67,12 +68,14 @@ static void session_vfail(struct isa_session *s, bool final, const char *fmt, va
 		s->recovery_deadline_us = now + (gint64)s->replacement_timeout_s * G_USEC_PER_SEC;
 		/*
 		 * A connection that dies soon after its login (a target that
-		 * fails every one) waits out a growing backoff; one that served
-		 * for a while is replaced at once.
+		 * fails every one) waits out a growing backoff, but not past the
+		 * replacement timeout; one that served for a while is replaced
+		 * at once.
 		 */
 		if (s->login_us && now - s->login_us < SESSION_STABLE_US) {
 			s->backoff_ms = MIN(MAX(s->backoff_ms * 2, 250u), 8000u);
-			s->next_attempt_us = now + s->backoff_ms * 1000LL;
+			s->next_attempt_us =
+			    MIN(now + s->backoff_ms * 1000LL, s->recovery_deadline_us);
 		} else {
 			s->backoff_ms = 0;
 			s->next_attempt_us = now;

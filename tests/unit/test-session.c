@@ -1,54 +1,254 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Unit tests for initiator/session.c: session_task_run() against a target
- * that never answers, over a fake datamover that swallows every command.
- * With recovery asked for or not, the task must come back to its caller
- * with -ETIMEDOUT, held nowhere in the session, and the session must end
- * for good.
+ * Unit tests for initiator/session.c over a scripted fake datamover: a
+ * target that logs in whoever asks (so that session_relogin() reconnects
+ * for real), records every SCSI Command PDU it is given, and answers only
+ * what a test case tells it to, when it tells it to. A test case can also
+ * fail the connection at any point, as a real datamover does: from inside
+ * service(), after counting a protocol violation against a task if it
+ * likes. Everything runs through isa_session_service(), synchronously:
+ * nothing waits for time to pass.
+ *
+ * Cases: a target that never answers (the command comes back to its
+ * caller with -ETIMEDOUT and the session ends for good); the CmdSN window;
+ * ITTs; resending after a new login; giving up on one command the target
+ * keeps choking on while the others go on; the reconnect backoff of a
+ * connection that dies right after its login.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "common/iscsi-proto.h"
 #include "initiator/scsi.h"
 #include "initiator/session.h"
 
-/* The fake connection: what the session asked of it. */
+#define FAKE_TSIH 0x1234
+/* Sessions here never ping and never time a command out on their own. */
+#define QUIET_S 3600
+/* Longer than the 5 s after its login within which a lost connection counts as flapping. */
+#define SERVED_US (10 * G_USEC_PER_SEC)
+
+/* One SCSI Command PDU as the fake target received it. */
+struct fake_cmd {
+	uint32_t itt;
+	uint32_t cmdsn;
+	uint8_t cdb[16];
+	unsigned conn; /* which connection (1 = the first) it came on */
+};
+
+/* What the fake target does next, from inside service(). */
+struct fake_event {
+	GList link;
+	uint8_t bhs[ISCSI_BHS_LEN];
+	GByteArray *data;
+	bool final_login; /* the Login Response that enters full feature phase */
+	bool fail;	  /* instead of a PDU: the connection fails */
+	bool violation;	  /* ... after a violation counted against violation_itt */
+	uint32_t violation_itt;
+	char why[96];
+};
+
+/* The fake connection, and the target at its other end. */
 struct dm_conn {
-	unsigned sent;
+	struct dm_upcalls up;
+	int fd; /* eventfd, readable while events wait */
+	GQueue inbox;
+	GArray *cmds; /* struct fake_cmd, in the order received */
+	unsigned connects;
+	unsigned resets;
+	bool connected;
+	bool full_feature;
+	unsigned misplaced; /* commands sent while not logged in */
+	unsigned logins;    /* Login Requests */
 	unsigned forgotten;
 	const struct dm_task *first_forgotten;
+
+	/* The target's side of the sequence numbers. */
+	uint32_t window; /* MaxCmdSN - ExpCmdSN + 1 at login */
+	uint32_t statsn;
+	uint32_t exp_cmdsn;
+	uint32_t max_cmdsn;
 };
+
+static void event_free(struct fake_event *e)
+{
+	if (e->data)
+		g_byte_array_unref(e->data);
+	g_free(e);
+}
+
+static void inbox_clear(struct dm_conn *c)
+{
+	GList *l;
+	uint64_t n;
+
+	while ((l = g_queue_pop_head_link(&c->inbox)))
+		event_free(l->data);
+	if (read(c->fd, &n, sizeof(n)) < 0)
+		ck_assert_int_eq(errno, EAGAIN);
+}
+
+static struct fake_event *inbox_push(struct dm_conn *c)
+{
+	struct fake_event *e = g_new0(struct fake_event, 1);
+	uint64_t one = 1;
+
+	e->link.data = e;
+	g_queue_push_tail_link(&c->inbox, &e->link);
+	ck_assert_int_eq(write(c->fd, &one, sizeof(one)), sizeof(one));
+	return e;
+}
+
+static struct dm_conn *fake_create(const struct dm_upcalls *up)
+{
+	struct dm_conn *c = g_new0(struct dm_conn, 1);
+
+	c->up = *up;
+	c->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ck_assert_int_ge(c->fd, 0);
+	g_queue_init(&c->inbox);
+	c->cmds = g_array_new(FALSE, TRUE, sizeof(struct fake_cmd));
+	c->window = 32;
+	return c;
+}
+
+static int fake_connect(struct dm_conn *c, const char *host, uint16_t port, int timeout_ms,
+			GError **err)
+{
+	(void)host;
+	(void)port;
+	(void)timeout_ms;
+	(void)err;
+	ck_assert(!c->connected);
+	c->connects++;
+	c->connected = true;
+	c->full_feature = false;
+	c->statsn = 1000 * c->connects;
+	return 0;
+}
 
 static int fake_get_fd(struct dm_conn *c)
 {
-	(void)c;
-	return -1;
+	return c->fd;
 }
 
 static uint32_t fake_which_events(struct dm_conn *c)
 {
 	(void)c;
+	return EPOLLIN;
+}
+
+/* Deliver what the target has to say; stop at a failure, as a real datamover does. */
+static int fake_service(struct dm_conn *c, uint32_t revents)
+{
+	GList *l;
+	uint64_t n;
+
+	(void)revents;
+	if (read(c->fd, &n, sizeof(n)) < 0)
+		ck_assert_int_eq(errno, EAGAIN);
+	while ((l = g_queue_pop_head_link(&c->inbox))) {
+		struct fake_event *e = l->data;
+		int rc = 0;
+
+		if (e->fail) {
+			if (e->violation) {
+				struct dm_task *t = c->up.find_task(c->up.opaque, e->violation_itt);
+
+				ck_assert_ptr_nonnull(t);
+				t->violations++;
+			}
+			c->up.failed(c->up.opaque, e->violation ? EPROTO : ECONNRESET, e->why);
+			rc = -1;
+		} else {
+			if (e->final_login)
+				c->full_feature = true;
+			rc = c->up.pdu(c->up.opaque, e->bhs, NULL, 0,
+				       e->data ? e->data->data : NULL, e->data ? e->data->len : 0);
+			if (rc < 0)
+				c->up.failed(c->up.opaque, EPROTO,
+					     "PDU rejected by the iSCSI layer");
+		}
+		event_free(e);
+		if (rc < 0) {
+			/* Nothing more comes from a failed connection. */
+			inbox_clear(c);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const char sec_answer[] = "AuthMethod=None\0TargetPortalGroupTag=1\0";
+static const char op_answer[] = "HeaderDigest=None\0DataDigest=None\0MaxConnections=1\0"
+				"InitialR2T=No\0ImmediateData=Yes\0"
+				"MaxRecvDataSegmentLength=65536\0MaxBurstLength=131072\0"
+				"FirstBurstLength=131072\0DefaultTime2Wait=2\0"
+				"DefaultTime2Retain=0\0MaxOutstandingR2T=1\0DataPDUInOrder=Yes\0"
+				"DataSequenceInOrder=Yes\0ErrorRecoveryLevel=0\0";
+
+/* Every stage the initiator asks to leave, it may: no authentication, all keys declared. */
+static void answer_login(struct dm_conn *c, const uint8_t *bhs)
+{
+	const struct iscsi_login_req *q = (const void *)bhs;
+	struct fake_event *e = inbox_push(c);
+	struct iscsi_login_rsp *r = (void *)e->bhs;
+	uint8_t csg = (q->flags & ISCSI_LOGIN_CSG_MASK) >> ISCSI_LOGIN_CSG_SHIFT;
+	uint8_t nsg = q->flags & ISCSI_LOGIN_NSG_MASK;
+	const char *text = csg == ISCSI_STAGE_SECURITY ? sec_answer : op_answer;
+	size_t len = csg == ISCSI_STAGE_SECURITY ? sizeof(sec_answer) - 1 : sizeof(op_answer) - 1;
+
+	ck_assert(q->flags & ISCSI_LOGIN_TRANSIT);
+	c->logins++;
+	c->exp_cmdsn = ntohl(q->cmdsn);
+	c->max_cmdsn = c->exp_cmdsn + c->window - 1;
+	e->data = g_byte_array_new();
+	g_byte_array_append(e->data, (const guint8 *)text, (guint)len);
+	e->final_login = nsg == ISCSI_STAGE_FULL_FEATURE;
+	r->opcode = ISCSI_OP_LOGIN_RSP;
+	r->flags = q->flags & (ISCSI_LOGIN_TRANSIT | ISCSI_LOGIN_CSG_MASK | ISCSI_LOGIN_NSG_MASK);
+	iscsi_set_dlength(r->dlength, (uint32_t)len);
+	memcpy(r->isid, q->isid, sizeof(r->isid));
+	r->tsih = htons(FAKE_TSIH);
+	r->itt = q->itt;
+	r->statsn = htonl(c->statsn++);
+	r->exp_cmdsn = htonl(c->exp_cmdsn);
+	r->max_cmdsn = htonl(c->max_cmdsn);
+}
+
+static int fake_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data, uint32_t dlen)
+{
+	(void)data;
+	(void)dlen;
+	ck_assert(c->connected);
+	if ((bhs[0] & ISCSI_OPCODE_MASK) == ISCSI_OP_LOGIN_REQ)
+		answer_login(c, bhs);
 	return 0;
 }
 
 static int fake_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_task *task)
 {
-	(void)bhs;
-	(void)task;
-	c->sent++;
-	return 0;
-}
+	const struct iscsi_scsi_cmd *h = (const void *)bhs;
+	struct fake_cmd rec = {
+	    .itt = ntohl(h->itt),
+	    .cmdsn = ntohl(h->cmdsn),
+	    .conn = c->connects,
+	};
 
-static int fake_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data, uint32_t dlen)
-{
-	(void)c;
-	(void)bhs;
-	(void)data;
-	(void)dlen;
+	ck_assert_uint_eq(rec.itt, task->itt);
+	memcpy(rec.cdb, h->cdb, sizeof(rec.cdb));
+	if (!c->connected || !c->full_feature)
+		c->misplaced++;
+	if (iscsi_sn_le(c->exp_cmdsn, rec.cmdsn))
+		c->exp_cmdsn = rec.cmdsn + 1;
+	g_array_append_val(c->cmds, rec);
 	return 0;
 }
 
@@ -59,50 +259,158 @@ static void fake_forget_task(struct dm_conn *c, struct dm_task *task)
 		c->first_forgotten = task;
 }
 
-static void fake_reset(struct dm_conn *c)
+static void fake_set_params(struct dm_conn *c, const struct dm_params *p)
 {
 	(void)c;
+	(void)p;
+}
+
+static void fake_reset(struct dm_conn *c)
+{
+	c->resets++;
+	c->connected = false;
+	c->full_feature = false;
+	inbox_clear(c);
+}
+
+static void fake_destroy(struct dm_conn *c)
+{
+	inbox_clear(c);
+	close(c->fd);
+	g_array_unref(c->cmds);
+	g_free(c);
 }
 
 static const struct dm_ops fake_ops = {
     .name = "fake",
+    .create = fake_create,
+    .connect = fake_connect,
     .get_fd = fake_get_fd,
     .which_events = fake_which_events,
+    .service = fake_service,
     .send_pdu = fake_send_pdu,
     .send_command = fake_send_command,
     .forget_task = fake_forget_task,
+    .set_params = fake_set_params,
     .reset = fake_reset,
+    .destroy = fake_destroy,
 };
 
-static struct dm_conn conn;
+/* The target answers the command with @itt with @status and the window it has now. */
+static struct fake_event *target_status(struct dm_conn *c, uint32_t itt, uint8_t status)
+{
+	struct fake_event *e = inbox_push(c);
+	struct iscsi_scsi_rsp *r = (void *)e->bhs;
 
-/* A session in full feature phase, recovering lost connections for 120 s. */
+	r->opcode = ISCSI_OP_SCSI_RSP;
+	r->flags = ISCSI_FLAG_FINAL;
+	r->response = ISCSI_RESPONSE_COMPLETED;
+	r->cmd_status = status;
+	r->itt = htonl(itt);
+	r->statsn = htonl(c->statsn++);
+	r->exp_cmdsn = htonl(c->exp_cmdsn);
+	r->max_cmdsn = htonl(c->max_cmdsn);
+	return e;
+}
+
+static void target_good(struct dm_conn *c, uint32_t itt)
+{
+	target_status(c, itt, SCSI_STATUS_GOOD);
+}
+
+/*
+ * CHECK CONDITION for @itt with a SenseLength (64) past its 4-byte data
+ * segment: a violation the session finds itself, after which the
+ * datamover fails the connection in its own words, as the TCP one does.
+ */
+static void target_bad_sense(struct dm_conn *c, uint32_t itt)
+{
+	static const uint8_t data[4] = {0x00, 0x40, 0x70, 0x00};
+	struct fake_event *e = target_status(c, itt, SCSI_STATUS_CHECK_CONDITION);
+
+	iscsi_set_dlength(((struct iscsi_scsi_rsp *)e->bhs)->dlength, sizeof(data));
+	e->data = g_byte_array_new();
+	g_byte_array_append(e->data, data, sizeof(data));
+}
+
+/* The connection fails, for the reason @why says. */
+static void target_drop(struct dm_conn *c, const char *why)
+{
+	struct fake_event *e = inbox_push(c);
+
+	e->fail = true;
+	g_strlcpy(e->why, why, sizeof(e->why));
+}
+
+/* The target breaks the protocol on the command with @itt; the datamover notices. */
+static void target_violation(struct dm_conn *c, uint32_t itt, const char *why)
+{
+	struct fake_event *e = inbox_push(c);
+
+	e->fail = true;
+	e->violation = true;
+	e->violation_itt = itt;
+	g_strlcpy(e->why, why, sizeof(e->why));
+}
+
+/* Serve the session until the target has nothing more to say. */
+static void pump(struct isa_session *s)
+{
+	struct dm_conn *c = s->conn;
+	int i = 0;
+
+	do {
+		isa_session_service(s);
+	} while (c->inbox.length && ++i < 16);
+	ck_assert_uint_eq(c->inbox.length, 0);
+}
+
+/* A session with recovery on (replacement timeout 120 s), not yet logged in. */
 static struct isa_session *session_fake(void)
 {
 	struct isa_session *s = g_new0(struct isa_session, 1);
 
-	memset(&conn, 0, sizeof(conn));
-	s->state = SESSION_FULL_FEATURE;
+	s->state = SESSION_LOGIN;
 	s->dm = &fake_ops;
-	s->conn = &conn;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	s->timerfd = -1;
+	s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	s->defer_fd = -1;
 	g_queue_init(&s->deferred);
 	s->tasks = g_hash_table_new(g_direct_hash, g_direct_equal);
 	g_queue_init(&s->pending);
 	g_queue_init(&s->completed);
 	s->nop_replies = g_array_new(FALSE, FALSE, 12);
+	s->ctl_rsp = g_byte_array_new();
 	s->target_name = g_strdup("iqn.2026-11.org.iser-attach.test:unit");
-	s->portal = g_strdup("127.0.0.1:3260");
+	s->initiator_name = g_strdup("iqn.2026-11.org.iser-attach.test:initiator");
+	s->host = g_strdup("127.0.0.1");
+	s->port = 3260;
 	s->queue_depth = 8;
+	s->nop_interval_s = QUIET_S;
+	s->nop_timeout_s = QUIET_S;
+	s->command_timeout_s = QUIET_S;
 	s->cmdsn = 1;
-	s->exp_cmdsn = 1;
-	s->max_cmdsn = 32;
 	s->next_itt = 1;
 	s->replacement_timeout_s = 120;
+	s->opts.timeout_ms = 5000;
 	session_init_upcalls(s);
+	s->conn = fake_ops.create(&s->up);
 	return s;
+}
+
+/*
+ * The first login, through the one login the session itself starts:
+ * session_relogin() connects and logs in on the connection object it has.
+ */
+static void log_in(struct isa_session *s)
+{
+	g_autoptr(GError) err = NULL;
+
+	s->recovery_deadline_us =
+	    g_get_monotonic_time() + (gint64)s->replacement_timeout_s * G_USEC_PER_SEC;
+	ck_assert_msg(session_relogin(s, &err) == 0, "%s", err ? err->message : "?");
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	ck_assert_uint_eq(s->tsih, FAKE_TSIH);
 }
 
 static void session_fake_free(struct isa_session *s)
@@ -110,13 +418,24 @@ static void session_fake_free(struct isa_session *s)
 	ck_assert_uint_eq(g_hash_table_size(s->tasks), 0);
 	ck_assert_uint_eq(s->pending.length, 0);
 	ck_assert_uint_eq(s->completed.length, 0);
+	fake_destroy(s->conn);
 	close(s->epfd);
+	close(s->timerfd);
 	g_hash_table_unref(s->tasks);
 	g_array_unref(s->nop_replies);
+	g_byte_array_unref(s->ctl_rsp);
 	g_free(s->error);
 	g_free(s->target_name);
+	g_free(s->initiator_name);
+	g_free(s->host);
 	g_free(s->portal);
 	g_free(s);
+}
+
+/* The connection in use has served longer than a flapping one would have. */
+static void served_a_while(struct isa_session *s)
+{
+	s->login_us = g_get_monotonic_time() - SERVED_US;
 }
 
 static struct isa_task *tur(struct isa_session *s, isa_task_done_fn done, void *opaque)
@@ -135,23 +454,97 @@ static void count_done(struct isa_task *t)
 	session_task_free(t);
 }
 
+/* How a command submitted by a test case ended. */
+struct outcome {
+	bool done;
+	int result;
+	char msg[192];
+};
+
+static void outcome_done(struct isa_task *t)
+{
+	struct outcome *o = t->opaque;
+
+	ck_assert(!o->done);
+	o->done = true;
+	o->result = t->result;
+	g_strlcpy(o->msg, t->msg, sizeof(o->msg));
+	session_task_free(t);
+}
+
+/*
+ * TEST UNIT READY with @tag in its reserved bytes 2-5, so that the fake
+ * target tells the commands apart.
+ */
+static void submit(struct isa_session *s, uint32_t tag, struct outcome *o)
+{
+	uint8_t cdb[16] = {0};
+	size_t cl = scsi_cdb_test_unit_ready(cdb);
+
+	cdb[2] = (uint8_t)(tag >> 24);
+	cdb[3] = (uint8_t)(tag >> 16);
+	cdb[4] = (uint8_t)(tag >> 8);
+	cdb[5] = (uint8_t)tag;
+	memset(o, 0, sizeof(*o));
+	session_task_submit(
+	    s, session_task_new(s, 1, cdb, (uint8_t)cl, false, NULL, 0, outcome_done, o));
+}
+
+static uint32_t cmd_tag(const struct fake_cmd *r)
+{
+	return (uint32_t)r->cdb[2] << 24 | (uint32_t)r->cdb[3] << 16 | (uint32_t)r->cdb[4] << 8 |
+	       r->cdb[5];
+}
+
+static const struct fake_cmd *cmd_at(const struct dm_conn *c, guint i)
+{
+	ck_assert_uint_lt(i, c->cmds->len);
+	return &g_array_index(c->cmds, struct fake_cmd, i);
+}
+
+/* The last time the command with @tag was sent. */
+static const struct fake_cmd *last_sent(const struct dm_conn *c, uint32_t tag)
+{
+	guint i;
+
+	for (i = c->cmds->len; i-- > 0;) {
+		if (cmd_tag(cmd_at(c, i)) == tag)
+			return cmd_at(c, i);
+	}
+	ck_abort_msg("command %u was never sent", tag);
+	return NULL;
+}
+
+static unsigned times_sent(const struct dm_conn *c, uint32_t tag)
+{
+	unsigned n = 0;
+	guint i;
+
+	for (i = 0; i < c->cmds->len; i++)
+		n += cmd_tag(cmd_at(c, i)) == tag;
+	return n;
+}
+
 /* Sent and never answered: taken off the connection, not left to recovery. */
 START_TEST(unanswered_in_flight)
 {
 	struct isa_session *s = session_fake();
-	struct isa_task *t = tur(s, NULL, NULL);
+	struct dm_conn *c = s->conn;
+	struct isa_task *t;
 	int other = 1;
 
+	log_in(s);
+	t = tur(s, NULL, NULL);
 	/* Someone else's command, in flight beside it, fails with the session. */
 	session_task_submit(s, tur(s, count_done, &other));
 	ck_assert_int_eq(session_task_run(s, t, 200), -ETIMEDOUT);
 	ck_assert_str_eq(t->msg, "no answer to SCSI command 0x00 within 200 ms");
 	ck_assert_ptr_null(t->opaque);
 	ck_assert(!t->in_flight);
-	ck_assert_uint_eq(conn.sent, 2);
+	ck_assert_uint_eq(c->cmds->len, 2);
 	/* Taken off the connection first, before the session failed the rest. */
-	ck_assert_ptr_eq(conn.first_forgotten, &t->dm);
-	ck_assert_uint_eq(conn.forgotten, 2);
+	ck_assert_ptr_eq(c->first_forgotten, &t->dm);
+	ck_assert_uint_eq(c->forgotten, 2);
 	ck_assert(session_failed(s));
 	ck_assert_str_eq(isa_session_error(s), "no answer to SCSI command 0x00 within 200 ms");
 	ck_assert_int_eq(other, -ENOTCONN);
@@ -166,12 +559,15 @@ END_TEST
 START_TEST(unanswered_pending)
 {
 	struct isa_session *s = session_fake();
-	struct isa_task *t = tur(s, NULL, NULL);
+	struct dm_conn *c = s->conn;
+	struct isa_task *t;
 
+	log_in(s);
+	t = tur(s, NULL, NULL);
 	s->max_cmdsn = s->cmdsn - 1;
 	ck_assert_int_eq(session_task_run(s, t, 1000), -ETIMEDOUT);
 	ck_assert_str_eq(t->msg, "no answer to SCSI command 0x00 within 1 s");
-	ck_assert_uint_eq(conn.sent, 0);
+	ck_assert_uint_eq(c->cmds->len, 0);
 	ck_assert(session_failed(s));
 	session_task_free(t);
 	session_fake_free(s);
@@ -185,8 +581,10 @@ END_TEST
 START_TEST(unanswered_recovering)
 {
 	struct isa_session *s = session_fake();
-	struct isa_task *t = tur(s, NULL, NULL);
+	struct isa_task *t;
 
+	log_in(s);
+	t = tur(s, NULL, NULL);
 	session_fail(s, "target did not answer a NOP-Out ping within 15 s");
 	ck_assert_str_eq(isa_session_state_name(s), "recovering");
 	s->conn_dropped = true;
@@ -203,13 +601,396 @@ END_TEST
 START_TEST(already_failed)
 {
 	struct isa_session *s = session_fake();
-	struct isa_task *t = tur(s, NULL, NULL);
+	struct isa_task *t;
 
+	log_in(s);
+	t = tur(s, NULL, NULL);
 	session_end(s, "LUN 1 closed with 1 requests in flight");
 	ck_assert(session_failed(s));
 	ck_assert_int_eq(session_task_run(s, t, 200), -ENOTCONN);
 	ck_assert_str_eq(t->msg, "LUN 1 closed with 1 requests in flight");
 	session_task_free(t);
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * MaxCmdSN allows two commands: two go, the others wait. An answer that
+ * leaves MaxCmdSN where it was frees a task slot but no CmdSN, so nothing
+ * more goes; each answer that moves MaxCmdSN on by one lets one more go,
+ * with the next CmdSN.
+ */
+START_TEST(cmdsn_window)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome o[4];
+	uint32_t first;
+	guint i;
+
+	c->window = 2;
+	log_in(s);
+	first = s->cmdsn;
+	for (i = 0; i < 4; i++)
+		submit(s, i, &o[i]);
+	ck_assert_uint_eq(c->cmds->len, 2);
+	ck_assert_uint_eq(s->pending.length, 2);
+	for (i = 0; i < 2; i++) {
+		ck_assert_uint_eq(cmd_tag(cmd_at(c, i)), i);
+		ck_assert_uint_eq(cmd_at(c, i)->cmdsn, first + i);
+	}
+
+	target_good(c, cmd_at(c, 0)->itt);
+	pump(s);
+	ck_assert(o[0].done);
+	ck_assert_int_eq(o[0].result, 0);
+	ck_assert_uint_eq(c->cmds->len, 2);
+	ck_assert_uint_eq(s->pending.length, 2);
+
+	for (i = 1; i < 3; i++) {
+		c->max_cmdsn++;
+		target_good(c, cmd_at(c, i)->itt);
+		pump(s);
+		ck_assert(o[i].done);
+		ck_assert_int_eq(o[i].result, 0);
+		ck_assert_uint_eq(c->cmds->len, i + 2);
+		ck_assert_uint_eq(cmd_tag(cmd_at(c, i + 1)), i + 1);
+		ck_assert_uint_eq(cmd_at(c, i + 1)->cmdsn, first + i + 1);
+	}
+	ck_assert_uint_eq(s->pending.length, 0);
+
+	target_good(c, cmd_at(c, 3)->itt);
+	pump(s);
+	ck_assert(o[3].done);
+	ck_assert_int_eq(o[3].result, 0);
+	ck_assert_uint_eq(c->cmds->len, 4);
+	ck_assert_uint_eq(c->misplaced, 0);
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * After the tag counter wraps onto tags still in use, new commands get
+ * other tags: every answer reaches the command it was for, and the
+ * session never holds two commands under one tag.
+ */
+START_TEST(itt_not_reused_in_flight)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome o[5];
+	uint32_t itt[5];
+	guint i, j;
+
+	log_in(s);
+	for (i = 0; i < 3; i++) {
+		submit(s, i, &o[i]);
+		itt[i] = last_sent(c, i)->itt;
+	}
+	ck_assert_uint_ne(itt[0], itt[1]);
+	ck_assert_uint_ne(itt[1], itt[2]);
+	ck_assert_uint_ne(itt[0], itt[2]);
+	target_good(c, itt[1]);
+	pump(s);
+	ck_assert(o[1].done);
+
+	/* The counter has come round to the first command's tag. */
+	s->next_itt = itt[0];
+	for (i = 3; i < 5; i++) {
+		submit(s, i, &o[i]);
+		itt[i] = last_sent(c, i)->itt;
+		ck_assert_uint_ne(itt[i], itt[0]);
+		ck_assert_uint_ne(itt[i], itt[2]);
+		ck_assert_uint_ne(itt[i], ISCSI_RESERVED_TAG);
+	}
+	ck_assert_uint_ne(itt[3], itt[4]);
+	ck_assert_uint_eq(g_hash_table_size(s->tasks), 4);
+
+	/* Each answer completes its own command, and only that one. */
+	for (i = 0; i < 5; i++) {
+		if (i == 1)
+			continue;
+		target_good(c, itt[i]);
+		pump(s);
+		ck_assert(o[i].done);
+		ck_assert_int_eq(o[i].result, 0);
+		for (j = i + 1; j < 5; j++)
+			ck_assert(j == 1 || !o[j].done);
+	}
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * The connection fails with commands in flight (their tags wrapped past
+ * 0xffffffff, so tag order is not CmdSN order) and more waiting for the
+ * window: after the new login, and not before it, those in flight go
+ * again in their old CmdSN order, then the waiting ones, with fresh
+ * CmdSNs counting up.
+ */
+START_TEST(resend_order_after_relogin)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome o[6];
+	static const uint32_t order[] = {0, 2, 3, 4, 5};
+	guint i, base;
+
+	c->window = 4;
+	log_in(s);
+	s->next_itt = ISCSI_RESERVED_TAG - 2;
+	for (i = 0; i < 6; i++)
+		submit(s, i, &o[i]);
+	ck_assert_uint_eq(c->cmds->len, 4);
+	ck_assert_uint_eq(cmd_at(c, 3)->itt, 1);
+	/* One of them is answered; two wait. */
+	target_good(c, cmd_at(c, 1)->itt);
+	pump(s);
+	ck_assert(o[1].done);
+	ck_assert_uint_eq(s->pending.length, 2);
+
+	c->window = 32;
+	served_a_while(s);
+	target_drop(c, "connection reset by peer");
+	base = c->cmds->len;
+	pump(s);
+	ck_assert_uint_eq(c->resets, 1);
+	ck_assert_uint_eq(c->connects, 2);
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	ck_assert_uint_eq(c->misplaced, 0);
+	ck_assert_uint_eq(c->cmds->len, base + G_N_ELEMENTS(order));
+	for (i = 0; i < G_N_ELEMENTS(order); i++) {
+		const struct fake_cmd *r = cmd_at(c, base + i);
+
+		ck_assert_uint_eq(cmd_tag(r), order[i]);
+		ck_assert_uint_eq(r->conn, 2);
+		if (i)
+			ck_assert(iscsi_sn_lt(cmd_at(c, base + i - 1)->cmdsn, r->cmdsn));
+	}
+	for (i = 0; i < 6; i++) {
+		if (i != 1)
+			ck_assert(!o[i].done);
+	}
+
+	for (i = 0; i < G_N_ELEMENTS(order); i++)
+		target_good(c, cmd_at(c, base + i)->itt);
+	pump(s);
+	for (i = 0; i < 6; i++) {
+		ck_assert(o[i].done);
+		ck_assert_int_eq(o[i].result, 0);
+	}
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * A command is in flight on three connections that fail in turn: it
+ * fails alone with EIO and says why. Another, in flight beside it on the
+ * first two, succeeds on the third; the session stays logged in, sends
+ * the given-up command no more, and serves new commands.
+ */
+START_TEST(poison_command_fails_alone_conn_losses)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome poison, other, later;
+	int loss;
+
+	log_in(s);
+	submit(s, 1, &poison);
+	submit(s, 2, &other);
+	for (loss = 1; loss <= 3; loss++) {
+		if (loss == 3) {
+			/* The other command is answered on the third connection. */
+			target_good(c, last_sent(c, 2)->itt);
+			pump(s);
+			ck_assert(other.done);
+			ck_assert_int_eq(other.result, 0);
+		}
+		served_a_while(s);
+		target_drop(c, "connection reset by peer");
+		pump(s);
+		ck_assert_uint_eq(c->connects, loss + 1);
+		ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+		ck_assert_msg(poison.done == (loss == 3), "given up after %d losses", loss);
+	}
+	ck_assert_int_eq(poison.result, -EIO);
+	ck_assert_msg(g_str_has_prefix(poison.msg, "given up: "), "%s", poison.msg);
+	ck_assert_msg(strstr(poison.msg, "3 failed connections"), "%s", poison.msg);
+	ck_assert_msg(strstr(poison.msg, "connection reset by peer"), "%s", poison.msg);
+	ck_assert_uint_eq(times_sent(c, 1), 3);
+	ck_assert_uint_eq(times_sent(c, 2), 3);
+	ck_assert_uint_eq(c->misplaced, 0);
+
+	submit(s, 3, &later);
+	ck_assert_uint_eq(last_sent(c, 3)->conn, 4);
+	target_good(c, last_sent(c, 3)->itt);
+	pump(s);
+	ck_assert(later.done);
+	ck_assert_int_eq(later.result, 0);
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * The target breaks the protocol on one command twice (the datamover
+ * counts each violation against it before failing the connection): it
+ * fails alone with EIO after the second, two connection losses before
+ * the loss count alone would give up on it. Another command, in flight
+ * through both failures, succeeds on the third connection.
+ */
+START_TEST(poison_command_fails_alone_violations)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome poison, other;
+	int n;
+
+	log_in(s);
+	submit(s, 1, &poison);
+	submit(s, 2, &other);
+	for (n = 1; n <= 2; n++) {
+		served_a_while(s);
+		target_violation(c, last_sent(c, 1)->itt, "Data-In beyond the expected length");
+		pump(s);
+		ck_assert_uint_eq(c->connects, n + 1);
+		ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+		ck_assert_msg(poison.done == (n == 2), "given up after %d violations", n);
+		ck_assert(!other.done);
+	}
+	ck_assert_int_eq(poison.result, -EIO);
+	ck_assert_msg(g_str_has_prefix(poison.msg, "given up: "), "%s", poison.msg);
+	ck_assert_msg(strstr(poison.msg, "broke the protocol on it 2 times"), "%s", poison.msg);
+	ck_assert_msg(strstr(poison.msg, "Data-In beyond the expected length"), "%s", poison.msg);
+	ck_assert_uint_eq(times_sent(c, 1), 2);
+	ck_assert_uint_eq(times_sent(c, 2), 3);
+
+	ck_assert_uint_eq(last_sent(c, 2)->conn, 3);
+	target_good(c, last_sent(c, 2)->itt);
+	pump(s);
+	ck_assert(other.done);
+	ck_assert_int_eq(other.result, 0);
+	ck_assert_uint_eq(c->misplaced, 0);
+	session_fake_free(s);
+}
+END_TEST
+
+/* The session waits @ms before its next login, counted from between @before and @after. */
+static void assert_backoff(const struct isa_session *s, unsigned ms, gint64 before, gint64 after)
+{
+	ck_assert_uint_eq(s->backoff_ms, ms);
+	ck_assert_int_ge(s->next_attempt_us, before + ms * 1000LL);
+	ck_assert_int_le(s->next_attempt_us, after + ms * 1000LL);
+}
+
+/*
+ * Each connection fails right after its login: the wait before the next
+ * login doubles (250, 500, 1000 ms) and the session does not log in again
+ * before it is over. A connection that served a while is replaced at once.
+ * The test does not wait out the backoff: it moves the next attempt to now.
+ * No command is in flight on these connections, or the session would give
+ * up on it at the third failure.
+ */
+START_TEST(flapping_login_keeps_backoff)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome o;
+	unsigned ms, n;
+
+	log_in(s);
+	for (ms = 250, n = 1; ms <= 1000; ms *= 2, n++) {
+		gint64 before = g_get_monotonic_time(), after;
+
+		target_drop(c, "connection reset by peer");
+		pump(s);
+		after = g_get_monotonic_time();
+		ck_assert_str_eq(isa_session_state_name(s), "recovering");
+		assert_backoff(s, ms, before, after);
+		/* Served again before the time has come: no login. */
+		pump(s);
+		ck_assert_uint_eq(c->connects, n);
+		ck_assert_str_eq(isa_session_state_name(s), "recovering");
+
+		s->next_attempt_us = g_get_monotonic_time();
+		pump(s);
+		ck_assert_uint_eq(c->connects, n + 1);
+		ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	}
+
+	served_a_while(s);
+	target_drop(c, "connection reset by peer");
+	pump(s);
+	ck_assert_uint_eq(s->backoff_ms, 0);
+	ck_assert_uint_eq(c->connects, n + 1);
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+
+	submit(s, 1, &o);
+	target_good(c, last_sent(c, 1)->itt);
+	pump(s);
+	ck_assert(o.done);
+	ck_assert_int_eq(o.result, 0);
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * The violation is one the session finds (a SenseLength past the data
+ * segment), not the datamover: the command given up on says what it was,
+ * not what the datamover said when the session refused the PDU.
+ */
+START_TEST(poison_command_names_the_violation)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome poison;
+	int n;
+
+	log_in(s);
+	submit(s, 1, &poison);
+	for (n = 1; n <= 2; n++) {
+		served_a_while(s);
+		target_bad_sense(c, last_sent(c, 1)->itt);
+		pump(s);
+		ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	}
+	ck_assert(poison.done);
+	ck_assert_int_eq(poison.result, -EIO);
+	ck_assert_str_eq(poison.msg,
+			 "given up: the target broke the protocol on it 2 times; "
+			 "last: SCSI Response with a SenseLength past its data segment");
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * However long the backoff has grown, the next login is not put off past
+ * the replacement timeout: commands wait for a new connection that long
+ * and no longer.
+ */
+START_TEST(flapping_backoff_within_replacement_timeout)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	unsigned n;
+
+	s->replacement_timeout_s = 1;
+	log_in(s);
+	for (n = 1; n <= 4; n++) {
+		if (n > 1) {
+			s->next_attempt_us = g_get_monotonic_time();
+			pump(s);
+			ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+		}
+		target_drop(c, "connection reset by peer");
+		pump(s);
+		ck_assert_str_eq(isa_session_state_name(s), "recovering");
+		ck_assert_int_le(s->next_attempt_us, s->recovery_deadline_us);
+	}
+	ck_assert_uint_eq(s->backoff_ms, 2000);
+	session_end(s, "closed");
+	pump(s);
 	session_fake_free(s);
 }
 END_TEST
@@ -225,6 +1006,14 @@ int main(void)
 	tcase_add_test(tc, unanswered_pending);
 	tcase_add_test(tc, unanswered_recovering);
 	tcase_add_test(tc, already_failed);
+	tcase_add_test(tc, cmdsn_window);
+	tcase_add_test(tc, itt_not_reused_in_flight);
+	tcase_add_test(tc, resend_order_after_relogin);
+	tcase_add_test(tc, poison_command_fails_alone_conn_losses);
+	tcase_add_test(tc, poison_command_fails_alone_violations);
+	tcase_add_test(tc, flapping_login_keeps_backoff);
+	tcase_add_test(tc, poison_command_names_the_violation);
+	tcase_add_test(tc, flapping_backoff_within_replacement_timeout);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
