@@ -218,6 +218,7 @@ void cli_login_clear(struct cli_login *c)
 	g_free(c->mutual_user);
 	g_free(c->mutual_secret_file);
 	g_free(c->transport);
+	g_free(c->metrics_file);
 	free_secret(c->chap_secret);
 	free_secret(c->mutual_secret);
 	free_secret(c->file_chap_secret);

@@ -57,6 +57,8 @@ struct cli_login {
 	/* 0 disables recovery, so "not given" needs its own value. */
 	gint replacement_timeout_s;
 	guint command_timeout_s;
+	/* iser-attach: where to keep its metrics (iser.conf only). */
+	char *metrics_file;
 	char *file_chap_secret;
 	char *file_mutual_secret;
 	struct isa_options opts;

@@ -26,6 +26,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/control.h"
+#include "cmd/metrics.h"
 #include "cmd/state.h"
 #include "fuse/export.h"
 #include "nbd/netlink.h"
@@ -40,6 +41,8 @@
 #define DEFAULT_REPLACEMENT_TIMEOUT_S 120
 /* IOPS are averaged over this many one-second samples. */
 #define IOPS_WINDOW 10
+/* How often the metrics file is written again. */
+#define METRICS_INTERVAL_S 5
 
 static const char *prog = "iser-attach";
 
@@ -85,6 +88,12 @@ struct attachment {
 	int ctlfd;
 	char *ctl_path;
 	bool state_written;
+	gint64 started;
+	/* metrics_file with %p expanded; when to write it next; whether that failed. */
+	char *metrics_path;
+	gint64 metrics_next_us;
+	bool metrics_failing;
+	bool metrics_written;
 	/* iser-detach's --timeout, sent with its SIGTERM (0: a plain signal). */
 	int detach_wait_s;
 	/* Why the session was ended without a logout, when it was. */
@@ -367,16 +376,17 @@ static char *report(void *opaque)
 	unsigned oldest = a->samples > IOPS_WINDOW ? a->samples % IOPS_WINDOW : 0;
 	struct isa_session_info si;
 	struct isa_stats st;
-	g_autofree char *clients = NULL;
+	g_autoptr(GString) more = g_string_new(NULL);
 	double iops = 0;
 
 	isa_session_get_stats(a->s, &st);
+	metrics_append_report(more, &st);
 	if (a->srv) {
 		struct nbd_server_stats ns;
 
 		nbd_server_get_stats(a->srv, &ns);
-		clients = g_strdup_printf("clients=%u\nin_flight=%" PRIu64 "\n", ns.connections,
-					  ns.in_flight);
+		g_string_append_printf(more, "clients=%u\nin_flight=%" PRIu64 "\n", ns.connections,
+				       ns.in_flight);
 	}
 	isa_session_get_info(a->s, &si);
 	if (a->samples > 1 && a->sample_us[newest] > a->sample_us[oldest])
@@ -390,7 +400,58 @@ static char *report(void *opaque)
 	    isa_session_state_name(a->s), si.transport, info->blocks * info->block_size,
 	    info->block_size, st.commands, st.bytes_read, st.bytes_written, iops,
 	    st.commands ? st.latency_us_total / st.commands : 0, st.reconnects, st.retries,
-	    st.aborts, st.errors, copied_total(a, &st), clients ? clients : "");
+	    st.aborts, st.errors, copied_total(a, &st), more->str);
+}
+
+static void fill_state(const struct attachment *a, struct attach_state *st)
+{
+	static const char *const kinds[] = {"socket", "tcp", "fuse", "nbd"};
+	struct isa_session_info si;
+
+	isa_session_get_info(a->s, &si);
+	st->pid = getpid();
+	st->kind = (char *)kinds[a->kind];
+	st->export = a->export;
+	st->uri = a->uri;
+	st->portal = (char *)a->portal;
+	st->target = (char *)a->target;
+	st->lun = isa_lun_get_info(a->l)->lun;
+	st->transport = (char *)si.transport;
+	st->started = a->started;
+}
+
+/*
+ * Every METRICS_INTERVAL_S, the metrics_file gets this attachment's
+ * metrics, the same iser-list --metrics shows for it.
+ */
+static void write_metrics(struct attachment *a)
+{
+	gint64 now = g_get_monotonic_time();
+	struct attach_state st = {0};
+	g_autoptr(GPtrArray) list = g_ptr_array_new();
+	g_autoptr(GHashTable) kv = NULL;
+	g_autofree char *text = NULL;
+	g_autofree char *rep = NULL;
+	g_autoptr(GError) err = NULL;
+
+	if (!a->metrics_path || now < a->metrics_next_us)
+		return;
+	a->metrics_next_us = now + METRICS_INTERVAL_S * G_USEC_PER_SEC;
+	fill_state(a, &st);
+	g_ptr_array_add(list, &st);
+	rep = report(a);
+	kv = metrics_parse_report(rep);
+	text = metrics_format(list, &kv);
+	if (metrics_write_file(a->metrics_path, text, &err) < 0) {
+		if (!a->metrics_failing)
+			g_warning("%s; trying again every %d s", err->message, METRICS_INTERVAL_S);
+		a->metrics_failing = true;
+		return;
+	}
+	if (a->metrics_failing)
+		g_message("wrote %s again", a->metrics_path);
+	a->metrics_failing = false;
+	a->metrics_written = true;
 }
 
 static void log_stats(struct attachment *a)
@@ -527,6 +588,7 @@ static int serve(struct attachment *a)
 		struct signalfd_siginfo si;
 
 		service_all(a, 1000);
+		write_metrics(a);
 		if (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
 			/* iser-detach queues its --timeout with the signal. */
 			if (si.ssi_code == SI_QUEUE && si.ssi_int > 0)
@@ -619,21 +681,11 @@ static char *ready_line(const struct attachment *a)
 
 static void record_state(struct attachment *a)
 {
-	struct isa_session_info si;
 	struct attach_state st = {0};
-	static const char *const kinds[] = {"socket", "tcp", "fuse", "nbd"};
 	g_autoptr(GError) err = NULL;
 
-	isa_session_get_info(a->s, &si);
-	st.pid = getpid();
-	st.kind = (char *)kinds[a->kind];
-	st.export = a->export;
-	st.uri = a->uri;
-	st.portal = (char *)a->portal;
-	st.target = (char *)a->target;
-	st.lun = isa_lun_get_info(a->l)->lun;
-	st.transport = (char *)si.transport;
-	st.started = g_get_real_time() / G_USEC_PER_SEC;
+	a->started = g_get_real_time() / G_USEC_PER_SEC;
+	fill_state(a, &st);
 	if (state_write(&st, &err) < 0) {
 		g_warning("cannot record the attachment: %s", err->message);
 		return;
@@ -653,6 +705,14 @@ static int attach(struct attachment *a, struct cli_login *login, GError **err)
 {
 	if (choose_export(&a->kind, err) < 0)
 		return cli_fail_code(*err);
+	if (login->metrics_file) {
+		g_autofree char *path = metrics_path(login->metrics_file, getpid(), err);
+
+		if (!path)
+			return cli_fail_code(*err);
+		/* The serving process works from /. */
+		a->metrics_path = g_canonicalize_filename(path, NULL);
+	}
 	a->s = isa_session_open(a->portal, a->target, &login->opts, err);
 	if (!a->s)
 		return cli_fail_code(*err);
@@ -684,6 +744,10 @@ static void detach_all(struct attachment *a)
 		unlink(a->ctl_path);
 	}
 	g_free(a->ctl_path);
+	/* An attachment that is gone has no metrics: a stale file would say it serves. */
+	if (a->metrics_written)
+		unlink(a->metrics_path);
+	g_free(a->metrics_path);
 	if (a->state_written)
 		state_remove(getpid());
 	if (opt_pid_file)

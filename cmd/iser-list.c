@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * iser-list: every attachment with its live state and counters, read from
- * the state files and each serving process's control socket.
+ * the state files and each serving process's control socket: a table,
+ * JSON, or Prometheus metrics.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/control.h"
+#include "cmd/metrics.h"
 #include "cmd/state.h"
 
 static const char *prog = "iser-list";
@@ -20,29 +22,19 @@ struct live {
 
 static struct live query(const struct attach_state *st)
 {
-	struct live lv = {g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free)};
 	g_autofree char *path = control_path(st->pid);
 	g_autofree char *text = NULL;
-	g_auto(GStrv) lines = NULL;
-	guint i;
+	struct live lv;
 
 	if (!state_alive(st)) {
-		g_hash_table_insert(lv.kv, g_strdup("state"), g_strdup("dead"));
+		lv.kv = metrics_parse_report("state=dead");
 		return lv;
 	}
 	text = control_query(path, "stats\n", 2000, NULL);
-	if (!text) {
+	lv.kv = metrics_parse_report(text ? text : "state=unresponsive");
+	/* A process that answered nonsense is as good as silent. */
+	if (!g_hash_table_contains(lv.kv, "state"))
 		g_hash_table_insert(lv.kv, g_strdup("state"), g_strdup("unresponsive"));
-		return lv;
-	}
-	lines = g_strsplit(text, "\n", -1);
-	for (i = 0; lines[i]; i++) {
-		char *eq = strchr(lines[i], '=');
-
-		if (eq)
-			g_hash_table_insert(lv.kv, g_strndup(lines[i], eq - lines[i]),
-					    g_strdup(eq + 1));
-	}
 	return lv;
 }
 
@@ -90,9 +82,10 @@ static void json_value(const char *v)
 static void print_json(GPtrArray *list, struct live *lives)
 {
 	static const char *const keys[] = {
-	    "state",	     "size",	 "block_size",	 "iops",       "bytes_read",
-	    "bytes_written", "commands", "latency_us",	 "reconnects", "retries",
-	    "aborts",	     "errors",	 "copied_bytes", "clients",    "in_flight"};
+	    "state",	     "size",	       "block_size",   "iops",	     "bytes_read",
+	    "bytes_written", "commands",       "latency_us",   "reconnects", "retries",
+	    "aborts",	     "errors",	       "copied_bytes", "clients",    "in_flight",
+	    "read_commands", "write_commands", "none_commands"};
 	guint i, k;
 
 	printf("[");
@@ -118,11 +111,25 @@ static void print_json(GPtrArray *list, struct live *lives)
 	printf("%s]\n", list->len ? "\n" : "");
 }
 
+static void print_metrics(GPtrArray *list, struct live *lives)
+{
+	g_autofree GHashTable **kvs = g_new0(GHashTable *, list->len ? list->len : 1);
+	g_autofree char *text = NULL;
+	guint i;
+
+	for (i = 0; i < list->len; i++)
+		kvs[i] = lives[i].kv;
+	text = metrics_format(list, kvs);
+	fputs(text, stdout);
+}
+
 int main(int argc, char **argv)
 {
-	gboolean json = FALSE;
+	gboolean json = FALSE, metrics = FALSE;
 	const GOptionEntry entries[] = {
 	    {"json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL},
+	    {"metrics", 'm', 0, G_OPTION_ARG_NONE, &metrics,
+	     "Print Prometheus metrics (text exposition format)", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("");
@@ -138,12 +145,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, err ? err->message : "no arguments expected");
 		return CLI_EXIT_USAGE;
 	}
+	if (json && metrics) {
+		fprintf(stderr, "%s: choose one of --json and --metrics\n", prog);
+		return CLI_EXIT_USAGE;
+	}
 	list = state_list();
 	lives = g_new0(struct live, list->len ? list->len : 1);
 	for (i = 0; i < list->len; i++)
 		lives[i] = query(list->pdata[i]);
 	if (json)
 		print_json(list, lives);
+	else if (metrics)
+		print_metrics(list, lives);
 	else
 		print_table(list, lives);
 	for (i = 0; i < list->len; i++)

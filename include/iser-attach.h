@@ -180,6 +180,34 @@ struct isa_session_info {
 };
 void isa_session_get_info(const struct isa_session *s, struct isa_session_info *info);
 
+/*
+ * Command latency histogram: fixed log2 buckets. Bucket i counts the
+ * commands that took at most ISA_LATENCY_MIN_US << i microseconds (and
+ * more than the bound before it): 16 us, 32 us, ... 16.777216 s; bucket
+ * ISA_LATENCY_BOUNDS those that took longer than every bound.
+ */
+#define ISA_LATENCY_MIN_US 16
+#define ISA_LATENCY_BOUNDS 21
+
+enum isa_dir {
+	ISA_DIR_READ,
+	ISA_DIR_WRITE,
+	ISA_DIR_NONE,
+	ISA_DIR_COUNT,
+};
+
+/**
+ * struct isa_dir_stats - the commands of one data direction.
+ * @commands: commands completed after being sent (also those that failed)
+ * @latency_us_total: time from the last send to completion, summed
+ * @latency_buckets: @commands by that time, not cumulative (see above)
+ */
+struct isa_dir_stats {
+	uint64_t commands;
+	uint64_t latency_us_total;
+	uint64_t latency_buckets[ISA_LATENCY_BOUNDS + 1];
+};
+
 /**
  * struct isa_stats - counters of one session.
  * @commands: SCSI commands completed
@@ -193,6 +221,9 @@ void isa_session_get_info(const struct isa_session *s, struct isa_session_info *
  * @reconnects: successful logins after a lost connection
  * @aborts: commands the target aborted at our request (ABORT TASK or LUN
  *	    RESET, after the command timeout) and that were sent again
+ * @dir: the commands that were sent, by the direction of their data
+ *	 (ISA_DIR_READ: Data-In, ISA_DIR_WRITE: Data-Out, ISA_DIR_NONE: no
+ *	 data, such as SYNCHRONIZE CACHE), with their latency
  */
 struct isa_stats {
 	uint64_t commands;
@@ -204,6 +235,7 @@ struct isa_stats {
 	uint64_t latency_us_total;
 	uint64_t reconnects;
 	uint64_t aborts;
+	struct isa_dir_stats dir[ISA_DIR_COUNT];
 };
 void isa_session_get_stats(const struct isa_session *s, struct isa_stats *st);
 

@@ -195,6 +195,34 @@ void session_task_free(struct isa_task *t)
 	g_free(t);
 }
 
+/* The latency histogram bucket of @us (see ISA_LATENCY_MIN_US). */
+static unsigned latency_bucket(uint64_t us)
+{
+	unsigned log2_up;
+
+	if (us <= ISA_LATENCY_MIN_US)
+		return 0;
+	/* The smallest n with 2^n >= us; ISA_LATENCY_MIN_US is 2^4. */
+	log2_up = 64 - (unsigned)__builtin_clzll(us - 1);
+	return MIN(log2_up - 4, (unsigned)ISA_LATENCY_BOUNDS);
+}
+
+/* Count @t, complete now, by its data direction and the time since its last send. */
+static void count_command(struct isa_session *s, const struct isa_task *t)
+{
+	struct isa_dir_stats *d;
+	uint64_t us;
+
+	if (!t->sent_us)
+		return;
+	us = (uint64_t)MAX(g_get_monotonic_time() - t->sent_us, 0);
+	d = &s->stats.dir[t->read ? ISA_DIR_READ : t->write ? ISA_DIR_WRITE : ISA_DIR_NONE];
+	d->commands++;
+	d->latency_us_total += us;
+	d->latency_buckets[latency_bucket(us)]++;
+	s->stats.latency_us_total += us;
+}
+
 /* Move @t to the completed queue with @result; its done() runs later. */
 static void task_finish(struct isa_session *s, struct isa_task *t, int result, const char *msg)
 {
@@ -204,8 +232,7 @@ static void task_finish(struct isa_session *s, struct isa_task *t, int result, c
 	}
 	if (s->conn)
 		s->dm->forget_task(s->conn, &t->dm);
-	if (t->sent_us)
-		s->stats.latency_us_total += (uint64_t)(g_get_monotonic_time() - t->sent_us);
+	count_command(s, t);
 	t->result = result;
 	if (msg)
 		g_strlcpy(t->msg, msg, sizeof(t->msg));
@@ -976,6 +1003,7 @@ static void task_give_up(struct isa_session *s, struct isa_task *t, int timeout_
 			 t->cdb[0], whole_s ? timeout_ms / 1000 : timeout_ms, whole_s ? "s" : "ms");
 		session_end(s, "%s", t->msg);
 	}
+	count_command(s, t);
 	s->stats.errors++;
 	s->stats.commands++;
 	/* Everything else the session held fails the usual way. */

@@ -18,6 +18,9 @@ PACKAGES=(
 	libnbd-bin nbdkit fio fuse3 python3
 	# memcheck of attach, I/O and detach (tests/integration/test-valgrind.sh)
 	valgrind
+	# promtool lints iser-list --metrics and the metrics_file
+	# (tests/integration/test-metrics.sh)
+	prometheus
 	# FUSE tests: mkfs.ext4, e2fsck, debugfs; mountpoint, fallocate
 	e2fsprogs util-linux
 	# used by the test scripts (ss, ps, timeout, mktemp)
