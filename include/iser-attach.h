@@ -323,6 +323,7 @@ typedef void (*isa_done_fn)(void *opaque, int err, const char *msg);
 
 #define ISA_REQ_FUA	  0x1 /* write: force unit access */
 #define ISA_REQ_MAY_UNMAP 0x2 /* write-zeroes: may deallocate */
+#define ISA_REQ_FAST_ZERO 0x4 /* write-zeroes: only if it is fast, else -ENOTSUP */
 
 /*
  * Asynchronous I/O. Offsets and lengths are bytes, multiples of the block

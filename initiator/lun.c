@@ -17,6 +17,8 @@
 #define LUN_DEFAULT_MAX_TRANSFER (8u << 20)
 /* WRITE SAME without a stated limit: zero this much per command. */
 #define LUN_DEFAULT_WRITE_SAME (32u << 20)
+/* Zeroes written with WRITE (no WRITE SAME) go from a buffer of this size. */
+#define LUN_ZERO_BUF (1u << 20)
 /* isa_lun_close waits this long for requests in flight. */
 #define LUN_CLOSE_DRAIN_MS 30000
 
@@ -28,6 +30,14 @@ struct isa_lun {
 	uint32_t unmap_align;	   /* blocks */
 	uint32_t max_ws_blocks;	   /* per WRITE SAME */
 	void *zero_block;
+	/*
+	 * The target refused WRITE SAME (INVALID COMMAND OPERATION CODE):
+	 * zeroes are written with WRITE from @zero_buf (@zero_buf_len bytes,
+	 * allocated on the first need) from then on.
+	 */
+	bool no_write_same;
+	void *zero_buf;
+	uint32_t zero_buf_len;
 	bool thin;	      /* READ CAPACITY(16) LBPME: GET LBA STATUS means something */
 	unsigned outstanding; /* caller requests not yet completed */
 	int lost;	      /* ISA_ERROR_* of the probe command the session ended with */
@@ -66,11 +76,22 @@ static void req_maybe_finish(struct lun_req *r)
 	g_free(r);
 }
 
+static void zero_by_write(struct lun_req *r, uint64_t lba, uint64_t blocks);
+
 static void req_part_done(struct isa_task *t)
 {
 	struct lun_req *r = t->opaque;
 
-	if (t->result && !r->err) {
+	if (t->result == -EOPNOTSUPP && t->cdb[0] == SCSI_OP_WRITE_SAME16 && !r->err) {
+		/* Remembered: no later request tries WRITE SAME again. */
+		if (!r->l->no_write_same)
+			g_message("LUN %u: the target does not support WRITE SAME (%s); writing "
+				  "zeroes with WRITE",
+				  r->l->info.lun, t->msg);
+		r->l->no_write_same = true;
+		r->l->info.can_write_same_unmap = false;
+		zero_by_write(r, scsi_get_be64(&t->cdb[2]), scsi_get_be32(&t->cdb[10]));
+	} else if (t->result && !r->err) {
 		r->err = t->result;
 		g_strlcpy(r->msg, t->msg, sizeof(r->msg));
 	} else if (!t->result && t->read && t->underflow && t->residual && !r->err) {
@@ -234,6 +255,40 @@ int isa_unmap(struct isa_lun *l, uint64_t offset, uint64_t len, isa_done_fn done
 	return 0;
 }
 
+/*
+ * Zero [lba, lba+blocks) of @r's request with WRITE commands from a zeroed
+ * buffer, for a target without WRITE SAME. Parts that cannot get the
+ * buffer fail the request.
+ */
+static void zero_by_write(struct lun_req *r, uint64_t lba, uint64_t blocks)
+{
+	struct isa_lun *l = r->l;
+	uint32_t bs = l->info.block_size;
+
+	if (!l->zero_buf) {
+		uint32_t len = MIN(l->max_blocks, LUN_ZERO_BUF / bs) * bs;
+
+		l->zero_buf = isa_buf_alloc(l->s, len);
+		if (!l->zero_buf) {
+			r->err = -ENOMEM;
+			g_strlcpy(r->msg, "out of buffer memory for writing zeroes",
+				  sizeof(r->msg));
+			return;
+		}
+		memset(l->zero_buf, 0, len);
+		l->zero_buf_len = len;
+	}
+	while (blocks) {
+		uint32_t n = (uint32_t)MIN(blocks, l->zero_buf_len / bs);
+		uint8_t cdb[16];
+		size_t cl = scsi_cdb_write16(cdb, lba, n, false);
+
+		req_add(r, cdb, cl, false, l->zero_buf, n * bs);
+		lba += n;
+		blocks -= n;
+	}
+}
+
 int isa_write_zeroes(struct isa_lun *l, uint64_t offset, uint64_t len, unsigned flags,
 		     isa_done_fn done, void *opaque)
 {
@@ -247,7 +302,16 @@ int isa_write_zeroes(struct isa_lun *l, uint64_t offset, uint64_t len, unsigned 
 		return rc;
 	if (l->info.read_only)
 		return -EROFS;
+	/* Fast only when the target deallocates and reads the holes back as zeroes. */
+	if ((flags & ISA_REQ_FAST_ZERO) &&
+	    (l->no_write_same || !unmap || !l->info.zeroes_after_unmap))
+		return -ENOTSUP;
 	r = req_new(l, false, 0, done, opaque);
+	if (l->no_write_same) {
+		zero_by_write(r, lba, blocks);
+		req_submitted(r);
+		return 0;
+	}
 	while (blocks) {
 		uint32_t n = next_piece(lba, blocks, l->max_ws_blocks, unmap ? l->unmap_align : 1);
 		uint8_t cdb[16];
@@ -637,6 +701,8 @@ void isa_lun_close(struct isa_lun *l)
 		return;
 	if (l->zero_block)
 		isa_buf_free(l->s, l->zero_block, l->info.block_size);
+	if (l->zero_buf)
+		isa_buf_free(l->s, l->zero_buf, l->zero_buf_len);
 	g_free(l);
 }
 

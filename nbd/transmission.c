@@ -425,7 +425,8 @@ static int validate(struct nbd_conn *c, const struct nbd_req *r, const char **wh
 static void submit(struct nbd_req *r)
 {
 	struct nbd_server *srv = r->conn->srv;
-	unsigned zf = r->flags & NBD_CMD_FLAG_NO_HOLE ? 0 : ISA_REQ_MAY_UNMAP;
+	unsigned zf = (r->flags & NBD_CMD_FLAG_NO_HOLE ? 0 : ISA_REQ_MAY_UNMAP) |
+		      (r->flags & NBD_CMD_FLAG_FAST_ZERO ? ISA_REQ_FAST_ZERO : 0);
 	int rc;
 
 	inflight_add(r);

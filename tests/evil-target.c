@@ -899,6 +899,7 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 	case 0xa0:
 		return scsi_report_luns(t, p);
 	default:
+		note("SCSI Command 0x%02x not supported: INVALID COMMAND OPERATION CODE", cdb[0]);
 		return send_illegal(t, itt, 0x20);
 	}
 }
