@@ -77,20 +77,52 @@ static void req_maybe_finish(struct lun_req *r)
 }
 
 static void zero_by_write(struct lun_req *r, uint64_t lba, uint64_t blocks);
+static void zero_by_write_same(struct lun_req *r, uint64_t lba, uint64_t blocks, bool unmap);
+
+/*
+ * A WRITE SAME the target refused: the range is zeroed another way and
+ * what was learnt is kept for later requests. INVALID COMMAND OPERATION
+ * CODE: no WRITE SAME at all, WRITE from now on. INVALID FIELD IN CDB: too
+ * many blocks for the target. LIO enforces its max_write_same_len (4096
+ * blocks for fileio, 0 for a ramdisk) but reports MAXIMUM WRITE SAME
+ * LENGTH only in the long Block Limits page it sends when thin
+ * provisioning is on: halve the limit and try again, down to WRITE.
+ */
+static bool write_same_refused(struct lun_req *r, const struct isa_task *t)
+{
+	struct isa_lun *l = r->l;
+	uint64_t lba = scsi_get_be64(&t->cdb[2]);
+	uint32_t n = scsi_get_be32(&t->cdb[10]);
+	bool unmap = t->cdb[1] & 0x08;
+
+	if (t->cdb[0] != SCSI_OP_WRITE_SAME16 || r->err ||
+	    (t->result != -EOPNOTSUPP && t->result != -EINVAL))
+		return false;
+	if (t->result == -EINVAL && n > 1 && !l->no_write_same) {
+		if (n / 2 < l->max_ws_blocks) {
+			l->max_ws_blocks = n / 2;
+			g_message("LUN %u: the target refused a WRITE SAME of %u blocks (%s); "
+				  "trying at most %u",
+				  l->info.lun, n, t->msg, l->max_ws_blocks);
+		}
+		zero_by_write_same(r, lba, n, unmap);
+		return true;
+	}
+	if (!l->no_write_same)
+		g_message("LUN %u: the target refuses WRITE SAME (%s); writing zeroes with WRITE",
+			  l->info.lun, t->msg);
+	l->no_write_same = true;
+	l->info.can_write_same_unmap = false;
+	zero_by_write(r, lba, n);
+	return true;
+}
 
 static void req_part_done(struct isa_task *t)
 {
 	struct lun_req *r = t->opaque;
 
-	if (t->result == -EOPNOTSUPP && t->cdb[0] == SCSI_OP_WRITE_SAME16 && !r->err) {
-		/* Remembered: no later request tries WRITE SAME again. */
-		if (!r->l->no_write_same)
-			g_message("LUN %u: the target does not support WRITE SAME (%s); writing "
-				  "zeroes with WRITE",
-				  r->l->info.lun, t->msg);
-		r->l->no_write_same = true;
-		r->l->info.can_write_same_unmap = false;
-		zero_by_write(r, scsi_get_be64(&t->cdb[2]), scsi_get_be32(&t->cdb[10]));
+	if (write_same_refused(r, t)) {
+		/* The range is being zeroed again. */
 	} else if (t->result && !r->err) {
 		r->err = t->result;
 		g_strlcpy(r->msg, t->msg, sizeof(r->msg));
@@ -289,6 +321,22 @@ static void zero_by_write(struct lun_req *r, uint64_t lba, uint64_t blocks)
 	}
 }
 
+/* Zero [lba, lba+blocks) of @r's request with WRITE SAME, at the limits known now. */
+static void zero_by_write_same(struct lun_req *r, uint64_t lba, uint64_t blocks, bool unmap)
+{
+	struct isa_lun *l = r->l;
+
+	while (blocks) {
+		uint32_t n = next_piece(lba, blocks, l->max_ws_blocks, unmap ? l->unmap_align : 1);
+		uint8_t cdb[16];
+		size_t cl = scsi_cdb_write_same16(cdb, lba, n, unmap, false);
+
+		req_add(r, cdb, cl, false, l->zero_block, l->info.block_size);
+		lba += n;
+		blocks -= n;
+	}
+}
+
 int isa_write_zeroes(struct isa_lun *l, uint64_t offset, uint64_t len, unsigned flags,
 		     isa_done_fn done, void *opaque)
 {
@@ -312,15 +360,7 @@ int isa_write_zeroes(struct isa_lun *l, uint64_t offset, uint64_t len, unsigned 
 		req_submitted(r);
 		return 0;
 	}
-	while (blocks) {
-		uint32_t n = next_piece(lba, blocks, l->max_ws_blocks, unmap ? l->unmap_align : 1);
-		uint8_t cdb[16];
-		size_t cl = scsi_cdb_write_same16(cdb, lba, n, unmap, false);
-
-		req_add(r, cdb, cl, false, l->zero_block, bs);
-		lba += n;
-		blocks -= n;
-	}
+	zero_by_write_same(r, lba, blocks, unmap);
 	req_submitted(r);
 	return 0;
 }

@@ -18,7 +18,8 @@ tgt_simple_target "$IQN" 16
 textfile=$TGT_TMPDIR/textfile
 mkdir -p "$textfile"
 conf=$TGT_TMPDIR/iser.conf
-printf '[global]\nmetrics_file = %s/iser-attach-%%p.prom\n' "$textfile" >"$conf"
+printf '[global]\ninitiator_name = %s\nmetrics_file = %s/iser-attach-%%p.prom\n' \
+	"iqn.2026-11.org.iser-attach.test:initiator" "$textfile" >"$conf"
 nbd_attach "$IQN" --transport tcp --config "$conf"
 prom=$textfile/iser-attach-$NBD_PID.prom
 
@@ -168,7 +169,8 @@ check_metrics "$prom" "the metrics file" "$NBD_SOCK" 524288 1048576
 [ "$(stat -c %a "$prom")" = 644 ] || die "$prom has mode $(stat -c %a "$prom")"
 
 # A pattern with another % sequence is refused before anything is attached.
-printf '[global]\nmetrics_file = %s/x-%%d.prom\n' "$textfile" >"$TGT_TMPDIR/bad.conf"
+printf '[global]\ninitiator_name = iqn.2026-11.org.iser-attach.test:initiator\nmetrics_file = %s/x-%%d.prom\n' \
+	"$textfile" >"$TGT_TMPDIR/bad.conf"
 expect_fail_with "only %p" "$ISER_ATTACH" --config "$TGT_TMPDIR/bad.conf" \
 	--transport tcp --socket "$TGT_TMPDIR/bad.sock" "$TGT_PORTAL" "$IQN" || die "a bad metrics_file was not refused"
 

@@ -45,7 +45,7 @@ qemu_io "write -P 0x5a 0 2M" "write -z 128k 512k" "read -P 0 128k 512k" \
 ! grep -q "error\|failed\|Mismatch\|mismatch" "$WORK/qemu-io.out" ||
 	die "the first write-zeroes or the reads around it failed"
 [ "$(grep -c "^read " "$WORK/qemu-io.out")" -eq 3 ] || die "not every read passed"
-[ "$(count_lines "does not support WRITE SAME" "$log")" -eq 1 ] ||
+[ "$(count_lines "the target refuses WRITE SAME" "$log")" -eq 1 ] ||
 	die "the refusal was not logged once: $(cat "$log")"
 
 # Later ones go straight to WRITE: larger than the zero buffer, unaligned

@@ -3,7 +3,8 @@
 # a ramdisk LUN 0 behind a demo-mode target on 127.0.0.1 becomes /dev/nbdN
 # of its size; data written with O_DIRECT reads back the same, is what an
 # independent initiator (QEMU's libiscsi driver) reads from the target,
-# and is still there after a detach and a new attach.
+# and is still there after a detach and a new attach; zeroes written
+# over it (which LIO's ramdisk cannot do with WRITE SAME) read back.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 source "$top_srcdir/tests/vm/vm-functions.sh"
 run_self_in_vm "$@"
@@ -79,4 +80,24 @@ cmp -n $((5 << 20)) "$TGT_TMPDIR/lun.img" /dev/zero || die "data before the writ
 
 lio_attach
 dev_read_cmp "$NBD_DEV" "$PATTERN" 5
+
 kernel_detach lio
+
+# Write-zeroes over the pattern through an NBD socket export (6.1's nbd
+# driver zeroes with plain writes). LIO enforces a WRITE SAME limit that
+# its short Block Limits page does not report (0 blocks for a ramdisk):
+# the refusals are learnt and the zeroes written with WRITE.
+sock=$TGT_TMPDIR/lio.sock
+attach_start "$TGT_TMPDIR/sockattach" 120 "$ISER_ATTACH" --foreground --transport tcp \
+	--lun 0 --socket "$sock" "$LIO_PORTAL" "$IQN"
+qemu-io -f raw -c "write -z 5M 4M" -c "read -P 0 5M 4M" "nbd+unix:///?socket=$sock" \
+	>"$TGT_TMPDIR/qemu-io.out" 2>&1 || :
+cat "$TGT_TMPDIR/qemu-io.out"
+grep -q "^read 4194304/4194304" "$TGT_TMPDIR/qemu-io.out" ||
+	die "the write-zeroes failed or does not read back as zeroes"
+grep -q "the target refuses WRITE SAME" "$TGT_TMPDIR/sockattach/err" ||
+	die "no WRITE SAME refusal was learnt: $(cat "$TGT_TMPDIR/sockattach/err")"
+expect_ok_with "detached $sock" "$ISER_DETACH" "$sock" >/dev/null || die "iser-detach failed"
+[ "$(attach_wait_exit "$TGT_TMPDIR/sockattach")" = 0 ] || die "iser-attach did not exit cleanly"
+qemu-img convert -O raw "iscsi://$LIO_PORTAL/$IQN/0" "$TGT_TMPDIR/lun.img"
+cmp -n $((9 << 20)) "$TGT_TMPDIR/lun.img" /dev/zero || die "LIO's LUN does not hold the zeroes"
