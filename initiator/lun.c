@@ -38,6 +38,12 @@ struct isa_lun {
 	bool no_write_same;
 	void *zero_buf;
 	uint32_t zero_buf_len;
+	/*
+	 * MODE SENSE did not set DPOFUA: the target may refuse WRITE with FUA
+	 * (LIO's ramdisk answers INVALID FIELD IN CDB), so a FUA write is a
+	 * plain WRITE followed by SYNCHRONIZE CACHE of its range.
+	 */
+	bool no_fua;
 	bool thin;	      /* READ CAPACITY(16) LBPME: GET LBA STATUS means something */
 	unsigned outstanding; /* caller requests not yet completed */
 	int lost;	      /* ISA_ERROR_* of the probe command the session ended with */
@@ -49,11 +55,15 @@ struct isa_lun {
  * @submitting: still creating parts; the request cannot finish before
  * @err: the first error of any part
  * @param: UNMAP parameter lists, freed with the request
+ * @sync_blocks: when not 0, the blocks from @sync_lba to SYNCHRONIZE once
+ *		 every part is done (FUA on a target without it)
  */
 struct lun_req {
 	struct isa_lun *l;
 	unsigned parts;
 	bool submitting;
+	uint64_t sync_lba;
+	uint32_t sync_blocks;
 	int err;
 	char msg[192];
 	bool read;
@@ -63,10 +73,22 @@ struct lun_req {
 	void *opaque;
 };
 
+static void req_add(struct lun_req *r, const uint8_t *cdb, uint8_t cdb_len, bool read, void *buf,
+		    uint32_t len);
+
 static void req_maybe_finish(struct lun_req *r)
 {
 	if (r->parts || r->submitting)
 		return;
+	if (r->sync_blocks && !r->err) {
+		uint8_t cdb[16];
+		size_t cl = scsi_cdb_sync_cache16(cdb, r->sync_lba, r->sync_blocks);
+
+		/* The write is acknowledged only once it is on stable storage. */
+		r->sync_blocks = 0;
+		req_add(r, cdb, (uint8_t)cl, false, NULL, 0);
+		return;
+	}
 	if (!r->err && r->bytes)
 		session_count_io(r->l->s, r->read, r->bytes);
 	r->l->outstanding--;
@@ -195,6 +217,11 @@ static int lun_rw(struct isa_lun *l, bool read, uint64_t offset, uint32_t len, v
 	if (!read && l->info.read_only)
 		return -EROFS;
 	r = req_new(l, read, len, done, opaque);
+	if (!read && (flags & ISA_REQ_FUA) && l->no_fua) {
+		r->sync_lba = lba;
+		r->sync_blocks = blocks;
+		flags &= ~ISA_REQ_FUA;
+	}
 	while (blocks) {
 		uint32_t n = MIN(blocks, l->max_blocks);
 		uint8_t cdb[16];
@@ -652,12 +679,15 @@ static void probe_write_protect(struct isa_lun *l, uint8_t *buf)
 	if (!lun_cmd_in(l, cdb, cl, buf, 255, &got, NULL) &&
 	    !scsi_parse_mode_sense6(buf, got, &mh, NULL)) {
 		l->info.read_only = mh.wp;
+		l->no_fua = !mh.dpofua;
 		return;
 	}
 	cl = scsi_cdb_mode_sense10(cdb, 0x3f, 0, 255);
 	if (!lun_cmd_in(l, cdb, cl, buf, 255, &got, NULL) &&
-	    !scsi_parse_mode_sense10(buf, got, &mh, NULL))
+	    !scsi_parse_mode_sense10(buf, got, &mh, NULL)) {
 		l->info.read_only = mh.wp;
+		l->no_fua = !mh.dpofua;
+	}
 }
 
 struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)

@@ -90,14 +90,21 @@ kernel_detach lio
 sock=$TGT_TMPDIR/lio.sock
 attach_start "$TGT_TMPDIR/sockattach" 120 "$ISER_ATTACH" --foreground --transport tcp \
 	--lun 0 --socket "$sock" "$LIO_PORTAL" "$IQN"
-qemu-io -f raw -c "write -z 5M 4M" -c "read -P 0 5M 4M" "nbd+unix:///?socket=$sock" \
-	>"$TGT_TMPDIR/qemu-io.out" 2>&1 || :
+# qemu-io writes with FUA (writethrough): LIO's ramdisk does not set
+# DPOFUA and refuses WRITE with FUA, so a FUA write is a WRITE followed by
+# SYNCHRONIZE CACHE of its range.
+qemu-io -f raw -c "write -z 5M 4M" -c "read -P 0 5M 4M" -c "write -P 0x5a 12M 3M" \
+	-c "read -P 0x5a 12M 3M" "nbd+unix:///?socket=$sock" >"$TGT_TMPDIR/qemu-io.out" 2>&1 || :
 cat "$TGT_TMPDIR/qemu-io.out"
 grep -q "^read 4194304/4194304" "$TGT_TMPDIR/qemu-io.out" ||
 	die "the write-zeroes failed or does not read back as zeroes"
+grep -q "^read 3145728/3145728" "$TGT_TMPDIR/qemu-io.out" ||
+	die "a FUA write failed or does not read back"
 grep -q "the target refuses WRITE SAME" "$TGT_TMPDIR/sockattach/err" ||
 	die "no WRITE SAME refusal was learnt: $(cat "$TGT_TMPDIR/sockattach/err")"
 expect_ok_with "detached $sock" "$ISER_DETACH" "$sock" >/dev/null || die "iser-detach failed"
 [ "$(attach_wait_exit "$TGT_TMPDIR/sockattach")" = 0 ] || die "iser-attach did not exit cleanly"
 qemu-img convert -O raw "iscsi://$LIO_PORTAL/$IQN/0" "$TGT_TMPDIR/lun.img"
 cmp -n $((9 << 20)) "$TGT_TMPDIR/lun.img" /dev/zero || die "LIO's LUN does not hold the zeroes"
+cmp -n $((3 << 20)) -i $((12 << 20)):0 "$TGT_TMPDIR/lun.img" \
+	<(head -c $((3 << 20)) /dev/zero | tr '\0' '\132') || die "LIO's LUN does not hold the FUA write"
