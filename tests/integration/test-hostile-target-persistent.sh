@@ -11,20 +11,13 @@
 # behaves on every connection (evil-target checks that).
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 requires qemu-io
-EVIL=$top_builddir/tests/evil-target
-[ -x "$EVIL" ] || skip "$EVIL not built"
-[ -x "$ISER_ATTACH" ] || skip "$ISER_ATTACH not built"
-
-IQN=iqn.2026-11.org.iser-attach.test:evil
 WORK=$(mktemp -d /dev/shm/isa-hostile.XXXXXX)
 cleanup_fn rm -rf "$WORK"
+source "$top_srcdir/tests/evil-common.sh"
+[ -x "$EVIL" ] || skip "$EVIL not built"
+[ -x "$ISER_ATTACH" ] || skip "$ISER_ATTACH not built"
+IQN=$EVIL_IQN
 export ISER_ATTACH_RUNDIR=$WORK/run
-EVIL_PID=
-stop_evil()
-{
-	[ -z "$EVIL_PID" ] || kill -TERM "$EVIL_PID" 2>/dev/null || :
-}
-cleanup_fn stop_evil
 
 # ticks PID: CPU time (user + system, in clock ticks) PID has used so far.
 ticks()
@@ -39,22 +32,14 @@ ticks()
 # persistent MODE OP: OP is "read" or "write" (what triggers MODE).
 persistent()
 {
-	local mode=$1 op=$2 dir=$WORK/$1 sock=$WORK/$1.sock port pid t0 t1 c0 c1 rc=0
+	local mode=$1 op=$2 dir=$WORK/$1 sock=$WORK/$1.sock pid t0 t1 c0 c1 rc=0
 	local io ms cpu
 
 	mkdir -p "$dir"
-	"$EVIL" --persistent --misbehave "$mode" --iqn "$IQN" >"$dir/port" 2>"$dir/evil.log" &
-	EVIL_PID=$!
-	port_written()
-	{
-		[ -s "$dir/port" ] || ! kill -0 "$EVIL_PID" 2>/dev/null
-	}
-	wait_until 60 "evil-target $mode to print its port" port_written
-	port=$(cat "$dir/port")
-	[ -n "$port" ] || die "$mode: evil-target did not start: $(cat "$dir/evil.log")"
+	evil_start "$mode" --persistent
 
 	attach_start "$dir/attach" 60 "$ISER_ATTACH" --foreground --transport tcp \
-		--socket "$sock" "127.0.0.1:$port" "$IQN"
+		--socket "$sock" "$EVIL_PORTAL" "$IQN"
 	pid=$(cat "$dir/attach/child")
 
 	case $op in
@@ -77,7 +62,7 @@ persistent()
 		die "$mode: no log line says the command was given up: $(cat "$dir/attach/err")"
 	echo "persistent: mode=$mode op=$op client=EIO ms=$ms cpu_percent=$cpu" \
 		"log_lines=$(wc -l <"$dir/attach/err")" \
-		"connections=$(count_lines 'misbehaving: ' "$dir/evil.log")"
+		"connections=$(count_lines 'misbehaving: ' "$WORK/$mode.log")"
 	# The behaviour asked for, not a speed: the replacement timeout is 120 s.
 	[ "$ms" -lt 10000 ] || die "$mode: the client waited $ms ms for its error"
 	[ "$cpu" -lt 5 ] || die "$mode: iser-attach used $cpu% of a core while the client waited"
@@ -93,9 +78,9 @@ persistent()
 	rc=0
 	wait "$EVIL_PID" || rc=$?
 	EVIL_PID=
-	cat "$dir/evil.log"
+	cat "$WORK/$mode.log"
 	[ "$rc" -eq 0 ] || die "$mode: evil-target exited $rc: the initiator misbehaved"
-	grep -q "misbehaving: $mode\$" "$dir/evil.log" || die "$mode: the target never misbehaved"
+	grep -q "misbehaving: $mode\$" "$WORK/$mode.log" || die "$mode: the target never misbehaved"
 }
 
 persistent bad-dsl read

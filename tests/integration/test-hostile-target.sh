@@ -8,48 +8,14 @@
 # Runs without root or tgtd: the target is a plain process on 127.0.0.1.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 
-EVIL=$top_builddir/tests/evil-target
-IQN=iqn.2026-11.org.iser-attach.test:evil
+WORK=$(mktemp -d)
+cleanup_fn rm -rf "$WORK"
+source "$top_srcdir/tests/evil-common.sh"
+IQN=$EVIL_IQN
 [ -x "$EVIL" ] || die "$EVIL is not built"
 # A hang guard only: every scenario normally ends within seconds, "silent"
 # within 30 s.
 ISA_CMD_TIMEOUT=60
-
-WORK=$(mktemp -d)
-cleanup_fn rm -rf "$WORK"
-EVIL_PID=
-EVIL_MODE=
-
-# Stop a target left running by a failed scenario.
-evil_kill()
-{
-	[ -n "$EVIL_PID" ] || return 0
-	kill "$EVIL_PID" 2>/dev/null || :
-	wait "$EVIL_PID" 2>/dev/null || :
-}
-cleanup_fn evil_kill
-
-# evil_start MODE: start the target misbehaving as MODE; sets EVIL_PORTAL.
-evil_start()
-{
-	local i
-
-	EVIL_MODE=$1
-	rm -f "$WORK/$EVIL_MODE.port"
-	"$EVIL" --misbehave "$EVIL_MODE" --iqn "$IQN" >"$WORK/$EVIL_MODE.port" \
-		2>"$WORK/$EVIL_MODE.log" &
-	EVIL_PID=$!
-	for ((i = 0; i < 100; i++)); do
-		[ -s "$WORK/$EVIL_MODE.port" ] && break
-		kill -0 "$EVIL_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -s "$WORK/$EVIL_MODE.port" ] || {
-		cat "$WORK/$EVIL_MODE.log" >&2
-		die "evil-target $EVIL_MODE did not start"
-	}
-	EVIL_PORTAL=127.0.0.1:$(cat "$WORK/$EVIL_MODE.port")
-}
 
 # evil_finish: the target must exit 0, having carried out its misbehaviour
 # (unless it is the correct target, "none") and seen nothing wrong after it.

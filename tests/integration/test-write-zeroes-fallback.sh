@@ -9,28 +9,18 @@
 # changing nothing. What is not zeroed keeps its data.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 requires qemu-io
-EVIL=$top_builddir/tests/evil-target
-[ -x "$EVIL" ] || skip "$EVIL not built"
-[ -x "$ISER_ATTACH" ] || skip "$ISER_ATTACH not built"
-
-IQN=iqn.2026-11.org.iser-attach.test:evil
 WORK=$(mktemp -d /dev/shm/isa-zeroes.XXXXXX)
 cleanup_fn rm -rf "$WORK"
+source "$top_srcdir/tests/evil-common.sh"
+[ -x "$EVIL" ] || skip "$EVIL not built"
+[ -x "$ISER_ATTACH" ] || skip "$ISER_ATTACH not built"
 export ISER_ATTACH_RUNDIR=$WORK/run
 SOCK=$WORK/nbd.sock
 URI="nbd+unix:///?socket=$SOCK"
 
-"$EVIL" --misbehave none --iqn "$IQN" >"$WORK/port" 2>"$WORK/evil.log" &
-EVIL_PID=$!
-cleanup_fn kill "$EVIL_PID"
-port_written()
-{
-	[ -s "$WORK/port" ] || ! kill -0 "$EVIL_PID" 2>/dev/null
-}
-wait_until 60 "evil-target to print its port" port_written
-[ -s "$WORK/port" ] || die "evil-target did not start: $(cat "$WORK/evil.log")"
+evil_start none
 attach_start "$WORK/attach" 60 "$ISER_ATTACH" --foreground --transport tcp --socket "$SOCK" \
-	"127.0.0.1:$(cat "$WORK/port")" "$IQN"
+	"$EVIL_PORTAL" "$EVIL_IQN"
 log=$WORK/attach/err
 
 qemu_io()
@@ -70,8 +60,9 @@ cat "$log"
 ! grep -q Sanitizer "$log" || die "sanitizer report"
 rc=0
 wait "$EVIL_PID" || rc=$?
-cat "$WORK/evil.log"
+EVIL_PID=
+cat "$WORK/none.log"
 [ "$rc" -eq 0 ] || die "evil-target exited $rc: the initiator misbehaved"
 # WRITE SAME was sent once, for the first write-zeroes only.
-[ "$(count_lines "SCSI Command 0x93 not supported" "$WORK/evil.log")" -eq 1 ] ||
-	die "WRITE SAME was sent $(count_lines "SCSI Command 0x93 not supported" "$WORK/evil.log") times"
+[ "$(count_lines "SCSI Command 0x93 not supported" "$WORK/none.log")" -eq 1 ] ||
+	die "WRITE SAME was sent $(count_lines "SCSI Command 0x93 not supported" "$WORK/none.log") times"
