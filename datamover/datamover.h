@@ -91,7 +91,9 @@ struct dm_task {
  *	 (@dlen bytes). Both are valid only during the call. Returns 0, or -1
  *	 to drop the connection (the datamover then calls @failed).
  * @failed: the connection is gone (peer closed, malformed PDU, digest
- *	    error, I/O error); @msg says why in words for a log line.
+ *	    error, I/O error), or it never came up (every address refused
+ *	    it); @msg says why in words for a log line.
+ * @connected: the connect() under way has succeeded: PDUs may be sent.
  */
 struct dm_upcalls {
 	void *opaque;
@@ -100,6 +102,7 @@ struct dm_upcalls {
 	int (*pdu)(void *opaque, const uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
 		   const uint8_t *data, uint32_t dlen);
 	void (*failed)(void *opaque, int err, const char *msg);
+	void (*connected)(void *opaque);
 };
 
 struct dm_conn;
@@ -108,8 +111,14 @@ struct dm_conn;
  * struct dm_ops - one transport.
  * @name: "tcp" or "iser"
  * @create: a connection object, not yet connected
- * @connect: resolve @host (a name, IPv4 or IPv6 literal) and connect to
- *	     @port, waiting at most @timeout_ms; non-blocking afterwards
+ * @connect: resolve @host (a name, IPv4 or IPv6 literal) and start
+ *	     connecting to @port, trying each address in turn; it never
+ *	     waits (but for getaddrinfo() of a name). service() carries the
+ *	     connect on and calls connected() or failed(). Returns -1 with
+ *	     @err only when no address could even be tried. @timeout_ms
+ *	     bounds the steps the transport times itself (RDMA address and
+ *	     route resolution); the owner times the whole attempt out by
+ *	     calling reset() or destroy().
  * @get_fd: the fd to poll
  * @which_events: EPOLLIN, plus EPOLLOUT while output is pending
  * @service: make progress after poll; returns 0, or -1 once the connection

@@ -155,6 +155,10 @@ struct iser_cmd {
  * @comp_ch: completion channel of @cq
  * @cq: send and receive completions
  * @cq_events: completion events not yet acknowledged
+ * @connect_step: where a connect under way is (see iser_connect)
+ * @connect_res: the addresses it tries, @connect_ai the one now tried
+ * @connect_errs: why each address tried so far failed
+ * @connect_ms: how long each resolution step may take
  * @connected: established and not yet disconnected by either side
  * @failed: failed() has been called, or destroy() runs; nothing more moves
  * @params: negotiated values (login defaults until set_params)
@@ -188,6 +192,11 @@ struct dm_conn {
 	struct ibv_comp_channel *comp_ch;
 	struct ibv_cq *cq;
 	unsigned int cq_events;
+	int connect_step;
+	struct addrinfo *connect_res;
+	struct addrinfo *connect_ai;
+	GString *connect_errs;
+	int connect_ms;
 	bool connected;
 	bool failed;
 	struct dm_params params;
@@ -286,62 +295,12 @@ static struct dm_conn *iser_create(const struct dm_upcalls *up)
 		return NULL;
 	}
 	params_login(c);
+	c->connect_errs = g_string_new(NULL);
 	g_queue_init(&c->tx_backlog);
 	c->rx = g_ptr_array_new_with_free_func(g_free);
 	c->rx_chunks = g_ptr_array_new();
 	c->cmds = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 	return c;
-}
-
-/*
- * Waits for the next event of @ch until @deadline (monotonic, us) and
- * acknowledges it at once: rdma_destroy_id() waits for every event of its
- * id to be acknowledged, so none is ever kept. Returns 0 with *@type and
- * *@status, or -1 with errno (ETIMEDOUT at the deadline). When @reply is
- * not NULL and the event is ESTABLISHED, the target's iSER CM flags go to
- * *@reply (-1 when its private data is too short to hold them).
- */
-static int cm_wait(struct rdma_event_channel *ch, gint64 deadline, enum rdma_cm_event_type *type,
-		   int *status, int *reply)
-{
-	for (;;) {
-		struct pollfd pfd = {.fd = ch->fd, .events = POLLIN};
-		gint64 left = deadline - g_get_monotonic_time();
-		struct rdma_cm_event *ev;
-		int n;
-
-		if (rdma_get_cm_event(ch, &ev) == 0) {
-			uint8_t flags;
-
-			*type = ev->event;
-			*status = ev->status;
-			if (reply && ev->event == RDMA_CM_EVENT_ESTABLISHED)
-				*reply =
-				    iser_cm_reply_flags(ev->param.conn.private_data,
-							ev->param.conn.private_data_len, &flags) < 0
-					? -1
-					: flags;
-			rdma_ack_cm_event(ev);
-			return 0;
-		}
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		n = poll(&pfd, 1, (int)((left + 999) / 1000));
-		if (n < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
-/* Milliseconds left until @deadline, at least 1, for rdma_resolve_*(). */
-static int ms_left(gint64 deadline)
-{
-	gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-
-	return (int)CLAMP(left, 1, G_MAXINT);
 }
 
 /* Names a CM event that is not the one we waited for, for messages. */
@@ -365,45 +324,6 @@ static char *cm_what(enum rdma_cm_event_type type, int status)
 	default:
 		return g_strdup_printf("unexpected %s", rdma_event_str(type));
 	}
-}
-
-/*
- * Resolves @sa to an RDMA device and a route on @id, waiting on @ch until
- * @deadline. Returns 0, or -1 with *@why allocated.
- */
-static int resolve(struct rdma_event_channel *ch, struct rdma_cm_id *id, struct sockaddr *sa,
-		   gint64 deadline, char **why)
-{
-	enum rdma_cm_event_type type;
-	int status;
-
-	if (rdma_resolve_addr(id, NULL, sa, ms_left(deadline))) {
-		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
-		return -1;
-	}
-	if (cm_wait(ch, deadline, &type, &status, NULL) < 0) {
-		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
-		return -1;
-	}
-	if (type != RDMA_CM_EVENT_ADDR_RESOLVED) {
-		*why = g_strdup_printf("address resolution: %s",
-				       g_strerror(status < 0 ? -status : EIO));
-		return -1;
-	}
-	if (rdma_resolve_route(id, ms_left(deadline))) {
-		*why = g_strdup_printf("route resolution: %s", g_strerror(errno));
-		return -1;
-	}
-	if (cm_wait(ch, deadline, &type, &status, NULL) < 0) {
-		*why = g_strdup_printf("route resolution: %s", g_strerror(errno));
-		return -1;
-	}
-	if (type != RDMA_CM_EVENT_ROUTE_RESOLVED) {
-		*why =
-		    g_strdup_printf("route resolution: %s", g_strerror(status < 0 ? -status : EIO));
-		return -1;
-	}
-	return 0;
 }
 
 /* Gives a buffer back to the pool, if there still is one. */
@@ -628,76 +548,87 @@ static void qp_log_timers(struct dm_conn *c)
 }
 
 /*
- * One address: resolve, build the QP, connect. Returns 0 when established,
- * or -1 with *@why allocated and everything but the event channel undone.
+ * Connecting never blocks (name resolution aside). connect() resolves the
+ * name and starts on the first address: an RDMA CM id, then address
+ * resolution; everything after is driven by CM events in cm_service():
+ *
+ *   ADDR_RESOLVED  -> route resolution
+ *   ROUTE_RESOLVED -> PD (first time), CQ, QP, login receive; rdma_connect
+ *   ESTABLISHED    -> the target's CM reply checked; connected()
+ *   anything else  -> this address failed: next address, or failed()
+ *
+ * The session times the attempt out by resetting the connection.
  */
-static int connect_one(struct dm_conn *c, struct sockaddr *sa, gint64 deadline, char **why)
+enum connect_step {
+	CONNECT_NONE,
+	CONNECT_ADDR,
+	CONNECT_ROUTE,
+	CONNECT_ESTABLISH,
+};
+
+static void connect_note(struct dm_conn *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void connect_note(struct dm_conn *c, const char *fmt, ...)
 {
-	struct iser_cm_hdr priv = {.flags = ISER_CM_ZBVA_NOT_SUP | ISER_CM_SEND_W_INV_NOT_SUP};
-	struct rdma_conn_param cp = {0};
-	struct ibv_device_attr da;
-	enum rdma_cm_event_type type;
+	const struct addrinfo *ai = c->connect_ai;
+	g_autofree char *where = dm_addr_str(ai->ai_addr, ai->ai_addrlen);
+	g_autofree char *why = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	why = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	if (c->connect_errs->len)
+		g_string_append(c->connect_errs, "; ");
+	g_string_append_printf(c->connect_errs, "connect to %s over iSER: %s", where, why);
+}
+
+/* Milliseconds rdma_resolve_*() may take. */
+static int step_ms(const struct dm_conn *c)
+{
+	return c->connect_ms > 0 ? c->connect_ms : 2000;
+}
+
+/*
+ * Starts on the addresses from @ai on, undoing what an earlier one left.
+ * Returns 0 while one is under way, -1 when every one failed at once.
+ */
+static int connect_from(struct dm_conn *c, struct addrinfo *ai)
+{
 	uint8_t ack_timeout = ISER_ACK_TIMEOUT;
-	int status, reply = 0;
 
-	if (rdma_create_id(c->cm_ch, &c->id, c, RDMA_PS_TCP)) {
-		*why = g_strdup_printf("cannot create an RDMA CM id: %s", g_strerror(errno));
-		return -1;
+	for (; ai; ai = ai->ai_next) {
+		conn_teardown(c, c->pool_kept);
+		c->connect_ai = ai;
+		if (rdma_create_id(c->cm_ch, &c->id, c, RDMA_PS_TCP)) {
+			c->id = NULL;
+			connect_note(c, "cannot create an RDMA CM id: %s", g_strerror(errno));
+			continue;
+		}
+		/* Before route resolution: on RoCE it also sets the path's life time. */
+		if (rdma_set_option(c->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &ack_timeout,
+				    sizeof(ack_timeout))) {
+			connect_note(c, "cannot set the ACK timeout: %s", g_strerror(errno));
+			continue;
+		}
+		if (rdma_resolve_addr(c->id, NULL, ai->ai_addr, step_ms(c))) {
+			connect_note(c, "address resolution: %s", g_strerror(errno));
+			continue;
+		}
+		c->connect_step = CONNECT_ADDR;
+		return 0;
 	}
-	/* Before route resolution: on RoCE it also sets the path's life time. */
-	if (rdma_set_option(c->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &ack_timeout,
-			    sizeof(ack_timeout))) {
-		*why = g_strdup_printf("cannot set the ACK timeout: %s", g_strerror(errno));
-		goto fail;
-	}
-	if (resolve(c->cm_ch, c->id, sa, deadline, why) < 0 || verbs_setup(c, why) < 0)
-		goto fail;
-	if (ibv_query_device(c->id->verbs, &da)) {
-		*why = g_strdup_printf("cannot query the RDMA device: %s", g_strerror(errno));
-		goto fail;
-	}
-	/*
-	 * The target sizes its outstanding RDMA Reads (our Data-Out) by what
-	 * we accept as responder; 0 would leave it none.
-	 */
-	cp.responder_resources = (uint8_t)CLAMP(da.max_qp_rd_atom, 1, 255);
-	cp.initiator_depth = (uint8_t)CLAMP(da.max_qp_init_rd_atom, 1, 255);
-	cp.retry_count = ISER_RETRY_COUNT;
-	cp.rnr_retry_count = 6;
-	cp.private_data = &priv;
-	cp.private_data_len = sizeof(priv);
-	if (rdma_connect(c->id, &cp)) {
-		*why = g_strdup_printf("rdma_connect: %s", g_strerror(errno));
-		goto fail;
-	}
-	if (cm_wait(c->cm_ch, deadline, &type, &status, &reply) < 0) {
-		*why = errno == ETIMEDOUT ? g_strdup("timed out")
-					  : g_strdup_printf("connect: %s", g_strerror(errno));
-		goto fail;
-	}
-	if (type != RDMA_CM_EVENT_ESTABLISHED) {
-		*why = cm_what(type, status);
-		goto fail;
-	}
-	if (reply < 0) {
-		*why = g_strdup("the target's iSER connection data is shorter than its header");
-		goto fail;
-	}
-	/*
-	 * LIO answers with the flags of what it will not use; tgt sends no
-	 * data (no flags). Either way our STags must not be invalidated, as we
-	 * asked; a Send with Invalidate would still be caught at completion.
-	 */
-	g_debug("iSER: the target %s ZBVA and %s Send with Invalidate",
-		reply & ISER_CM_ZBVA_NOT_SUP ? "does not use" : "did not rule out",
-		reply & ISER_CM_SEND_W_INV_NOT_SUP ? "does not use" : "did not rule out");
-	c->connected = true;
-	qp_log_timers(c);
-	return 0;
-
-fail:
 	conn_teardown(c, c->pool_kept);
+	c->connect_step = CONNECT_NONE;
 	return -1;
+}
+
+static void connect_end(struct dm_conn *c)
+{
+	if (c->connect_res)
+		freeaddrinfo(c->connect_res);
+	c->connect_res = NULL;
+	c->connect_ai = NULL;
+	c->connect_step = CONNECT_NONE;
 }
 
 static int epoll_add(int epfd, int fd)
@@ -715,55 +646,145 @@ static int iser_connect(struct dm_conn *c, const char *host, uint16_t port, int 
 	    .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICSERV,
 	};
-	struct addrinfo *res = NULL, *ai;
-	g_autoptr(GString) errs = g_string_new(NULL);
 	char serv[8];
-	gint64 deadline;
 	int rc;
 
-	if (c->id || c->failed) {
+	if (c->id || c->failed || c->cm_ch) {
 		g_set_error(error, DM_ISER_ERROR, EISCONN, "connect to %s:%u: already used", host,
 			    port);
 		return -1;
 	}
 	snprintf(serv, sizeof(serv), "%u", port);
-	rc = getaddrinfo(host, serv, &hints, &res);
+	rc = getaddrinfo(host, serv, &hints, &c->connect_res);
 	if (rc) {
+		c->connect_res = NULL;
 		g_set_error(error, DM_ISER_ERROR, rc == EAI_SYSTEM ? errno : ENOENT,
 			    "cannot resolve %s: %s", host,
 			    rc == EAI_SYSTEM ? g_strerror(errno) : gai_strerror(rc));
 		return -1;
 	}
 	c->cm_ch = rdma_create_event_channel();
-	if (!c->cm_ch || dm_set_nonblock(c->cm_ch->fd) < 0) {
+	if (!c->cm_ch || dm_set_nonblock(c->cm_ch->fd) < 0 ||
+	    epoll_add(c->epfd, c->cm_ch->fd) < 0) {
 		g_set_error(error, DM_ISER_ERROR, errno, "connect to %s:%u over iSER: %s", host,
 			    port, g_strerror(errno));
-		freeaddrinfo(res);
-		return -1;
+		goto fail;
 	}
-	deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-	for (ai = res; ai; ai = ai->ai_next) {
-		g_autofree char *where = dm_addr_str(ai->ai_addr, ai->ai_addrlen);
-		g_autofree char *why = NULL;
+	c->connect_ms = timeout_ms;
+	g_string_truncate(c->connect_errs, 0);
+	if (connect_from(c, c->connect_res) < 0) {
+		g_set_error_literal(error, DM_ISER_ERROR, ECONNREFUSED, c->connect_errs->str);
+		goto fail;
+	}
+	return 0;
+fail:
+	connect_end(c);
+	if (c->cm_ch)
+		rdma_destroy_event_channel(c->cm_ch);
+	c->cm_ch = NULL;
+	return -1;
+}
 
-		if (connect_one(c, ai->ai_addr, deadline, &why) == 0)
-			break;
-		if (errs->len)
-			g_string_append(errs, "; ");
-		g_string_append_printf(errs, "connect to %s over iSER: %s", where, why);
-		if (g_get_monotonic_time() >= deadline)
-			break;
-	}
-	freeaddrinfo(res);
-	if (!c->connected) {
-		g_set_error_literal(error, DM_ISER_ERROR, ECONNREFUSED, errs->str);
+/* Route resolved: the verbs objects, then the connect request. */
+static int connect_request(struct dm_conn *c)
+{
+	struct iser_cm_hdr priv = {.flags = ISER_CM_ZBVA_NOT_SUP | ISER_CM_SEND_W_INV_NOT_SUP};
+	struct rdma_conn_param cp = {0};
+	struct ibv_device_attr da;
+	g_autofree char *why = NULL;
+
+	if (verbs_setup(c, &why) < 0) {
+		connect_note(c, "%s", why);
 		return -1;
 	}
-	c->pool_kept = true;
-	if (epoll_add(c->epfd, c->cm_ch->fd) < 0 || epoll_add(c->epfd, c->comp_ch->fd) < 0) {
-		g_set_error(error, DM_ISER_ERROR, errno, "connect to %s:%u over iSER: epoll: %s",
-			    host, port, g_strerror(errno));
+	if (epoll_add(c->epfd, c->comp_ch->fd) < 0) {
+		connect_note(c, "epoll: %s", g_strerror(errno));
 		return -1;
+	}
+	if (ibv_query_device(c->id->verbs, &da)) {
+		connect_note(c, "cannot query the RDMA device: %s", g_strerror(errno));
+		return -1;
+	}
+	/*
+	 * The target sizes its outstanding RDMA Reads (our Data-Out) by what
+	 * we accept as responder; 0 would leave it none.
+	 */
+	cp.responder_resources = (uint8_t)CLAMP(da.max_qp_rd_atom, 1, 255);
+	cp.initiator_depth = (uint8_t)CLAMP(da.max_qp_init_rd_atom, 1, 255);
+	cp.retry_count = ISER_RETRY_COUNT;
+	cp.rnr_retry_count = 6;
+	cp.private_data = &priv;
+	cp.private_data_len = sizeof(priv);
+	if (rdma_connect(c->id, &cp)) {
+		connect_note(c, "rdma_connect: %s", g_strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One CM event of a connect under way. Returns 1 once connected, 0 while
+ * under way, -1 when this address failed.
+ */
+static int connect_event(struct dm_conn *c, const struct rdma_cm_event *ev)
+{
+	uint8_t flags;
+	int reply;
+
+	switch (c->connect_step) {
+	case CONNECT_ADDR:
+		if (ev->event != RDMA_CM_EVENT_ADDR_RESOLVED) {
+			connect_note(c, "address resolution: %s",
+				     g_strerror(ev->status < 0 ? -ev->status : EIO));
+			return -1;
+		}
+		if (rdma_resolve_route(c->id, step_ms(c))) {
+			connect_note(c, "route resolution: %s", g_strerror(errno));
+			return -1;
+		}
+		c->connect_step = CONNECT_ROUTE;
+		return 0;
+	case CONNECT_ROUTE:
+		if (ev->event != RDMA_CM_EVENT_ROUTE_RESOLVED) {
+			connect_note(c, "route resolution: %s",
+				     g_strerror(ev->status < 0 ? -ev->status : EIO));
+			return -1;
+		}
+		if (connect_request(c) < 0)
+			return -1;
+		c->connect_step = CONNECT_ESTABLISH;
+		return 0;
+	case CONNECT_ESTABLISH:
+		if (ev->event != RDMA_CM_EVENT_ESTABLISHED) {
+			g_autofree char *what = cm_what(ev->event, ev->status);
+
+			connect_note(c, "%s", what);
+			return -1;
+		}
+		reply = iser_cm_reply_flags(ev->param.conn.private_data,
+					    ev->param.conn.private_data_len, &flags) < 0
+			    ? -1
+			    : flags;
+		if (reply < 0) {
+			connect_note(c, "the target's iSER connection data is shorter than its "
+					"header");
+			return -1;
+		}
+		/*
+		 * LIO answers with the flags of what it will not use; tgt sends
+		 * no data (no flags). Either way our STags must not be
+		 * invalidated, as we asked; a Send with Invalidate would still
+		 * be caught at completion.
+		 */
+		g_debug("iSER: the target %s ZBVA and %s Send with Invalidate",
+			reply & ISER_CM_ZBVA_NOT_SUP ? "does not use" : "did not rule out",
+			reply & ISER_CM_SEND_W_INV_NOT_SUP ? "does not use" : "did not rule out");
+		c->connected = true;
+		c->pool_kept = true;
+		qp_log_timers(c);
+		return 1;
+	case CONNECT_NONE:
+		break;
 	}
 	return 0;
 }
@@ -1241,6 +1262,19 @@ static void cm_service(struct dm_conn *c)
 	while (!c->failed && rdma_get_cm_event(c->cm_ch, &ev) == 0) {
 		enum rdma_cm_event_type type = ev->event;
 
+		if (c->connect_step != CONNECT_NONE) {
+			int rc = connect_event(c, ev);
+
+			rdma_ack_cm_event(ev);
+			if (rc == 1) {
+				connect_end(c);
+				c->up.connected(c->up.opaque);
+			} else if (rc < 0 && connect_from(c, c->connect_ai->ai_next) < 0) {
+				connect_end(c);
+				dm_fail(c, ECONNREFUSED, "%s", c->connect_errs->str);
+			}
+			continue;
+		}
 		rdma_ack_cm_event(ev);
 		switch (type) {
 		case RDMA_CM_EVENT_DISCONNECTED:
@@ -1279,7 +1313,7 @@ static int iser_service(struct dm_conn *c, uint32_t revents)
 		return -1;
 	n = epoll_wait(c->epfd, ev, G_N_ELEMENTS(ev), 0);
 	for (i = 0; i < n; i++) {
-		if (ev[i].data.fd == c->comp_ch->fd)
+		if (c->comp_ch && ev[i].data.fd == c->comp_ch->fd)
 			cq_ready = true;
 		else
 			cm_ready = true;
@@ -1371,6 +1405,7 @@ static void drain(struct dm_conn *c)
 static void conn_shutdown(struct dm_conn *c, bool keep_pool)
 {
 	c->failed = true;
+	connect_end(c);
 	qp_stop(c);
 	if (c->cq && c->id && c->id->qp)
 		drain(c);
@@ -1400,6 +1435,7 @@ static void iser_destroy(struct dm_conn *c)
 		return;
 	conn_shutdown(c, false);
 	close(c->epfd);
+	g_string_free(c->connect_errs, TRUE);
 	g_ptr_array_unref(c->rx);
 	g_ptr_array_unref(c->rx_chunks);
 	g_hash_table_unref(c->cmds);
@@ -1442,6 +1478,100 @@ static int local_source(const struct sockaddr *sa, socklen_t len, struct sockadd
 		return -1;
 	}
 	close(fd);
+	return 0;
+}
+
+/*
+ * The probe's blocking helpers: --transport auto decides before the
+ * session starts, so waiting here holds up nothing but the attach itself.
+ */
+/*
+ * Waits for the next event of @ch until @deadline (monotonic, us) and
+ * acknowledges it at once: rdma_destroy_id() waits for every event of its
+ * id to be acknowledged, so none is ever kept. Returns 0 with *@type and
+ * *@status, or -1 with errno (ETIMEDOUT at the deadline). When @reply is
+ * not NULL and the event is ESTABLISHED, the target's iSER CM flags go to
+ * *@reply (-1 when its private data is too short to hold them).
+ */
+static int cm_wait(struct rdma_event_channel *ch, gint64 deadline, enum rdma_cm_event_type *type,
+		   int *status, int *reply)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = ch->fd, .events = POLLIN};
+		gint64 left = deadline - g_get_monotonic_time();
+		struct rdma_cm_event *ev;
+		int n;
+
+		if (rdma_get_cm_event(ch, &ev) == 0) {
+			uint8_t flags;
+
+			*type = ev->event;
+			*status = ev->status;
+			if (reply && ev->event == RDMA_CM_EVENT_ESTABLISHED)
+				*reply =
+				    iser_cm_reply_flags(ev->param.conn.private_data,
+							ev->param.conn.private_data_len, &flags) < 0
+					? -1
+					: flags;
+			rdma_ack_cm_event(ev);
+			return 0;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		n = poll(&pfd, 1, (int)((left + 999) / 1000));
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Milliseconds left until @deadline, at least 1, for rdma_resolve_*(). */
+static int ms_left(gint64 deadline)
+{
+	gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+
+	return (int)CLAMP(left, 1, G_MAXINT);
+}
+
+/*
+ * Resolves @sa to an RDMA device and a route on @id, waiting on @ch until
+ * @deadline. Returns 0, or -1 with *@why allocated.
+ */
+static int resolve(struct rdma_event_channel *ch, struct rdma_cm_id *id, struct sockaddr *sa,
+		   gint64 deadline, char **why)
+{
+	enum rdma_cm_event_type type;
+	int status;
+
+	if (rdma_resolve_addr(id, NULL, sa, ms_left(deadline))) {
+		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
+		return -1;
+	}
+	if (cm_wait(ch, deadline, &type, &status, NULL) < 0) {
+		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
+		return -1;
+	}
+	if (type != RDMA_CM_EVENT_ADDR_RESOLVED) {
+		*why = g_strdup_printf("address resolution: %s",
+				       g_strerror(status < 0 ? -status : EIO));
+		return -1;
+	}
+	if (rdma_resolve_route(id, ms_left(deadline))) {
+		*why = g_strdup_printf("route resolution: %s", g_strerror(errno));
+		return -1;
+	}
+	if (cm_wait(ch, deadline, &type, &status, NULL) < 0) {
+		*why = g_strdup_printf("route resolution: %s", g_strerror(errno));
+		return -1;
+	}
+	if (type != RDMA_CM_EVENT_ROUTE_RESOLVED) {
+		*why =
+		    g_strdup_printf("route resolution: %s", g_strerror(status < 0 ? -status : EIO));
+		return -1;
+	}
 	return 0;
 }
 

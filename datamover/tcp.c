@@ -118,6 +118,9 @@ struct rx_state {
  * struct dm_conn - a TCP connection to one target portal.
  * @up: the iSCSI layer's upcalls
  * @fd: the socket, -1 before connect
+ * @connecting: a connect is under way on @fd (see tcp_connect)
+ * @connect_res: the addresses it tries, @connect_ai the one now tried
+ * @connect_errs: why each address tried so far failed
  * @failed: failed() has been called; nothing more moves
  * @params: negotiated values (login defaults until set_params)
  * @params_set: set_params() has been called
@@ -131,6 +134,10 @@ struct dm_conn {
 	struct dm_upcalls up;
 	struct dm_pool *pool;
 	int fd;
+	bool connecting;
+	struct addrinfo *connect_res;
+	struct addrinfo *connect_ai;
+	GString *connect_errs;
 	bool failed;
 	struct dm_params params;
 	bool params_set;
@@ -210,6 +217,7 @@ static struct dm_conn *tcp_create(const struct dm_upcalls *up)
 	c->up = *up;
 	c->pool = pool_new(NULL);
 	c->fd = -1;
+	c->connect_errs = g_string_new(NULL);
 	c->params.max_recv_dsl = DM_LOGIN_DSL;
 	c->params.max_xmit_dsl = DM_LOGIN_DSL;
 	c->params.first_burst = 65536;
@@ -221,55 +229,66 @@ static struct dm_conn *tcp_create(const struct dm_upcalls *up)
 }
 
 /*
- * One address: non-blocking connect, wait until @deadline (monotonic, us).
- * Returns the socket, or -1 with *err_out set to the errno value.
+ * Connecting never blocks (name resolution aside: getaddrinfo() of a
+ * literal does not, of a name it may). connect() starts a non-blocking
+ * connect to the first address; service() sees the socket writable, takes
+ * the outcome from SO_ERROR and either calls connected() or moves on to the
+ * next address; when none is left, failed() carries every address's reason.
+ * The session times the attempt out by resetting the connection.
+ *
+ * The next address's socket is opened before the last one is closed, so
+ * that its number differs and the owner's epoll sees a new fd (a closed fd
+ * leaves an epoll set by itself; a reused number would look unchanged).
  */
-static int connect_one(const struct addrinfo *ai, gint64 deadline, int *err_out, bool *timed_out)
+static void connect_note(struct dm_conn *c, const struct addrinfo *ai, int err)
 {
-	int fd, err = 0;
-	socklen_t len = sizeof(err);
+	g_autofree char *where = dm_addr_str(ai->ai_addr, ai->ai_addrlen);
 
-	*timed_out = false;
-	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0) {
-		*err_out = errno;
-		return -1;
-	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-		return fd;
-	if (errno != EINPROGRESS) {
-		err = errno;
-		goto fail;
-	}
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-		gint64 left = deadline - g_get_monotonic_time();
-		int n;
+	if (c->connect_errs->len)
+		g_string_append(c->connect_errs, "; ");
+	g_string_append_printf(c->connect_errs, "connect to %s: %s", where, g_strerror(err));
+}
 
-		if (left <= 0) {
-			*timed_out = true;
-			err = ETIMEDOUT;
-			goto fail;
-		}
-		n = poll(&pfd, 1, (int)((left + 999) / 1000));
-		if (n < 0 && errno == EINTR)
+/*
+ * Starts connecting to the addresses from @ai on, replacing c->fd. Returns
+ * 0 while one is under way, -1 when every one failed at once.
+ */
+static int connect_from(struct dm_conn *c, struct addrinfo *ai)
+{
+	for (; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+				ai->ai_protocol);
+
+		if (fd < 0) {
+			connect_note(c, ai, errno);
 			continue;
-		if (n < 0) {
-			err = errno;
-			goto fail;
 		}
-		if (n > 0)
-			break;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+			connect_note(c, ai, errno);
+			close(fd);
+			continue;
+		}
+		/* Done at once or not: service() finds out from SO_ERROR. */
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = fd;
+		c->connect_ai = ai;
+		return 0;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err)
-		goto fail;
-	return fd;
-fail:
-	close(fd);
-	*err_out = err;
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->connect_ai = NULL;
 	return -1;
+}
+
+static void connect_end(struct dm_conn *c)
+{
+	if (c->connect_res)
+		freeaddrinfo(c->connect_res);
+	c->connect_res = NULL;
+	c->connect_ai = NULL;
+	c->connecting = false;
 }
 
 /*
@@ -287,59 +306,58 @@ static int tcp_connect(struct dm_conn *c, const char *host, uint16_t port, int t
 	    .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICSERV,
 	};
-	struct addrinfo *res = NULL, *ai;
-	g_autoptr(GString) errs = g_string_new(NULL);
 	char serv[8];
-	gint64 deadline;
-	int one = 1, rc, fd = -1, last_err = 0;
+	int rc;
 
-	if (c->fd >= 0 || c->failed) {
+	(void)timeout_ms;
+	if (c->fd >= 0 || c->failed || c->connecting) {
 		g_set_error(error, DM_TCP_ERROR, EISCONN, "connect to %s:%u: already used", host,
 			    port);
 		return -1;
 	}
 	snprintf(serv, sizeof(serv), "%u", port);
-	rc = getaddrinfo(host, serv, &hints, &res);
+	rc = getaddrinfo(host, serv, &hints, &c->connect_res);
 	if (rc) {
+		c->connect_res = NULL;
 		g_set_error(error, DM_TCP_ERROR, rc == EAI_SYSTEM ? errno : ENOENT,
 			    "cannot resolve %s: %s", host,
 			    rc == EAI_SYSTEM ? g_strerror(errno) : gai_strerror(rc));
 		return -1;
 	}
-	deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-	for (ai = res; ai; ai = ai->ai_next) {
-		g_autofree char *where = dm_addr_str(ai->ai_addr, ai->ai_addrlen);
-		bool timed_out;
-
-		fd = connect_one(ai, deadline, &last_err, &timed_out);
-		if (fd >= 0)
-			break;
-		if (errs->len)
-			g_string_append(errs, "; ");
-		if (timed_out)
-			g_string_append_printf(errs, "connect to %s: timed out after %d ms", where,
-					       timeout_ms);
-		else
-			g_string_append_printf(errs, "connect to %s: %s", where,
-					       g_strerror(last_err));
-		if (timed_out)
-			break;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		g_set_error_literal(error, DM_TCP_ERROR, last_err, errs->str);
+	g_string_truncate(c->connect_errs, 0);
+	if (connect_from(c, c->connect_res) < 0) {
+		g_set_error_literal(error, DM_TCP_ERROR, ECONNREFUSED, c->connect_errs->str);
+		connect_end(c);
 		return -1;
 	}
-	/* PDUs are complete messages; Nagle would delay every small command. */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0) {
-		g_set_error(error, DM_TCP_ERROR, errno, "connect to %s:%u: setsockopt: %s", host,
-			    port, g_strerror(errno));
-		close(fd);
-		return -1;
-	}
-	c->fd = fd;
+	c->connecting = true;
 	return 0;
+}
+
+/* The socket of a connect under way became writable (or failed). */
+static void connect_progress(struct dm_conn *c)
+{
+	int err = 0, one = 1;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (!err) {
+		/* PDUs are complete messages; Nagle would delay every small command. */
+		if (setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+		    setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0) {
+			err = errno;
+		} else {
+			connect_end(c);
+			c->up.connected(c->up.opaque);
+			return;
+		}
+	}
+	connect_note(c, c->connect_ai, err);
+	if (connect_from(c, c->connect_ai->ai_next) == 0)
+		return;
+	connect_end(c);
+	dm_fail(c, err, "%s", c->connect_errs->str);
 }
 
 int dm_tcp_adopt_fd(struct dm_conn *c, int fd)
@@ -359,6 +377,8 @@ static uint32_t tcp_which_events(struct dm_conn *c)
 {
 	if (c->failed || c->fd < 0)
 		return 0;
+	if (c->connecting)
+		return EPOLLOUT;
 	return EPOLLIN | (g_queue_is_empty(&c->txq) ? 0 : EPOLLOUT);
 }
 
@@ -505,7 +525,7 @@ static int tcp_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data,
 	struct tx_pdu *t;
 	void *copy;
 
-	if (c->failed || c->fd < 0)
+	if (c->failed || c->fd < 0 || c->connecting)
 		return -1;
 	/* A caller bug, not a connection failure: refuse the PDU. */
 	if (dlen > c->params.max_xmit_dsl || (dlen && !data))
@@ -521,7 +541,7 @@ static int tcp_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_tas
 {
 	static const uint8_t no_ttt[4] = {0xff, 0xff, 0xff, 0xff};
 
-	if (c->failed || c->fd < 0)
+	if (c->failed || c->fd < 0 || c->connecting)
 		return -1;
 	if (task->imm_len > task->unsol_len || task->unsol_len > task->write_len ||
 	    task->imm_len > c->params.max_xmit_dsl || (task->write_len && !task->write_buf))
@@ -890,6 +910,11 @@ static int tcp_service(struct dm_conn *c, uint32_t revents)
 {
 	if (c->failed || c->fd < 0)
 		return -1;
+	if (c->connecting) {
+		if (revents & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+			connect_progress(c);
+		return c->failed ? -1 : 0;
+	}
 	if (revents & EPOLLOUT)
 		tx_flush(c);
 	if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
@@ -928,6 +953,7 @@ static uint64_t tcp_stats_copied(struct dm_conn *c)
 static void tcp_reset(struct dm_conn *c)
 {
 	tx_purge(c);
+	connect_end(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -947,8 +973,10 @@ static void tcp_destroy(struct dm_conn *c)
 		return;
 	c->failed = true;
 	tx_purge(c);
+	connect_end(c);
 	if (c->fd >= 0)
 		close(c->fd);
+	g_string_free(c->connect_errs, TRUE);
 	g_free(c->rxbuf);
 	pool_destroy(c->pool);
 	g_free(c);

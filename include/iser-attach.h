@@ -219,6 +219,8 @@ struct isa_dir_stats {
  * @latency_us_total: time from sending to completion, summed over the
  *		      completed commands (divide by @commands for the mean)
  * @reconnects: successful logins after a lost connection
+ * @connections_lost: connections lost in full feature phase (each one
+ *		      starts a recovery when recovery is on)
  * @aborts: commands the target aborted at our request (ABORT TASK or LUN
  *	    RESET, after the command timeout) and that were sent again
  * @dir: the commands that were sent, by the direction of their data
@@ -234,6 +236,7 @@ struct isa_stats {
 	uint64_t errors;
 	uint64_t latency_us_total;
 	uint64_t reconnects;
+	uint64_t connections_lost;
 	uint64_t aborts;
 	struct isa_dir_stats dir[ISA_DIR_COUNT];
 };

@@ -21,11 +21,10 @@
 #include "initiator/pdu.h"
 #include "initiator/session.h"
 
-#define DEFAULT_TIMEOUT_MS  15000
+#define DEFAULT_TIMEOUT_MS  SESSION_DEFAULT_TIMEOUT_MS
 #define DEFAULT_QUEUE_DEPTH 128
 #define LOGOUT_TIMEOUT_MS   5000
 #define DRAIN_TIMEOUT_MS    30000
-#define MAX_REDIRECTS	    4
 /* A SendTargets answer larger than this is not a plausible target list. */
 #define DISCOVERY_TEXT_LIMIT (1u << 20)
 
@@ -122,7 +121,8 @@ static struct isa_session *session_new(const struct isa_options *o, const char *
 {
 	struct isa_session *s = g_new0(struct isa_session, 1);
 
-	s->state = SESSION_LOGIN;
+	s->state = SESSION_CONNECTING;
+	s->dm_fd = -1;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	s->defer_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -130,6 +130,11 @@ static struct isa_session *session_new(const struct isa_options *o, const char *
 		struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->defer_fd};
 
 		epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->defer_fd, &ev);
+	}
+	if (s->timerfd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = s->timerfd};
+
+		epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->timerfd, &ev);
 	}
 	g_queue_init(&s->deferred);
 	s->tasks = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -152,19 +157,15 @@ static struct isa_session *session_new(const struct isa_options *o, const char *
 	return s;
 }
 
-static void session_disconnect(struct isa_session *s)
-{
-	if (!s->conn)
-		return;
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->dm->get_fd(s->conn), NULL);
-	s->dm->destroy(s->conn);
-	s->conn = NULL;
-	s->dm_events = 0;
-}
-
 static void session_free(struct isa_session *s)
 {
-	session_disconnect(s);
+	recovery_log_flush(s, true);
+	session_attempt_clear(s);
+	g_clear_error(&s->attempt.err);
+	g_free(s->attempt.host);
+	if (s->conn)
+		s->dm->destroy(s->conn);
+	s->conn = NULL;
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->timerfd >= 0)
@@ -187,210 +188,6 @@ static void session_free(struct isa_session *s)
 	g_free(s);
 }
 
-/*
- * Close a connection that did not come up. During recovery the object is
- * only reset: the buffers handed out from its pool must stay valid.
- */
-static void session_connect_failed(struct isa_session *s)
-{
-	if (!s->conn_dropped) {
-		session_disconnect(s);
-		return;
-	}
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->dm->get_fd(s->conn), NULL);
-	s->dm->reset(s->conn);
-	s->dm_events = 0;
-}
-
-static int session_connect(struct isa_session *s, const char *host, uint16_t port, int timeout_ms,
-			   GError **err)
-{
-	struct epoll_event ev = {.events = EPOLLIN};
-
-	if (!s->conn)
-		s->conn = s->dm->create(&s->up);
-	if (!s->conn) {
-		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "cannot create a %s connection",
-			    s->dm->name);
-		return -1;
-	}
-	if (s->dm->connect(s->conn, host, port, timeout_ms, err) < 0) {
-		if (err && *err)
-			(*err)->domain = ISA_ERROR, (*err)->code = ISA_ERROR_CONNECT;
-		session_connect_failed(s);
-		return -1;
-	}
-	ev.data.fd = s->dm->get_fd(s->conn);
-	s->dm_events = EPOLLIN;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, ev.data.fd, &ev) < 0) {
-		g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "epoll: %s", g_strerror(errno));
-		session_connect_failed(s);
-		return -1;
-	}
-	g_free(s->portal);
-	s->portal = strchr(host, ':') ? g_strdup_printf("[%s]:%u", host, port)
-				      : g_strdup_printf("%s:%u", host, port);
-	return 0;
-}
-
-static void fill_proposal(const struct isa_options *o, struct iscsi_params *p)
-{
-	iscsi_params_fast_proposal(p);
-	if (o->header_digest)
-		p->header_digest = ISCSI_DIGEST_CRC32C;
-	if (o->data_digest)
-		p->data_digest = ISCSI_DIGEST_CRC32C;
-	if (o->max_recv_segment)
-		p->max_recv_dsl = o->max_recv_segment;
-	if (o->max_burst)
-		p->max_burst = o->max_burst;
-	if (o->first_burst)
-		p->first_burst = o->first_burst;
-	if (p->first_burst > p->max_burst)
-		p->first_burst = p->max_burst;
-}
-
-/* Give a login failure the code scripts act on; the message stays. */
-static void map_login_error(const struct login *l, GError **err)
-{
-	int code = ISA_ERROR_PROTOCOL;
-
-	if (!err || !*err || (*err)->domain != LOGIN_ERROR)
-		return;
-	switch ((*err)->code) {
-	case LOGIN_ERROR_CONFIG:
-		code = ISA_ERROR_USAGE;
-		break;
-	case LOGIN_ERROR_AUTH:
-		code = ISA_ERROR_AUTH;
-		break;
-	case LOGIN_ERROR_REJECTED:
-		switch (login_status(l)) {
-		case 0x0201:
-		case 0x0202:
-			code = ISA_ERROR_AUTH;
-			break;
-		case 0x0203:
-		case 0x0204:
-			code = ISA_ERROR_NOT_FOUND;
-			break;
-		default:
-			code = ISA_ERROR_TARGET;
-			break;
-		}
-		break;
-	case LOGIN_ERROR_TARGET:
-		code = ISA_ERROR_TARGET;
-		break;
-	case LOGIN_ERROR_UNSUPPORTED:
-		code = ISA_ERROR_UNSUPPORTED;
-		break;
-	}
-	(*err)->domain = ISA_ERROR;
-	(*err)->code = code;
-}
-
-/*
- * The target closed the connection in answer to our CHAP response. LIO
- * sends a Login Response "authentication failure" and disconnects at
- * once; over iSER its disconnect (a CM message) can overtake that Send,
- * which is then flushed unsent (seen on soft-RoCE, Linux 6.1), so all we
- * see is the close. A target that accepted the response would have
- * answered: report the refusal as what it most likely is.
- */
-static void closed_after_chap_response(const struct login *l, GError **err)
-{
-	if (!err || !*err || (*err)->domain != ISA_ERROR || (*err)->code != ISA_ERROR_CONNECT ||
-	    login_state(l) != LOGIN_SECURITY_NEGOTIATION ||
-	    login_security_step(l) != SECURITY_CHAP_RESPONSE)
-		return;
-	g_prefix_error(err, "authentication failed: the target closed the connection in "
-			    "answer to our CHAP response: ");
-	(*err)->code = ISA_ERROR_AUTH;
-}
-
-/*
- * One login over the connection already made. Returns 0 in full feature
- * phase, LOGIN_MOVED_TEMPORARILY or LOGIN_MOVED_PERMANENTLY when
- * redirected (@host and @port say where), -1 on failure.
- */
-#define LOGIN_MOVED_TEMPORARILY 1
-#define LOGIN_MOVED_PERMANENTLY 2
-
-static int session_login(struct isa_session *s, const struct isa_options *o, bool discovery,
-			 int timeout_ms, char **host, uint16_t *port, GError **err)
-{
-	struct login_config cfg = {
-	    .initiator_name = s->initiator_name,
-	    .initiator_alias = o->initiator_alias,
-	    .target_name = discovery ? NULL : s->target_name,
-	    .discovery = discovery,
-	    .tsih = 0,
-	    .cid = 0,
-	    .cmdsn = s->cmdsn,
-	    .exp_statsn = 0,
-	    .chap_user = o->chap_user,
-	    .chap_secret = (const uint8_t *)o->chap_secret,
-	    .chap_secret_len = o->chap_secret ? strlen(o->chap_secret) : 0,
-	    .mutual_user = o->mutual_user,
-	    .mutual_secret = (const uint8_t *)o->mutual_secret,
-	    .mutual_secret_len = o->mutual_secret ? strlen(o->mutual_secret) : 0,
-	    .iser = s->dm == &dm_iser_ops,
-	};
-	g_autoptr(GByteArray) data = g_byte_array_new();
-	struct login *l;
-	int rc = -1;
-
-	memcpy(cfg.isid, s->isid, sizeof(cfg.isid));
-	cfg.itt = session_alloc_itt(s);
-	fill_proposal(o, &cfg.proposal);
-	l = login_new(&cfg);
-	for (;;) {
-		uint8_t bhs[ISCSI_BHS_LEN];
-		const struct iscsi_bhs *rsp;
-		enum login_step step;
-
-		g_byte_array_set_size(data, 0);
-		if (login_next_request(l, bhs, data, err) < 0) {
-			map_login_error(l, err);
-			break;
-		}
-		if (session_control_exchange(s, bhs, data->data, data->len, timeout_ms, err) < 0) {
-			closed_after_chap_response(l, err);
-			break;
-		}
-		rsp = (const void *)s->ctl_rsp->data;
-		step = login_handle_response(l, s->ctl_rsp->data, s->ctl_rsp->data + ISCSI_BHS_LEN,
-					     iscsi_dlength(rsp->dlength), err);
-		if (step == LOGIN_STEP_SEND)
-			continue;
-		if (step == LOGIN_STEP_DONE) {
-			login_params(l, &s->params);
-			s->tsih = login_tsih(l);
-			s->exp_statsn = login_statsn(l) + 1;
-			s->exp_cmdsn = login_exp_cmdsn(l);
-			s->max_cmdsn = login_max_cmdsn(l);
-			rc = session_enter_full_feature(s, err);
-		} else if (step == LOGIN_STEP_REDIRECT) {
-			const char *to = NULL;
-			bool permanent = false;
-
-			if (login_redirect(l, &to, port, &permanent)) {
-				*host = g_strdup(to);
-				rc = permanent ? LOGIN_MOVED_PERMANENTLY : LOGIN_MOVED_TEMPORARILY;
-			} else {
-				g_set_error(err, ISA_ERROR, ISA_ERROR_PROTOCOL,
-					    "login redirected without a usable TargetAddress");
-			}
-		} else {
-			map_login_error(l, err);
-		}
-		break;
-	}
-	login_free(l);
-	return rc;
-}
-
 /* What a later re-login needs, owned by the session (secrets included). */
 static void keep_options(struct isa_session *s, const struct isa_options *o)
 {
@@ -404,65 +201,10 @@ static void keep_options(struct isa_session *s, const struct isa_options *o)
 }
 
 /*
- * A redirect: log where to, and remember a permanent one as the portal
- * to log in to from now on (RFC 7143 11.13.5); a temporary one holds for
- * this login only, so the next starts at the portal we were given.
+ * Connect and log in: start the state machine (fsm.c) and serve the
+ * session until it is in full feature phase or has failed; every step has
+ * its own deadline there.
  */
-static void note_redirect(struct isa_session *s, const char *host, uint16_t port, int how)
-{
-	g_message("login redirected %s to %s port %u",
-		  how == LOGIN_MOVED_PERMANENTLY ? "permanently" : "temporarily", host, port);
-	if (how == LOGIN_MOVED_PERMANENTLY) {
-		g_free(s->host);
-		s->host = g_strdup(host);
-		s->port = port;
-	}
-}
-
-int session_relogin(struct isa_session *s, GError **err)
-{
-	int timeout_ms = s->opts.timeout_ms > 0 ? s->opts.timeout_ms : DEFAULT_TIMEOUT_MS;
-	gint64 left_ms = (s->recovery_deadline_us - g_get_monotonic_time()) / 1000;
-	g_autofree char *host = g_strdup(s->host);
-	uint16_t port = s->port;
-	int hops, rc = -1;
-
-	/* An attempt must not outlast the replacement timeout. */
-	if (left_ms < timeout_ms)
-		timeout_ms = (int)MAX(left_ms, 100);
-
-	/* Logging in is not recovering: a failure now must not recurse into it. */
-	s->state = SESSION_LOGIN;
-	s->relogin = true;
-	for (hops = 0; hops <= MAX_REDIRECTS; hops++) {
-		char *next_host = NULL;
-
-		if (session_connect(s, host, port, timeout_ms, err) < 0) {
-			rc = -1;
-			break;
-		}
-		rc = session_login(s, &s->opts, false, timeout_ms, &next_host, &port, err);
-		if (rc <= 0)
-			break;
-		/* Redirected: go there at once, on the same connection object. */
-		note_redirect(s, next_host, port, rc);
-		g_free(host);
-		host = next_host;
-		session_connect_failed(s);
-		s->state = SESSION_LOGIN;
-	}
-	s->relogin = false;
-	if (rc == 0)
-		return 0;
-	if (rc > 0)
-		g_set_error(err, ISA_ERROR, ISA_ERROR_PROTOCOL,
-			    "login redirected more than %d times", MAX_REDIRECTS);
-	if (s->conn)
-		session_connect_failed(s);
-	s->state = SESSION_RECOVERING;
-	return -1;
-}
-
 static struct isa_session *open_common(const char *portal, const char *target, bool discovery,
 				       const struct isa_options *o, GError **err)
 {
@@ -470,11 +212,9 @@ static struct isa_session *open_common(const char *portal, const char *target, b
 	g_autofree char *host = NULL;
 	struct isa_session *s;
 	uint16_t port;
-	int timeout_ms, hops;
 
 	if (!o)
 		o = &none;
-	timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
 	if (!discovery && (!target || !*target)) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "no target name given");
 		return NULL;
@@ -483,37 +223,35 @@ static struct isa_session *open_common(const char *portal, const char *target, b
 		return NULL;
 	s = session_new(o, target);
 	keep_options(s, o);
+	s->discovery = discovery;
 	s->host = g_strdup(host);
 	s->port = port;
 	s->dm = pick_datamover(o->transport, host, port, discovery, err);
 	if (!s->dm)
 		goto fail;
-	for (hops = 0;; hops++) {
-		char *next_host = NULL;
-		int rc;
+	session_attempt_start(s);
+	while (s->state != SESSION_FULL_FEATURE && s->state != SESSION_FAILED) {
+		struct epoll_event ev;
 
-		if (session_connect(s, host, port, timeout_ms, err) < 0)
-			goto fail;
-		rc = session_login(s, o, discovery, timeout_ms, &next_host, &port, err);
-		if (rc == 0) {
-			s->replacement_timeout_s = discovery ? 0 : o->replacement_timeout_s;
-			return s;
-		}
-		session_disconnect(s);
-		if (rc < 0)
-			goto fail;
-		if (hops == MAX_REDIRECTS) {
-			g_free(next_host);
-			g_set_error(err, ISA_ERROR, ISA_ERROR_PROTOCOL,
-				    "login redirected more than %d times; giving up",
-				    MAX_REDIRECTS);
+		isa_session_service(s);
+		if (s->state == SESSION_FULL_FEATURE || s->state == SESSION_FAILED)
+			break;
+		if (epoll_wait(s->epfd, &ev, 1, 1000) < 0 && errno != EINTR) {
+			g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "epoll: %s",
+				    g_strerror(errno));
 			goto fail;
 		}
-		note_redirect(s, next_host, port, rc);
-		g_free(host);
-		host = next_host;
-		s->state = SESSION_LOGIN;
 	}
+	if (s->state == SESSION_FAILED) {
+		if (s->attempt.err)
+			g_propagate_error(err, g_steal_pointer(&s->attempt.err));
+		else
+			g_set_error(err, ISA_ERROR, ISA_ERROR_CONNECT, "%s",
+				    s->error ? s->error : "login failed");
+		goto fail;
+	}
+	s->replacement_timeout_s = discovery ? 0 : o->replacement_timeout_s;
+	return s;
 
 fail:
 	session_free(s);
@@ -546,7 +284,7 @@ static void session_logout(struct isa_session *s)
 	}
 	if (s->state != SESSION_FULL_FEATURE)
 		return;
-	s->state = SESSION_LOGGING_OUT;
+	session_set_state(s, SESSION_LOGGING_OUT);
 	pdu_build_logout_req(bhs, ISCSI_LOGOUT_CLOSE_SESSION, session_alloc_itt(s), 0, s->cmdsn,
 			     s->exp_statsn);
 	if (session_control_exchange(s, bhs, NULL, 0, LOGOUT_TIMEOUT_MS, &err) < 0)
@@ -562,7 +300,8 @@ void isa_session_close(struct isa_session *s)
 		/* Quietly: closing is not a failure worth a warning. */
 		g_free(s->error);
 		s->error = g_strdup("session closed");
-		s->state = SESSION_FAILED;
+		s->recovering = false;
+		session_set_state(s, SESSION_FAILED);
 	}
 	isa_session_service(s);
 	session_free(s);

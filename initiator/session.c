@@ -26,20 +26,11 @@
 
 /* Commands that meet UNIT ATTENTION or BUSY are sent again this often. */
 #define SESSION_MAX_RETRIES 8
-/*
- * A command in flight on this many failed connections in a row, or on
- * which the target broke the protocol this often, fails alone with EIO
- * instead of being sent again: a target that chokes on one command every
- * time must not take the session into a loop of logins while the client
- * waits for the replacement timeout.
- */
-#define SESSION_MAX_CONN_LOSSES 3
-#define SESSION_MAX_VIOLATIONS	2
-/* A connection that fails sooner than this after its login keeps the backoff. */
-#define SESSION_STABLE_US (5 * G_USEC_PER_SEC)
 
 static void session_vfail(struct isa_session *s, bool final, const char *fmt, va_list ap)
 {
+	g_autofree char *why = NULL;
+
 	if (s->state == SESSION_FAILED)
 		return;
 	/*
@@ -48,49 +39,33 @@ static void session_vfail(struct isa_session *s, bool final, const char *fmt, va
 	 * words for a PDU the session refused) must not replace it in the log
 	 * or in the clients' errors.
 	 */
-	if (s->state == SESSION_RECOVERING && !final)
+	if ((s->state == SESSION_DROPPED || s->state == SESSION_RECONNECT_WAIT) && !final)
 		return;
+	why = g_strdup_vprintf(fmt, ap);
+	/* A connect or login that fails is handled by session_step(), outside the upcalls. */
+	if (!final && (s->state == SESSION_CONNECTING || s->state == SESSION_LOGGING_IN)) {
+		if (!s->attempt.err)
+			s->attempt.err = g_error_new_literal(ISA_ERROR, ISA_ERROR_CONNECT, why);
+		return;
+	}
 	g_free(s->error);
-	s->error = g_strdup_vprintf(fmt, ap);
+	s->error = g_steal_pointer(&why);
 	/*
 	 * A lost connection in full feature phase is recovered when the
 	 * owner asked for it: the connection is dropped after this upcall
-	 * returns (session_after_io), and commands wait instead of failing.
+	 * returns (session_step), and commands wait instead of failing.
 	 */
 	if (!final && s->state == SESSION_FULL_FEATURE && s->replacement_timeout_s &&
 	    s->dm->reset) {
-		gint64 now = g_get_monotonic_time();
-
-		g_warning("connection to %s lost: %s; reconnecting for up to %u s",
-			  s->portal ? s->portal : "?", s->error, s->replacement_timeout_s);
-		s->state = SESSION_RECOVERING;
-		s->conn_dropped = false;
-		s->recovery_deadline_us = now + (gint64)s->replacement_timeout_s * G_USEC_PER_SEC;
-		/*
-		 * A connection that dies soon after its login (a target that
-		 * fails every one) waits out a growing backoff, but not past the
-		 * replacement timeout; one that served for a while is replaced
-		 * at once.
-		 */
-		if (s->login_us && now - s->login_us < SESSION_STABLE_US) {
-			s->backoff_ms = MIN(MAX(s->backoff_ms * 2, 250u), 8000u);
-			s->next_attempt_us =
-			    MIN(now + s->backoff_ms * 1000LL, s->recovery_deadline_us);
-		} else {
-			s->backoff_ms = 0;
-			s->next_attempt_us = now;
-		}
+		recovery_begin(s, s->error);
 		return;
 	}
-	/*
-	 * During login the caller reports the failure itself, with more
-	 * context; after a logout the target closing the connection is normal.
-	 */
-	if (s->state == SESSION_LOGIN || s->state == SESSION_LOGGING_OUT)
-		g_debug("login to %s: %s", s->target_name ? s->target_name : "?", s->error);
+	/* After a logout the target closing the connection is normal. */
+	if (s->state == SESSION_LOGGING_OUT)
+		g_debug("logout from %s: %s", s->target_name ? s->target_name : "?", s->error);
 	else
 		g_warning("session to %s: %s", s->target_name ? s->target_name : "?", s->error);
-	s->state = SESSION_FAILED;
+	session_set_state(s, SESSION_FAILED);
 }
 
 void session_fail(struct isa_session *s, const char *fmt, ...)
@@ -133,20 +108,39 @@ uint32_t session_alloc_itt(struct isa_session *s)
 	return itt;
 }
 
+/*
+ * Keep epfd watching the datamover's fd for what it wants. The fd changes
+ * when a connect moves on to the next address, or after a reset; a closed
+ * fd has left the epoll set by itself.
+ */
 void session_update_events(struct isa_session *s)
 {
 	struct epoll_event ev = {0};
-	uint32_t want;
+	int fd = s->conn ? s->dm->get_fd(s->conn) : -1;
 
-	if (!s->conn)
+	if (fd != s->dm_fd) {
+		if (s->dm_fd >= 0)
+			epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->dm_fd, NULL);
+		s->dm_fd = -1;
+		s->dm_events = 0;
+		if (fd < 0)
+			return;
+		ev.events = s->dm->which_events(s->conn);
+		ev.data.fd = fd;
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) {
+			s->dm_fd = fd;
+			s->dm_events = ev.events;
+		}
 		return;
-	want = s->dm->which_events(s->conn);
-	if (want == s->dm_events)
+	}
+	if (fd < 0)
 		return;
-	ev.events = want;
-	ev.data.fd = s->dm->get_fd(s->conn);
-	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, ev.data.fd, &ev) == 0)
-		s->dm_events = want;
+	ev.events = s->dm->which_events(s->conn);
+	if (ev.events == s->dm_events)
+		return;
+	ev.data.fd = fd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+		s->dm_events = ev.events;
 }
 
 void session_count_io(struct isa_session *s, bool read, uint64_t bytes)
@@ -208,7 +202,7 @@ static unsigned latency_bucket(uint64_t us)
 }
 
 /* Count @t, complete now, by its data direction and the time since its last send. */
-static void count_command(struct isa_session *s, const struct isa_task *t)
+void session_count_command(struct isa_session *s, const struct isa_task *t)
 {
 	struct isa_dir_stats *d;
 	uint64_t us;
@@ -232,7 +226,7 @@ static void task_finish(struct isa_session *s, struct isa_task *t, int result, c
 	}
 	if (s->conn)
 		s->dm->forget_task(s->conn, &t->dm);
-	count_command(s, t);
+	session_count_command(s, t);
 	t->result = result;
 	if (msg)
 		g_strlcpy(t->msg, msg, sizeof(t->msg));
@@ -347,7 +341,7 @@ void session_task_submit(struct isa_session *s, struct isa_task *t)
 }
 
 /* Fail every task, in flight or waiting: the connection is gone. */
-static void session_fail_all(struct isa_session *s)
+void session_fail_all(struct isa_session *s)
 {
 	GHashTableIter it;
 	gpointer v;
@@ -679,7 +673,7 @@ static int upcall_pdu(void *opaque, const uint8_t *bhs, const uint8_t *ahs, uint
 		      const uint8_t *data, uint32_t dlen)
 {
 	struct isa_session *s = opaque;
-	bool in_login = s->state == SESSION_LOGIN;
+	bool in_login = s->state == SESSION_CONNECTING || s->state == SESSION_LOGGING_IN;
 	char why[256];
 	uint8_t op = bhs[0] & ISCSI_OPCODE_MASK;
 
@@ -753,6 +747,11 @@ static void upcall_failed(void *opaque, int err, const char *msg)
 	session_fail(s, "%s", msg);
 }
 
+static void upcall_connected(void *opaque)
+{
+	session_connected(opaque);
+}
+
 void session_init_upcalls(struct isa_session *s)
 {
 	s->up.opaque = s;
@@ -760,6 +759,7 @@ void session_init_upcalls(struct isa_session *s)
 	s->up.exp_statsn = upcall_exp_statsn;
 	s->up.pdu = upcall_pdu;
 	s->up.failed = upcall_failed;
+	s->up.connected = upcall_connected;
 }
 
 static void send_nop_replies(struct isa_session *s)
@@ -807,90 +807,11 @@ static void session_keepalive(struct isa_session *s)
 	s->nop_sent_us = now;
 }
 
-/*
- * The connection is gone: put the commands it carried back at the head of
- * the queue, oldest CmdSN first, and close it, keeping its buffer pool.
- * None of them was answered, so each is sent again after the new login
- * and its caller hears only of the final outcome.
- */
-static void session_drop_connection(struct isa_session *s)
-{
-	GList *in_flight = g_hash_table_get_values(s->tasks), *l, *resend = NULL;
-	char msg[sizeof(((struct isa_task *)NULL)->msg)];
-
-	for (l = in_flight; l; l = l->next) {
-		struct isa_task *t = l->data;
-
-		t->conn_losses++;
-		if (t->conn_losses < SESSION_MAX_CONN_LOSSES &&
-		    t->dm.violations < SESSION_MAX_VIOLATIONS) {
-			resend = g_list_prepend(resend, t);
-			continue;
-		}
-		if (t->dm.violations >= SESSION_MAX_VIOLATIONS)
-			snprintf(msg, sizeof(msg),
-				 "given up: the target broke the protocol on it %u times; last: %s",
-				 t->dm.violations, s->error ? s->error : "?");
-		else
-			snprintf(msg, sizeof(msg),
-				 "given up: in flight on %u failed connections in a row; last: %s",
-				 t->conn_losses, s->error ? s->error : "?");
-		g_warning("SCSI command 0x%02x (ITT 0x%08x) on LUN %u %s", t->cdb[0], t->dm.itt,
-			  iscsi_decode_lun(t->dm.lun), msg);
-		task_finish(s, t, -EIO, msg);
-	}
-	g_list_free(in_flight);
-	session_resend_in_order(s, resend);
-	session_tmf_forget(s);
-	g_array_set_size(s->nop_replies, 0);
-	s->nop_sent_us = 0;
-	s->ctl_waiting = false;
-	epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->dm->get_fd(s->conn), NULL);
-	s->dm->reset(s->conn);
-	s->dm_events = 0;
-	s->conn_dropped = true;
-}
-
-/* One reconnect attempt when its time has come; give up after the deadline. */
-static void session_try_recover(struct isa_session *s)
-{
-	g_autoptr(GError) err = NULL;
-	gint64 now = g_get_monotonic_time();
-
-	if (now < s->next_attempt_us)
-		return;
-	if (session_relogin(s, &err) == 0) {
-		s->stats.reconnects++;
-		g_message("reconnected to %s; resending %u commands", s->portal, s->pending.length);
-		return;
-	}
-	now = g_get_monotonic_time();
-	if (now >= s->recovery_deadline_us) {
-		g_free(s->error);
-		s->error =
-		    g_strdup_printf("could not reconnect to %s within %u s: %s", s->portal,
-				    s->replacement_timeout_s, err ? err->message : "unknown error");
-		g_warning("session to %s: %s", s->target_name, s->error);
-		s->state = SESSION_FAILED;
-		return;
-	}
-	s->backoff_ms = MIN(MAX(s->backoff_ms * 2, 250u), 8000u);
-	s->next_attempt_us = MIN(now + s->backoff_ms * 1000LL, s->recovery_deadline_us);
-	g_message("reconnect to %s failed: %s; next attempt in %u ms", s->portal,
-		  err ? err->message : "unknown error", s->backoff_ms);
-}
-
 static void session_after_io(struct isa_session *s)
 {
-	if (s->state == SESSION_RECOVERING) {
-		if (!s->conn_dropped)
-			session_drop_connection(s);
-		session_try_recover(s);
-	}
+	session_step(s);
 	if (s->state == SESSION_FAILED) {
-		/* A failed re-login leaves the commands waiting for the next one. */
-		if (!s->relogin)
-			session_fail_all(s);
+		session_fail_all(s);
 	} else if (s->state == SESSION_FULL_FEATURE) {
 		if (s->nop_replies->len)
 			send_nop_replies(s);
@@ -921,6 +842,7 @@ int isa_session_service(struct isa_session *s)
 				if (read(s->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					g_debug("timerfd read: %s", g_strerror(errno));
 				session_keepalive(s);
+				session_tick(s);
 			} else if (s->conn && s->state != SESSION_FAILED) {
 				s->dm->service(s->conn, ev[i].events);
 			}
@@ -1003,7 +925,7 @@ static void task_give_up(struct isa_session *s, struct isa_task *t, int timeout_
 			 t->cdb[0], whole_s ? timeout_ms / 1000 : timeout_ms, whole_s ? "s" : "ms");
 		session_end(s, "%s", t->msg);
 	}
-	count_command(s, t);
+	session_count_command(s, t);
 	s->stats.errors++;
 	s->stats.commands++;
 	/* Everything else the session held fails the usual way. */
@@ -1066,23 +988,14 @@ int session_enter_full_feature(struct isa_session *s, GError **err)
 	    .header_digest = s->params.header_digest == ISCSI_DIGEST_CRC32C,
 	    .data_digest = s->params.data_digest == ISCSI_DIGEST_CRC32C,
 	};
-	struct itimerspec its = {.it_interval = {1, 0}, .it_value = {1, 0}};
-	struct epoll_event ev = {.events = EPOLLIN};
 
+	(void)err;
 	s->dm->set_params(s->conn, &dp);
-	s->state = SESSION_FULL_FEATURE;
+	session_set_state(s, SESSION_FULL_FEATURE);
 	s->last_rx_us = g_get_monotonic_time();
 	s->login_us = s->last_rx_us;
-	if (timerfd_settime(s->timerfd, 0, &its, NULL) < 0) {
-		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "timerfd: %s",
-			    g_strerror(errno));
-		return -1;
-	}
-	ev.data.fd = s->timerfd;
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->timerfd, &ev) < 0 && errno != EEXIST) {
-		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "epoll: %s", g_strerror(errno));
-		return -1;
-	}
+	/* Keepalive and command timeouts: every second from now. */
+	session_arm_timer(s, s->login_us + G_USEC_PER_SEC);
 	return 0;
 }
 
@@ -1098,17 +1011,10 @@ const char *isa_session_error(const struct isa_session *s)
 
 const char *isa_session_state_name(const struct isa_session *s)
 {
-	/* A new login after a lost connection is part of the recovery. */
-	if (s->relogin)
+	/* A new connect and login after a lost connection are part of the recovery. */
+	if (s->recovering && s->state != SESSION_FAILED)
 		return "recovering";
-	switch (s->state) {
-	case SESSION_RECOVERING:
-		return "recovering";
-	case SESSION_FAILED:
-		return "failed";
-	default:
-		return "logged-in";
-	}
+	return session_state_str(s->state);
 }
 
 void isa_session_abandon(struct isa_session *s, const char *why)

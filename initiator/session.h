@@ -16,6 +16,8 @@
 #include "initiator/params.h"
 
 #define ISA_SENSE_MAX 252
+/* How long a connect or one login exchange may take, unless told. */
+#define SESSION_DEFAULT_TIMEOUT_MS 15000
 
 struct isa_task;
 typedef void (*isa_task_done_fn)(struct isa_task *t);
@@ -67,12 +69,32 @@ struct isa_task {
 	void *opaque;
 };
 
+/*
+ * The session's states; fsm.c holds every transition between them.
+ *
+ *   CONNECTING      the transport connects (TCP connect, RDMA CM events)
+ *   LOGGING_IN      login PDUs go back and forth (login.c's machine)
+ *   FULL_FEATURE    commands flow
+ *   DROPPED         the connection failed in full feature phase and will
+ *                   be recovered: closed once the upcall that found it
+ *                   has returned
+ *   RECONNECT_WAIT  the backoff before the next connect
+ *   LOGGING_OUT     the Logout Request is out
+ *   FAILED          for good: every command fails with s->error
+ *
+ * CONNECTING and LOGGING_IN are also the steps of a recovery
+ * (s->recovering): there a failed attempt leads to RECONNECT_WAIT, on the
+ * first login to FAILED.
+ */
 enum session_state {
-	SESSION_LOGIN,
+	SESSION_CONNECTING,
+	SESSION_LOGGING_IN,
 	SESSION_FULL_FEATURE,
-	SESSION_RECOVERING,
+	SESSION_DROPPED,
+	SESSION_RECONNECT_WAIT,
 	SESSION_LOGGING_OUT,
 	SESSION_FAILED,
+	SESSION_N_STATES,
 };
 
 /**
@@ -91,6 +113,42 @@ struct session_tmf {
 	uint32_t ref_itt;
 	uint8_t lun[8];
 	gint64 sent_us;
+};
+
+struct login;
+
+/**
+ * struct session_attempt - one connect and login (fsm.c).
+ * @login: the login machine, once connected
+ * @host, @port: where this attempt connects: the session's portal, or
+ *		 where a temporary redirect sent it
+ * @hops: redirects followed in this attempt
+ * @deadline_us: when the step under way (the connect, one login
+ *		 exchange) times out; @timeout_ms: how long it was given
+ * @send: the next Login Request is due (sent outside the upcalls)
+ * @err: why the attempt failed, once it has; the first reason is kept
+ */
+struct session_attempt {
+	struct login *login;
+	char *host;
+	uint16_t port;
+	unsigned hops;
+	gint64 deadline_us;
+	int timeout_ms;
+	bool send;
+	GError *err;
+};
+
+/**
+ * struct session_log_repeat - a log line said recently (recovery.c).
+ * @text: the line; NULL when the slot is free
+ * @first_us: when it was printed
+ * @count: times it came again since, not printed
+ */
+struct session_log_repeat {
+	char *text;
+	gint64 first_us;
+	unsigned count;
 };
 
 /**
@@ -154,21 +212,21 @@ struct isa_session {
 
 	struct isa_stats stats;
 
-	/* Recovery: how to log in again, and when to try next. */
+	/* How to log in, again after a lost connection (fsm.c, recovery.c). */
 	struct isa_options opts;
+	bool discovery;
 	char *host;
 	uint16_t port;
+	int dm_fd; /* the datamover fd registered in epfd, or -1 */
+	struct session_attempt attempt;
 	uint32_t replacement_timeout_s;
-	bool conn_dropped;
-	bool relogin;	 /* inside session_relogin: a failure there is not final */
+	bool recovering;
 	gint64 login_us; /* when the connection now (or last) in use logged in */
 	gint64 recovery_deadline_us;
 	gint64 next_attempt_us;
 	unsigned backoff_ms;
+	struct session_log_repeat repeats[8];
 };
-
-/* Called by the datamover glue once login is complete. */
-int session_enter_full_feature(struct isa_session *s, GError **err);
 
 /* Send an immediate control PDU and wait for the response with the same ITT. */
 int session_control_exchange(struct isa_session *s, const uint8_t *bhs, const void *data,
@@ -185,12 +243,41 @@ void session_fail(struct isa_session *s, const char *fmt, ...) G_GNUC_PRINTF(2, 
  */
 void session_end(struct isa_session *s, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
-/*
- * Connect and log in again after a lost connection, on the same
- * connection object (its buffer pool stays valid). Blocks up to the login
- * timeout. Returns 0 in full feature phase, -1 otherwise (open.c).
- */
-int session_relogin(struct isa_session *s, GError **err);
+/* The state machine (fsm.c). */
+void session_set_state(struct isa_session *s, enum session_state to);
+const char *session_state_str(enum session_state st);
+/* Start a connect and login to s->host (the first, or a recovery's). */
+void session_attempt_start(struct isa_session *s);
+/* Make the progress due outside the upcalls; called by isa_session_service(). */
+void session_step(struct isa_session *s);
+/* The 1 s timer, and the deadlines of the state in force. */
+void session_tick(struct isa_session *s);
+void session_arm_timer(struct isa_session *s, gint64 at_us);
+/* The connect under way came up (datamover upcall). */
+void session_connected(struct isa_session *s);
+/* Close the connection: reset (its pool kept) while recovering, else destroyed. */
+void session_close_conn(struct isa_session *s);
+void session_attempt_clear(struct isa_session *s);
+
+/* Recovery (recovery.c). */
+/* The connection in full feature phase failed for @why: DROPPED. */
+void recovery_begin(struct isa_session *s, const char *why);
+/* After the upcall: close it, keep or give up on its commands, wait. */
+void recovery_drop(struct isa_session *s);
+/* An attempt failed: wait and try again, or fail past the deadline. */
+void recovery_attempt_failed(struct isa_session *s, const GError *err);
+/* An attempt logged in. */
+void recovery_done(struct isa_session *s);
+/* Log at @level, collapsing lines said again within a minute. */
+void recovery_log(struct isa_session *s, GLogLevelFlags level, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+/* Print the counts of collapsed lines whose minute is over (or all). */
+void recovery_log_flush(struct isa_session *s, bool all);
+
+/* Full feature phase begins with the negotiated values (session.c). */
+int session_enter_full_feature(struct isa_session *s, GError **err);
+/* Fail every command held, with s->error. */
+void session_fail_all(struct isa_session *s);
 
 /*
  * Run @fn(@opaque) from the next isa_session_service(), so that a request
@@ -253,5 +340,7 @@ void session_count_io(struct isa_session *s, bool read, uint64_t bytes);
 void session_count_error(struct isa_session *s);
 const struct iscsi_params *session_params(const struct isa_session *s);
 bool session_failed(const struct isa_session *s);
+/* Count @t as a finished command (latency histogram). */
+void session_count_command(struct isa_session *s, const struct isa_task *t);
 
 #endif

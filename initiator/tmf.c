@@ -199,7 +199,7 @@ int session_tmf_answered(struct isa_session *s, int rsp, const char *why)
 	}
 	if (t && rsp == ISCSI_TMF_RSP_NO_TASK) {
 		tmf_escalate(s, "answered again: task does not exist");
-		return session_failed(s) || s->state == SESSION_RECOVERING ? -1 : 0;
+		return session_failed(s) || s->state == SESSION_DROPPED ? -1 : 0;
 	}
 	if (rsp < 0 || (rsp != ISCSI_TMF_RSP_COMPLETE && rsp != ISCSI_TMF_RSP_NO_TASK) ||
 	    (rsp == ISCSI_TMF_RSP_NO_TASK && s->tmf.function == ISCSI_TMF_LUN_RESET)) {
@@ -209,7 +209,7 @@ int session_tmf_answered(struct isa_session *s, int rsp, const char *why)
 			why = text;
 		}
 		tmf_escalate(s, why);
-		return session_failed(s) || s->state == SESSION_RECOVERING ? -1 : 0;
+		return session_failed(s) || s->state == SESSION_DROPPED ? -1 : 0;
 	}
 	if (s->tmf.function == ISCSI_TMF_LUN_RESET) {
 		tmf_requeue_lun(s, s->tmf.lun);

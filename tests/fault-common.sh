@@ -175,10 +175,12 @@ print(job["error"], stall // 1000000, job["read"]["io_bytes"], job["write"]["io_
 	fi
 }
 
-# fault_reconnects: how many times the session logged in again so far.
+# fault_reconnects: how many times the session logged in again so far, as
+# the attachment counts them (the log collapses a line said again within a
+# minute, so counting lines would undercount).
 fault_reconnects()
 {
-	grep -c "reconnected to" "$FAULT_LOG" || :
+	attachment_field reconnects
 }
 
 # fault_report TRANSPORT FAULT STALL_MS RECONNECTS: the line for the table.

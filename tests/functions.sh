@@ -531,21 +531,45 @@ wait_io_moving()
 		_moved_since "$base" "${3:-1048576}" "$1" "$2"
 }
 
-# tgtd_crash_restart [LOG]: kill our tgtd with SIGKILL, the way a crash
+# connections_lost: how many connections the one attachment of this test
+# has lost so far. (Not its log: a line said again within a minute is
+# collapsed there.)
+connections_lost()
+{
+	attachment_field connections_lost
+}
+
+_lost_more_than()
+{
+	local now
+
+	now=$(connections_lost) || return 1
+	[ "$now" -gt "$1" ]
+}
+
+# wait_connection_lost SECONDS BEFORE: wait until the attachment has lost
+# more than BEFORE connections (take BEFORE from connections_lost before
+# the fault).
+wait_connection_lost()
+{
+	wait_until "$1" "the attachment to see its connection lost" _lost_more_than "$2"
+}
+
+# tgtd_crash_restart [ATTACHED]: kill our tgtd with SIGKILL, the way a crash
 # ends it, and start it again on the same portal, control port and log (in
-# its namespace, if it has one). With LOG, the log of the initiator, tgtd
-# starts again only once LOG says the connection was lost, so the first
-# attempts to log in again meet a closed port. Its targets are gone: the
-# caller sets them up again.
+# its namespace, if it has one). With ATTACHED (any word), tgtd starts
+# again only once the one attachment of the test has seen the connection
+# go, so the first attempts to log in again meet a closed port. Its
+# targets are gone: the caller sets them up again.
 tgtd_crash_restart()
 {
 	local ns=() lost
 
 	[ -z "${TGT_NETNS:-}" ] || ns=(ip netns exec "$TGT_NETNS")
-	[ -z "${1:-}" ] || lost=$(count_lines 'connection to .* lost' "$1")
+	[ -z "${1:-}" ] || lost=$(connections_lost)
 	kill -9 "$TGT_PID"
 	wait "$TGT_PID" 2>/dev/null || :
-	[ -z "${1:-}" ] || wait_for_line 60 'connection to .* lost' "$1" "$lost"
+	[ -z "${1:-}" ] || wait_connection_lost 60 "$lost"
 	"${ns[@]}" tgtd -f -C "$TGT_CTL" --iscsi "portal=$TGT_PORTAL" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
 	TGT_PID=$!
 	export TGT_PID

@@ -71,8 +71,8 @@ for phase in close restart; do
 		"$TGT_TMPDIR/fio-$phase.out")"
 done
 
-reconnects=$(grep -c "reconnected to" "$log" || :)
-[ "$reconnects" -ge 2 ] || die "expected 2 reconnects, log: $(cat "$log")"
+reconnects=$(attachment_field reconnects)
+[ "$reconnects" -ge 2 ] || die "expected 2 reconnects, counted $reconnects; log: $(cat "$log")"
 grep -q "resending [1-9][0-9]* commands" "$log" ||
 	die "no command was in flight at a fault: $(cat "$log")"
 

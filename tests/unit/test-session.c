@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Unit tests for initiator/session.c over a scripted fake datamover: a
- * target that logs in whoever asks (so that session_relogin() reconnects
- * for real), records every SCSI Command PDU it is given, and answers only
- * what a test case tells it to, when it tells it to. A test case can also
- * fail the connection at any point, as a real datamover does: from inside
- * service(), after counting a protocol violation against a task if it
- * likes. Everything runs through isa_session_service(), synchronously:
- * nothing waits for time to pass.
+ * target that logs in whoever asks (so that recovery reconnects for
+ * real, through the state machine of fsm.c), records every SCSI Command PDU it is given, and
+ * answers only what a test case tells it to, when it tells it to. A test case can also fail the
+ * connection at any point, as a real datamover does: from inside service(), after counting a
+ * protocol violation against a task if it likes. Everything runs through isa_session_service(),
+ * synchronously: nothing waits for time to pass.
  *
  * Cases: a target that never answers (the command comes back to its
  * caller with -ETIMEDOUT and the session ends for good); the CmdSN window;
@@ -49,6 +48,7 @@ struct fake_event {
 	uint8_t bhs[ISCSI_BHS_LEN];
 	GByteArray *data;
 	bool final_login; /* the Login Response that enters full feature phase */
+	bool connect;	  /* instead of a PDU: the connect under way succeeds */
 	bool fail;	  /* instead of a PDU: the connection fails */
 	bool violation;	  /* ... after a violation counted against violation_itt */
 	uint32_t violation_itt;
@@ -63,6 +63,8 @@ struct dm_conn {
 	GArray *cmds; /* struct fake_cmd, in the order received */
 	unsigned connects;
 	unsigned resets;
+	bool refuse;	 /* connects fail, as to a portal nothing listens on */
+	bool mute_login; /* Login Requests get no answer */
 	bool connected;
 	bool full_feature;
 	unsigned misplaced; /* commands sent while not logged in */
@@ -128,9 +130,17 @@ static int fake_connect(struct dm_conn *c, const char *host, uint16_t port, int 
 	(void)err;
 	ck_assert(!c->connected);
 	c->connects++;
-	c->connected = true;
 	c->full_feature = false;
 	c->statsn = 1000 * c->connects;
+	/* Like a real one: the outcome comes later, from service(). */
+	if (c->refuse) {
+		struct fake_event *e = inbox_push(c);
+
+		e->fail = true;
+		g_strlcpy(e->why, "connect to 127.0.0.1:3260: Connection refused", sizeof(e->why));
+	} else {
+		inbox_push(c)->connect = true;
+	}
 	return 0;
 }
 
@@ -158,7 +168,10 @@ static int fake_service(struct dm_conn *c, uint32_t revents)
 		struct fake_event *e = l->data;
 		int rc = 0;
 
-		if (e->fail) {
+		if (e->connect) {
+			c->connected = true;
+			c->up.connected(c->up.opaque);
+		} else if (e->fail) {
 			if (e->violation) {
 				struct dm_task *t = c->up.find_task(c->up.opaque, e->violation_itt);
 
@@ -228,8 +241,11 @@ static int fake_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data
 	(void)data;
 	(void)dlen;
 	ck_assert(c->connected);
-	if ((bhs[0] & ISCSI_OPCODE_MASK) == ISCSI_OP_LOGIN_REQ)
-		answer_login(c, bhs);
+	if ((bhs[0] & ISCSI_OPCODE_MASK) == ISCSI_OP_LOGIN_REQ) {
+		c->logins += c->mute_login;
+		if (!c->mute_login)
+			answer_login(c, bhs);
+	}
 	return 0;
 }
 
@@ -370,10 +386,15 @@ static struct isa_session *session_fake(void)
 {
 	struct isa_session *s = g_new0(struct isa_session, 1);
 
-	s->state = SESSION_LOGIN;
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	s->state = SESSION_CONNECTING;
 	s->dm = &fake_ops;
+	s->dm_fd = -1;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	s->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	ev.data.fd = s->timerfd;
+	ck_assert_int_eq(epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->timerfd, &ev), 0);
 	s->defer_fd = -1;
 	g_queue_init(&s->deferred);
 	s->tasks = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -399,16 +420,16 @@ static struct isa_session *session_fake(void)
 }
 
 /*
- * The first login, through the one login the session itself starts:
- * session_relogin() connects and logs in on the connection object it has.
+ * The first login, driven as isa_session_open() drives it: the state
+ * machine started, then served until the target has nothing more to say.
  */
 static void log_in(struct isa_session *s)
 {
-	g_autoptr(GError) err = NULL;
-
-	s->recovery_deadline_us =
-	    g_get_monotonic_time() + (gint64)s->replacement_timeout_s * G_USEC_PER_SEC;
-	ck_assert_msg(session_relogin(s, &err) == 0, "%s", err ? err->message : "?");
+	session_attempt_start(s);
+	ck_assert_str_eq(isa_session_state_name(s), "connecting");
+	pump(s);
+	ck_assert_msg(s->state == SESSION_FULL_FEATURE, "%s",
+		      s->attempt.err ? s->attempt.err->message : "?");
 	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
 	ck_assert_uint_eq(s->tsih, FAKE_TSIH);
 }
@@ -418,7 +439,12 @@ static void session_fake_free(struct isa_session *s)
 	ck_assert_uint_eq(g_hash_table_size(s->tasks), 0);
 	ck_assert_uint_eq(s->pending.length, 0);
 	ck_assert_uint_eq(s->completed.length, 0);
-	fake_destroy(s->conn);
+	recovery_log_flush(s, true);
+	session_attempt_clear(s);
+	g_clear_error(&s->attempt.err);
+	g_free(s->attempt.host);
+	if (s->conn)
+		fake_destroy(s->conn);
 	close(s->epfd);
 	close(s->timerfd);
 	g_hash_table_unref(s->tasks);
@@ -587,7 +613,8 @@ START_TEST(unanswered_recovering)
 	t = tur(s, NULL, NULL);
 	session_fail(s, "target did not answer a NOP-Out ping within 15 s");
 	ck_assert_str_eq(isa_session_state_name(s), "recovering");
-	s->conn_dropped = true;
+	pump(s);
+	ck_assert_int_eq(s->state, SESSION_RECONNECT_WAIT);
 	s->next_attempt_us = g_get_monotonic_time() + (gint64)3600 * G_USEC_PER_SEC;
 	ck_assert_int_eq(session_task_run(s, t, 200), -ETIMEDOUT);
 	ck_assert_str_eq(isa_session_state_name(s), "failed");

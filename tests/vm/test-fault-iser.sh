@@ -87,10 +87,10 @@ restart_tgtd()
 {
 	local lost
 
-	lost=$(count_lines 'connection to .* lost' "$FAULT_LOG")
+	lost=$(connections_lost)
 	kill -9 "$TGT_PID"
 	wait "$TGT_PID" 2>/dev/null || :
-	wait_for_line 60 'connection to .* lost' "$FAULT_LOG" "$lost"
+	wait_connection_lost 60 "$lost"
 	tgtd -f -C "$TGT_CTL" --iscsi "portal=127.0.0.1:$TGT_PORT" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
 	TGT_PID=$!
 	wait_until 60 "tgtd to answer again" _tgtd_answers
@@ -130,11 +130,11 @@ link_drop()
 {
 	local lost
 
-	lost=$(count_lines 'connection to .* lost' "$FAULT_LOG")
+	lost=$(connections_lost)
 	tc qdisc add dev veth0 root netem loss 100%
 	tc qdisc add dev veth1 root netem loss 100%
 	sleep 10
-	wait_for_line 120 'connection to .* lost' "$FAULT_LOG" "$lost"
+	wait_connection_lost 120 "$lost"
 	fault_fio_running
 	tc qdisc del dev veth0 root
 	tc qdisc del dev veth1 root
