@@ -65,7 +65,7 @@ GOptionGroup *cli_login_group(struct cli_login *c)
 	    {"transport", 't', 0, G_OPTION_ARG_STRING, &c->transport,
 	     "tcp, iser or auto (default auto)", "KIND"},
 	    {"timeout", 0, 0, G_OPTION_ARG_INT, &c->timeout_s,
-	     "Connect and login timeout in seconds (default 15)", "S"},
+	     "Timeout of the connect and of each login exchange, in seconds (default 15)", "S"},
 	    {"replacement-timeout", 0, 0, G_OPTION_ARG_INT, &c->replacement_timeout_s,
 	     "After a lost connection, keep reconnecting for S seconds before failing I/O "
 	     "(iser-attach: 120; 0 for other commands)",

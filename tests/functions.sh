@@ -555,21 +555,30 @@ wait_connection_lost()
 	wait_until "$1" "the attachment to see its connection lost" _lost_more_than "$2"
 }
 
-# tgtd_crash_restart [ATTACHED]: kill our tgtd with SIGKILL, the way a crash
-# ends it, and start it again on the same portal, control port and log (in
-# its namespace, if it has one). With ATTACHED (any word), tgtd starts
-# again only once the one attachment of the test has seen the connection
-# go, so the first attempts to log in again meet a closed port. Its
-# targets are gone: the caller sets them up again.
+# tgtd_crash_restart [--attached | LOG]: kill our tgtd with SIGKILL, the way
+# a crash ends it, and start it again on the same portal, control port and
+# log (in its namespace, if it has one). With --attached, tgtd starts again
+# only once the one attachment of the test counts the connection lost;
+# with LOG, the log of a library user (isa-io) that loses its connection
+# once, once LOG says so. Either way the first attempts to log in again
+# meet a closed port. Its targets are gone: the caller sets them up again.
 tgtd_crash_restart()
 {
 	local ns=() lost
 
 	[ -z "${TGT_NETNS:-}" ] || ns=(ip netns exec "$TGT_NETNS")
-	[ -z "${1:-}" ] || lost=$(connections_lost)
+	if [ "${1:-}" = --attached ]; then
+		lost=$(connections_lost) || die "no attachment to count the loss"
+	elif [ -n "${1:-}" ]; then
+		lost=$(count_lines 'connection to .* lost' "$1")
+	fi
 	kill -9 "$TGT_PID"
 	wait "$TGT_PID" 2>/dev/null || :
-	[ -z "${1:-}" ] || wait_connection_lost 60 "$lost"
+	if [ "${1:-}" = --attached ]; then
+		wait_connection_lost 60 "$lost"
+	elif [ -n "${1:-}" ]; then
+		wait_for_line 60 'connection to .* lost' "$1" "$lost"
+	fi
 	"${ns[@]}" tgtd -f -C "$TGT_CTL" --iscsi "portal=$TGT_PORTAL" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
 	TGT_PID=$!
 	export TGT_PID

@@ -23,7 +23,7 @@ fio --name=fuse-recovery "${FIO[@]}" --do_verify=1 --rate=8m \
 fio_pid=$!
 cleanup_fn kill "$fio_pid"
 wait_io_moving "$fio_pid" fio
-tgtd_crash_restart "$log"
+tgtd_crash_restart --attached
 tgt_simple_target "$IQN" 64
 wait "$fio_pid" || die "fio failed across the restart: $(cat "$TGT_TMPDIR/fio.out")"
 grep -q "err= 0" "$TGT_TMPDIR/fio.out" || die "fio errors: $(cat "$TGT_TMPDIR/fio.out")"

@@ -32,7 +32,7 @@ wait_until 120 "iser-attach to print its export" attached
 # tgtd again on the same port, control socket and LUN file.
 restart_tgtd()
 {
-	tgtd_crash_restart "$log"
+	tgtd_crash_restart --attached
 	tgt_simple_target "$IQN" 64
 }
 

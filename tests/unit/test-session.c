@@ -63,8 +63,11 @@ struct dm_conn {
 	GArray *cmds; /* struct fake_cmd, in the order received */
 	unsigned connects;
 	unsigned resets;
-	bool refuse;	 /* connects fail, as to a portal nothing listens on */
-	bool mute_login; /* Login Requests get no answer */
+	bool refuse;	      /* connects fail, as to a portal nothing listens on */
+	bool mute_login;      /* Login Requests get no answer */
+	unsigned answer_from; /* commands on this connection and later are answered GOOD */
+	unsigned aborts_seen; /* ABORT TASK requests */
+	unsigned resets_seen; /* LUN RESET requests */
 	bool connected;
 	bool full_feature;
 	unsigned misplaced; /* commands sent while not logged in */
@@ -241,6 +244,10 @@ static int fake_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data
 	(void)data;
 	(void)dlen;
 	ck_assert(c->connected);
+	if ((bhs[0] & ISCSI_OPCODE_MASK) == ISCSI_OP_TMF_REQ) {
+		c->aborts_seen += (bhs[1] & 0x7f) == ISCSI_TMF_ABORT_TASK;
+		c->resets_seen += (bhs[1] & 0x7f) == ISCSI_TMF_LUN_RESET;
+	}
 	if ((bhs[0] & ISCSI_OPCODE_MASK) == ISCSI_OP_LOGIN_REQ) {
 		c->logins += c->mute_login;
 		if (!c->mute_login)
@@ -248,6 +255,8 @@ static int fake_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data
 	}
 	return 0;
 }
+
+static void target_good(struct dm_conn *c, uint32_t itt);
 
 static int fake_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_task *task)
 {
@@ -265,6 +274,8 @@ static int fake_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_ta
 	if (iscsi_sn_le(c->exp_cmdsn, rec.cmdsn))
 		c->exp_cmdsn = rec.cmdsn + 1;
 	g_array_append_val(c->cmds, rec);
+	if (c->answer_from && c->connects >= c->answer_from)
+		target_good(c, rec.itt);
 	return 0;
 }
 
@@ -369,23 +380,24 @@ static void target_violation(struct dm_conn *c, uint32_t itt, const char *why)
 	g_strlcpy(e->why, why, sizeof(e->why));
 }
 
-/* Serve the session until the target has nothing more to say. */
+/*
+ * Serve the session until the target has nothing more to say (or the
+ * connection object is gone: a failed first login destroys it).
+ */
 static void pump(struct isa_session *s)
 {
-	struct dm_conn *c = s->conn;
 	int i = 0;
 
 	do {
 		isa_session_service(s);
-	} while (c->inbox.length && ++i < 16);
-	ck_assert_uint_eq(c->inbox.length, 0);
+	} while (s->conn && s->conn->inbox.length && ++i < 16);
+	ck_assert(!s->conn || s->conn->inbox.length == 0);
 }
 
 /* A session with recovery on (replacement timeout 120 s), not yet logged in. */
 static struct isa_session *session_fake(void)
 {
 	struct isa_session *s = g_new0(struct isa_session, 1);
-
 	struct epoll_event ev = {.events = EPOLLIN};
 
 	s->state = SESSION_CONNECTING;
@@ -1022,6 +1034,250 @@ START_TEST(flapping_backoff_within_replacement_timeout)
 }
 END_TEST
 
+/*
+ * Recovery against a portal that refuses every connect: each refusal,
+ * reported later from service() as a real datamover reports it, makes
+ * the wait before the next attempt grow; no Login Request goes out; a
+ * command submitted meanwhile waits and is sent once the target is back.
+ */
+START_TEST(recovery_connect_refused_backoff)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome o;
+	unsigned logins;
+
+	log_in(s);
+	logins = c->logins;
+	c->refuse = true;
+	served_a_while(s);
+	target_drop(c, "connection reset by peer");
+	pump(s);
+	ck_assert_uint_eq(s->stats.connections_lost, 1);
+	ck_assert_int_eq(s->state, SESSION_RECONNECT_WAIT);
+	ck_assert_str_eq(isa_session_state_name(s), "recovering");
+	ck_assert_uint_eq(c->connects, 2);
+	ck_assert_uint_eq(s->backoff_ms, 250);
+	submit(s, 1, &o);
+	s->next_attempt_us = g_get_monotonic_time();
+	pump(s);
+	ck_assert_uint_eq(c->connects, 3);
+	ck_assert_uint_eq(s->backoff_ms, 500);
+	ck_assert_uint_eq(c->logins, logins);
+	ck_assert_uint_eq(c->cmds->len, 0);
+
+	c->refuse = false;
+	s->next_attempt_us = g_get_monotonic_time();
+	pump(s);
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	ck_assert_uint_eq(s->stats.reconnects, 1);
+	ck_assert_uint_eq(c->misplaced, 0);
+	ck_assert_uint_eq(last_sent(c, 1)->conn, 4);
+	target_good(c, last_sent(c, 1)->itt);
+	pump(s);
+	ck_assert(o.done);
+	ck_assert_int_eq(o.result, 0);
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * A target that takes the connection and never answers the login: the
+ * attempt waits in LOGGING_IN (still "recovering") until its deadline,
+ * which the timer tick enforces, then the next attempt follows the
+ * backoff. The test moves the deadline instead of waiting for it.
+ */
+START_TEST(recovery_login_timeout)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	unsigned logins;
+
+	log_in(s);
+	c->mute_login = true;
+	served_a_while(s);
+	target_drop(c, "connection reset by peer");
+	logins = c->logins;
+	pump(s);
+	ck_assert_int_eq(s->state, SESSION_LOGGING_IN);
+	ck_assert_str_eq(isa_session_state_name(s), "recovering");
+	ck_assert_uint_eq(c->logins, logins + 1);
+	/* Before its deadline the tick changes nothing. */
+	session_tick(s);
+	pump(s);
+	ck_assert_int_eq(s->state, SESSION_LOGGING_IN);
+	s->attempt.deadline_us = g_get_monotonic_time();
+	session_tick(s);
+	pump(s);
+	ck_assert_int_eq(s->state, SESSION_RECONNECT_WAIT);
+	ck_assert_uint_eq(s->backoff_ms, 250);
+	ck_assert_uint_eq(c->resets, 2);
+
+	c->mute_login = false;
+	s->next_attempt_us = g_get_monotonic_time();
+	pump(s);
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	session_fake_free(s);
+}
+END_TEST
+
+/* The first login has no recovery: a refused connect fails it, with the reason and its code. */
+START_TEST(first_login_refused)
+{
+	struct isa_session *s = session_fake();
+
+	s->conn->refuse = true;
+	session_attempt_start(s);
+	pump(s);
+	ck_assert(session_failed(s));
+	ck_assert_ptr_nonnull(s->attempt.err);
+	ck_assert_int_eq(s->attempt.err->code, ISA_ERROR_CONNECT);
+	ck_assert_str_eq(s->attempt.err->message, "connect to 127.0.0.1:3260: Connection refused");
+	ck_assert_ptr_null(s->conn);
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * A blocking helper (the attach-time probe, session_task_run) whose
+ * command is in flight when the connection fails: the helper's loop
+ * drives the recovery, the command goes again on the new connection and
+ * its answer there is what the helper returns.
+ */
+START_TEST(recovery_during_probe)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct isa_task *t;
+
+	log_in(s);
+	served_a_while(s);
+	target_drop(c, "connection reset by peer");
+	c->answer_from = 2;
+	t = tur(s, NULL, NULL);
+	ck_assert_int_eq(session_task_run(s, t, 5000), 0);
+	ck_assert_uint_eq(c->connects, 2);
+	ck_assert_uint_eq(c->cmds->len, 2);
+	ck_assert_uint_eq(cmd_at(c, 0)->conn, 1);
+	ck_assert_uint_eq(cmd_at(c, 1)->conn, 2);
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	session_task_free(t);
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * Task management escalates to the connection: an ABORT TASK left
+ * unanswered brings a LUN RESET, a LUN RESET left unanswered drops the
+ * connection, and recovery sends the command again on the new one. The
+ * test moves the timers back instead of waiting for them.
+ */
+START_TEST(tmf_escalation_reconnects)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct isa_task *t;
+	struct outcome o;
+
+	log_in(s);
+	submit(s, 1, &o);
+	served_a_while(s);
+	t = session_lookup(s, last_sent(c, 1)->itt);
+	ck_assert_ptr_nonnull(t);
+	t->timer_us -= (gint64)(s->command_timeout_s + 1) * G_USEC_PER_SEC;
+	session_check_timeouts(s);
+	ck_assert_uint_eq(c->aborts_seen, 1);
+	s->tmf.sent_us -= (gint64)(s->nop_timeout_s + 1) * G_USEC_PER_SEC;
+	session_check_timeouts(s);
+	ck_assert_uint_eq(c->resets_seen, 1);
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	s->tmf.sent_us -= (gint64)(s->nop_timeout_s + 1) * G_USEC_PER_SEC;
+	session_check_timeouts(s);
+	ck_assert_str_eq(isa_session_state_name(s), "recovering");
+	ck_assert_msg(strstr(s->error, "LUN RESET of LUN 1 not answered"), "%s", s->error);
+	pump(s);
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	ck_assert_uint_eq(times_sent(c, 1), 2);
+	ck_assert_uint_eq(last_sent(c, 1)->conn, 2);
+	target_good(c, last_sent(c, 1)->itt);
+	pump(s);
+	ck_assert(o.done);
+	ck_assert_int_eq(o.result, 0);
+	session_fake_free(s);
+}
+END_TEST
+
+/*
+ * Closing the session while it waits to reconnect: no logout (there is
+ * no connection), and the command waiting for the new one fails with the
+ * reason.
+ */
+START_TEST(close_during_recovery)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct outcome o;
+
+	log_in(s);
+	c->refuse = true;
+	served_a_while(s);
+	target_drop(c, "connection reset by peer");
+	pump(s);
+	submit(s, 1, &o);
+	ck_assert_int_eq(s->state, SESSION_RECONNECT_WAIT);
+	isa_session_close(s);
+	ck_assert(o.done);
+	ck_assert_int_eq(o.result, -ENOTCONN);
+	ck_assert_str_eq(o.msg, "session closed");
+}
+END_TEST
+
+static void capture_log(const gchar *domain, GLogLevelFlags level, const gchar *msg, gpointer p)
+{
+	(void)domain;
+	(void)level;
+	g_ptr_array_add(p, g_strdup(msg));
+}
+
+/*
+ * A line said again within a minute is counted, not printed; the count
+ * comes out once the minute is over (or when the session goes).
+ */
+START_TEST(repeated_lines_collapsed)
+{
+	struct isa_session *s = session_fake();
+	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+	GLogFunc old = g_log_set_default_handler(capture_log, lines);
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		recovery_log(s, G_LOG_LEVEL_MESSAGE, "reconnect to %s failed", "A");
+		recovery_log(s, G_LOG_LEVEL_MESSAGE, "reconnected to %s", "A");
+	}
+	recovery_log(s, G_LOG_LEVEL_MESSAGE, "something else");
+	ck_assert_uint_eq(lines->len, 3);
+	ck_assert_str_eq(lines->pdata[0], "reconnect to A failed");
+	ck_assert_str_eq(lines->pdata[1], "reconnected to A");
+	ck_assert_str_eq(lines->pdata[2], "something else");
+	recovery_log_flush(s, false);
+	ck_assert_uint_eq(lines->len, 3);
+	/* A minute later the same line is printed again, after the count. */
+	s->repeats[0].first_us -= 61 * G_USEC_PER_SEC;
+	recovery_log(s, G_LOG_LEVEL_MESSAGE, "reconnect to %s failed", "A");
+	ck_assert_uint_eq(lines->len, 5);
+	ck_assert_str_eq(lines->pdata[3], "reconnect to A failed (repeated 2 times in 61 s)");
+	ck_assert_str_eq(lines->pdata[4], "reconnect to A failed");
+	recovery_log_flush(s, true);
+	g_log_set_default_handler(old, NULL);
+	ck_assert_uint_eq(lines->len, 6);
+	ck_assert_str_eq(lines->pdata[5], "reconnected to A (repeated 2 times in 0 s)");
+	fake_destroy(s->conn);
+	s->conn = NULL;
+	s->state = SESSION_FAILED;
+	session_fake_free(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("session");
@@ -1041,6 +1297,13 @@ int main(void)
 	tcase_add_test(tc, flapping_login_keeps_backoff);
 	tcase_add_test(tc, poison_command_names_the_violation);
 	tcase_add_test(tc, flapping_backoff_within_replacement_timeout);
+	tcase_add_test(tc, recovery_connect_refused_backoff);
+	tcase_add_test(tc, recovery_login_timeout);
+	tcase_add_test(tc, first_login_refused);
+	tcase_add_test(tc, recovery_during_probe);
+	tcase_add_test(tc, tmf_escalation_reconnects);
+	tcase_add_test(tc, close_during_recovery);
+	tcase_add_test(tc, repeated_lines_collapsed);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
