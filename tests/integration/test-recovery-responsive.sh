@@ -58,9 +58,14 @@ silent_listener
 wait_for_line 60 "got a Login Request" "$TGT_TMPDIR/listener.out"
 
 # The session waits in LOGGING_IN for up to 60 s: the daemon still answers.
+# (The times are printed for the record, not asserted.)
+t0=$(date +%s%N)
 json=$("$top_builddir/iser-list" --json)
+t1=$(date +%s%N)
 [[ $json == *'"state": "recovering"'* ]] || die "iser-list does not say recovering: $json"
 size=$(nbdinfo --size "$NBD_URI") || die "no NBD handshake during the recovery"
+t2=$(date +%s%N)
+echo "measured: iser-list took $(((t1 - t0) / 1000000)) ms, nbdinfo --size $(((t2 - t1) / 1000000)) ms"
 [ "$size" -eq $((16 << 20)) ] || die "nbdinfo says $size bytes, expected $((16 << 20))"
 qemu-io -f raw -c "read -v 0 4096" "$NBD_URI" >"$TGT_TMPDIR/read.out" 2>&1 &
 reader=$!
