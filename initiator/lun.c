@@ -27,8 +27,17 @@ struct isa_lun {
 	struct isa_lun_info info;
 	uint32_t max_blocks;	   /* per READ/WRITE */
 	uint32_t max_unmap_blocks; /* per UNMAP descriptor */
-	uint32_t unmap_align;	   /* blocks */
-	uint32_t max_ws_blocks;	   /* per WRITE SAME */
+	uint32_t max_unmap_descs;  /* per UNMAP command */
+	/*
+	 * Unmap granules: @unmap_gran blocks each, their boundaries at the
+	 * LBAs equal to @unmap_gran_off modulo @unmap_gran (Block Limits
+	 * OPTIMAL UNMAP GRANULARITY and UNMAP GRANULARITY ALIGNMENT). Only
+	 * whole granules are unmapped: a target may ignore the rest, or
+	 * refuse it.
+	 */
+	uint32_t unmap_gran;
+	uint32_t unmap_gran_off;
+	uint32_t max_ws_blocks; /* per WRITE SAME */
 	void *zero_block;
 	/*
 	 * The target refused WRITE SAME (INVALID COMMAND OPERATION CODE):
@@ -263,28 +272,63 @@ int isa_flush(struct isa_lun *l, isa_done_fn done, void *opaque)
 	return 0;
 }
 
+/* The first granule boundary at or after @lba. */
+static uint64_t granule_up(const struct isa_lun *l, uint64_t lba)
+{
+	uint64_t g = l->unmap_gran, off = l->unmap_gran_off;
+
+	if (lba <= off)
+		return off;
+	return off + (lba - off + g - 1) / g * g;
+}
+
+/* The last granule boundary at or before @lba, or 0 when there is none. */
+static uint64_t granule_down(const struct isa_lun *l, uint64_t lba)
+{
+	uint64_t g = l->unmap_gran, off = l->unmap_gran_off;
+
+	if (lba < off)
+		return 0;
+	return off + (lba - off) / g * g;
+}
+
 /*
- * Cut [lba, lba+blocks) into pieces of at most @max blocks whose inner
- * boundaries fall on multiples of @align, so that each piece covers whole
- * unmap granules where it can.
+ * At most @max blocks, and whole granules when @max holds one: starting
+ * on a boundary, the piece then ends on one.
  */
-static uint32_t next_piece(uint64_t lba, uint64_t blocks, uint32_t max, uint32_t align)
+static uint32_t granule_piece(const struct isa_lun *l, uint64_t blocks, uint32_t max)
 {
 	uint64_t n = MIN(blocks, (uint64_t)max);
 
-	if (align > 1 && n < blocks) {
-		uint64_t end = (lba + n) / align * align;
-
-		if (end > lba)
-			n = end - lba;
-	}
+	if (n < blocks && max >= l->unmap_gran)
+		n = n / l->unmap_gran * l->unmap_gran;
 	return (uint32_t)n;
 }
 
+/* Nothing to send: the request completes later all the same, as the API promises. */
+static void req_finish_later(void *opaque)
+{
+	req_maybe_finish(opaque);
+}
+
+static void req_submitted_maybe_empty(struct lun_req *r)
+{
+	r->submitting = false;
+	if (r->parts)
+		return;
+	session_defer(r->l->s, req_finish_later, r);
+}
+
+/*
+ * UNMAP the whole granules of [offset, offset+len): the edges that cover
+ * part of a granule are left alone (a discard promises nothing about
+ * them), descriptors of at most MAXIMUM UNMAP LBA COUNT blocks, at most
+ * MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT of them per command.
+ */
 int isa_unmap(struct isa_lun *l, uint64_t offset, uint64_t len, isa_done_fn done, void *opaque)
 {
 	uint32_t bs = l->info.block_size;
-	uint64_t lba = offset / bs, blocks = len / bs;
+	uint64_t lba, end;
 	struct lun_req *r;
 	int rc = check_range(l, offset, len);
 
@@ -294,23 +338,30 @@ int isa_unmap(struct isa_lun *l, uint64_t offset, uint64_t len, isa_done_fn done
 		return -EROFS;
 	if (!l->info.can_unmap)
 		return -EOPNOTSUPP;
+	lba = granule_up(l, offset / bs);
+	end = granule_down(l, (offset + len) / bs);
 	r = req_new(l, false, 0, done, opaque);
 	r->param = g_ptr_array_new_with_free_func(g_free);
-	while (blocks) {
-		struct scsi_extent ext = {.lba = lba};
-		uint8_t *param = g_malloc(SCSI_UNMAP_HDR_LEN + SCSI_UNMAP_DESC_LEN);
+	while (lba < end) {
+		struct scsi_extent ext[SCSI_UNMAP_MAX_DESCS];
+		uint8_t *param =
+		    g_malloc(SCSI_UNMAP_HDR_LEN + SCSI_UNMAP_DESC_LEN * l->max_unmap_descs);
 		uint8_t cdb[16];
 		size_t plen, cl;
+		unsigned n = 0;
 
-		ext.blocks = next_piece(lba, blocks, l->max_unmap_blocks, l->unmap_align);
-		plen = scsi_unmap_param(param, SCSI_UNMAP_HDR_LEN + SCSI_UNMAP_DESC_LEN, &ext, 1);
+		while (lba < end && n < l->max_unmap_descs) {
+			ext[n].lba = lba;
+			ext[n].blocks = granule_piece(l, end - lba, l->max_unmap_blocks);
+			lba += ext[n++].blocks;
+		}
+		plen =
+		    scsi_unmap_param(param, SCSI_UNMAP_HDR_LEN + SCSI_UNMAP_DESC_LEN * n, ext, n);
 		cl = scsi_cdb_unmap(cdb, (uint16_t)plen);
 		g_ptr_array_add(r->param, param);
 		req_add(r, cdb, cl, false, param, (uint32_t)plen);
-		lba += ext.blocks;
-		blocks -= ext.blocks;
 	}
-	req_submitted(r);
+	req_submitted_maybe_empty(r);
 	return 0;
 }
 
@@ -348,19 +399,31 @@ static void zero_by_write(struct lun_req *r, uint64_t lba, uint64_t blocks)
 	}
 }
 
-/* Zero [lba, lba+blocks) of @r's request with WRITE SAME, at the limits known now. */
+/*
+ * Zero [lba, lba+blocks) of @r's request with WRITE SAME, at the limits
+ * known now. With @unmap, only the whole granules are written with the
+ * UNMAP bit, in pieces that keep to granule boundaries; the edges are
+ * written without it.
+ */
 static void zero_by_write_same(struct lun_req *r, uint64_t lba, uint64_t blocks, bool unmap)
 {
 	struct isa_lun *l = r->l;
+	uint64_t end = lba + blocks, a = lba, b = lba;
 
-	while (blocks) {
-		uint32_t n = next_piece(lba, blocks, l->max_ws_blocks, unmap ? l->unmap_align : 1);
+	if (unmap) {
+		a = MIN(granule_up(l, lba), end);
+		b = MAX(granule_down(l, end), a);
+	}
+	while (lba < end) {
+		bool in = lba >= a && lba < b;
+		uint64_t stop = in ? b : lba < a ? a : end;
+		uint32_t n = in ? granule_piece(l, stop - lba, l->max_ws_blocks)
+				: (uint32_t)MIN(stop - lba, (uint64_t)l->max_ws_blocks);
 		uint8_t cdb[16];
-		size_t cl = scsi_cdb_write_same16(cdb, lba, n, unmap, false);
+		size_t cl = scsi_cdb_write_same16(cdb, lba, n, in, false);
 
 		req_add(r, cdb, cl, false, l->zero_block, l->info.block_size);
 		lba += n;
-		blocks -= n;
 	}
 }
 
@@ -644,9 +707,15 @@ static void probe_vpd(struct isa_lun *l, uint8_t *buf, uint32_t buflen)
 			l->info.opt_transfer = bl.opt_xfer_len_granularity * bs;
 			if (bl.max_unmap_lba_count)
 				l->max_unmap_blocks = bl.max_unmap_lba_count;
+			if (bl.max_unmap_desc_count)
+				l->max_unmap_descs =
+				    MIN(bl.max_unmap_desc_count, (uint32_t)SCSI_UNMAP_MAX_DESCS);
 			if (bl.opt_unmap_granularity) {
-				l->unmap_align = bl.opt_unmap_granularity;
+				l->unmap_gran = bl.opt_unmap_granularity;
 				l->info.unmap_granularity = bl.opt_unmap_granularity * bs;
+				if (bl.ugavalid)
+					l->unmap_gran_off = bl.unmap_granularity_alignment %
+							    bl.opt_unmap_granularity;
 			}
 			if (bl.max_write_same_len)
 				l->max_ws_blocks =
@@ -699,7 +768,8 @@ struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 	l->info.lun = lun;
 	l->info.rotational = true;
 	l->max_unmap_blocks = UINT32_MAX;
-	l->unmap_align = 1;
+	l->max_unmap_descs = 1;
+	l->unmap_gran = 1;
 	if (!buf) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "out of buffer memory");
 		goto fail;

@@ -172,6 +172,8 @@ struct scsi_extent {
 /* UNMAP parameter list: 8-byte header plus 16 bytes per descriptor. */
 #define SCSI_UNMAP_HDR_LEN  8
 #define SCSI_UNMAP_DESC_LEN 16
+/* Descriptors we put in one UNMAP, whatever the target allows. */
+#define SCSI_UNMAP_MAX_DESCS 64
 
 /*
  * Build the UNMAP parameter list for @n extents into @buf (@cap bytes).

@@ -3,6 +3,7 @@
  * evil-target: a scripted hostile iSCSI target for the tests.
  *
  *   evil-target --misbehave MODE [--iqn IQN] [--persistent]
+ *               [--block-size N] [--blocks N] [--limits SPEC] [--resize-to N]
  *
  * It listens on 127.0.0.1 on a port of the kernel's choice, prints that port
  * on stdout, serves one connection and exits; with --persistent it serves
@@ -13,6 +14,17 @@
  * MODE SENSE, REPORT LUNS, READ, WRITE through R2T) or SendTargets in a
  * discovery session. Then it breaks the protocol the one way MODE says
  * (--list shows them all) and watches what the initiator does next.
+ *
+ * With --limits (and --misbehave none) it is a target with odd limits
+ * instead: a Block Limits VPD page declaring SPEC's small numbers (see
+ * parse_limits), a Logical Block Provisioning page with UNMAP and WRITE
+ * SAME with UNMAP (unless SPEC says nows: then WRITE SAME is refused as an
+ * unknown opcode), thin provisioning with zeroes read back from what was
+ * unmapped, and every UNMAP and WRITE SAME checked against what it
+ * declared: a command past a limit, or an UNMAP descriptor that does not
+ * cover whole granules, is a violation. --block-size and --blocks shape
+ * the disk; --resize-to N makes SIGUSR1 change its size to N blocks, the
+ * next SCSI command then meeting UNIT ATTENTION CAPACITY DATA HAS CHANGED.
  *
  * Every PDU it receives is checked and logged on stderr, so a test can see
  * what reached the target. Exit status: 0 the initiator behaved (it hung up,
@@ -60,6 +72,33 @@
 #define EXIT_VIOLATION 1
 #define EXIT_SETUP     2
 #define EXIT_STUCK     3
+
+/**
+ * struct disk - the LUN every connection serves (--block-size, --blocks).
+ * @data: its bytes, room for the larger of @blocks and @resize_to
+ * @limits: serve the Block Limits and Logical Block Provisioning pages
+ * @ws_max, @unmap_max, @desc_max, @gran, @align: what they declare
+ * @no_ws: WRITE SAME is refused as an unknown opcode
+ * @resize_to: the size SIGUSR1 gives it, 0 for none
+ * @resize_armed: SIGUSR1 came; @ua_pending: the next command gets the UA
+ */
+struct disk {
+	uint8_t *data;
+	uint32_t block;
+	uint64_t blocks;
+	bool limits;
+	uint32_t ws_max;
+	uint32_t unmap_max;
+	uint32_t desc_max;
+	uint32_t gran;
+	uint32_t align;
+	bool no_ws;
+	uint64_t resize_to;
+	volatile sig_atomic_t resize_armed;
+	bool ua_pending;
+};
+
+static struct disk disk = {.block = 512, .blocks = 8192};
 
 #define SCSI_GOOD	      0x00
 #define SCSI_CHECK_CONDITION  0x02
@@ -668,11 +707,44 @@ static int send_data_in(struct target *t, const struct pdu *cmd, const uint8_t *
 	return 0;
 }
 
+/* The VPD pages of a target with limits: 0x00, Block Limits, Logical Block Provisioning. */
+static int scsi_vpd_limits(struct target *t, const struct pdu *cmd, uint8_t page)
+{
+	uint8_t buf[64] = {0};
+
+	buf[1] = page;
+	switch (page) {
+	case 0x00:
+		buf[3] = 3;
+		buf[5] = 0xb0;
+		buf[6] = 0xb2;
+		return send_data_in(t, cmd, buf, 7);
+	case 0xb0:
+		buf[3] = 0x3c;
+		put_be32(buf + 20, disk.unmap_max);
+		put_be32(buf + 24, disk.desc_max);
+		put_be32(buf + 28, disk.gran);
+		put_be32(buf + 32, disk.align | 0x80000000u);
+		put_be64(buf + 36, disk.ws_max);
+		return send_data_in(t, cmd, buf, 0x40);
+	case 0xb2:
+		buf[3] = 4;
+		/* LBPU, LBPWS unless WRITE SAME is refused, LBPRZ 001b; thin. */
+		buf[5] = 0x80 | (disk.no_ws ? 0 : 0x40) | 0x04;
+		buf[6] = 0x02;
+		return send_data_in(t, cmd, buf, 8);
+	default:
+		return send_illegal(t, pdu_itt(cmd), 0x24);
+	}
+}
+
 static int scsi_inquiry(struct target *t, const struct pdu *cmd, const uint8_t *cdb)
 {
 	uint8_t buf[36] = {0};
 
 	if (cdb[1] & 0x01) {
+		if (disk.limits)
+			return scsi_vpd_limits(t, cmd, cdb[2]);
 		if (cdb[2] != 0x00)
 			return send_illegal(t, pdu_itt(cmd), 0x24);
 		/* Page 0x00 listing only itself. */
@@ -694,12 +766,15 @@ static int scsi_capacity(struct target *t, const struct pdu *cmd, bool sixteen)
 	uint8_t buf[32] = {0};
 
 	if (sixteen) {
-		put_be64(buf, EVIL_BLOCKS - 1);
-		put_be32(buf + 8, EVIL_BLOCK);
+		put_be64(buf, disk.blocks - 1);
+		put_be32(buf + 8, disk.block);
+		/* Thin provisioned (LBPME), reading zeroes where unmapped (LBPRZ). */
+		if (disk.limits)
+			buf[14] = 0xc0;
 		return send_data_in(t, cmd, buf, 32);
 	}
-	put_be32(buf, EVIL_BLOCKS - 1);
-	put_be32(buf + 4, EVIL_BLOCK);
+	put_be32(buf, (uint32_t)MIN(disk.blocks - 1, 0xffffffffu));
+	put_be32(buf + 4, disk.block);
 	return send_data_in(t, cmd, buf, 8);
 }
 
@@ -714,18 +789,19 @@ static int scsi_report_luns(struct target *t, const struct pdu *cmd)
 
 static int scsi_read(struct target *t, const struct pdu *cmd, uint64_t lba, uint32_t blocks)
 {
-	if (lba > EVIL_BLOCKS || blocks > EVIL_BLOCKS - lba)
+	if (lba > disk.blocks || blocks > disk.blocks - lba)
 		return send_illegal(t, pdu_itt(cmd), 0x21);
-	return send_data_in(t, cmd, t->lun + lba * EVIL_BLOCK, blocks * EVIL_BLOCK);
+	return send_data_in(t, cmd, disk.data + lba * disk.block, blocks * disk.block);
 }
 
 static int handle_pdu(struct target *t, struct pdu *p);
 
 /*
  * Wait for the Data-Out of one R2T of the write @cmd: [@off, @off + @len)
- * in order, under @ttt. Commands arriving meanwhile wait in the backlog.
+ * in order, under @ttt, into @dst + @off. Commands arriving meanwhile wait
+ * in the backlog.
  */
-static int collect_data_out(struct target *t, const struct pdu *cmd, uint64_t lba, uint32_t ttt,
+static int collect_data_out(struct target *t, const struct pdu *cmd, uint8_t *dst, uint32_t ttt,
 			    uint32_t off, uint32_t len)
 {
 	uint32_t itt = pdu_itt(cmd), want = off, datasn = 0;
@@ -764,7 +840,7 @@ static int collect_data_out(struct target *t, const struct pdu *cmd, uint64_t lb
 				  p->bhs[1] & ISCSI_FLAG_FINAL ? "before" : "missing at");
 			goto out;
 		}
-		memcpy(t->lun + lba * EVIL_BLOCK + doff, p->data, p->dlen);
+		memcpy(dst + doff, p->data, p->dlen);
 		want += p->dlen;
 		datasn++;
 	}
@@ -774,23 +850,14 @@ out:
 	return rc;
 }
 
-/* A write through R2Ts of at most MaxBurstLength, one outstanding at a time. */
-static int scsi_write(struct target *t, const struct pdu *cmd, uint64_t lba, uint32_t blocks)
+/*
+ * The @len bytes of data of @cmd into @dst, through R2Ts of at most
+ * MaxBurstLength, one outstanding at a time.
+ */
+static int receive_data(struct target *t, const struct pdu *cmd, uint8_t *dst, uint32_t len)
 {
-	uint32_t len = blocks * EVIL_BLOCK, off, r2tsn = 0;
+	uint32_t off, r2tsn = 0;
 
-	if (lba > EVIL_BLOCKS || blocks > EVIL_BLOCKS - lba)
-		return send_illegal(t, pdu_itt(cmd), 0x21);
-	if (cmd->dlen || !(cmd->bhs[1] & ISCSI_FLAG_FINAL)) {
-		violation(t, "unsolicited data for a write though we asked for InitialR2T=Yes "
-			     "and ImmediateData=No");
-		return -1;
-	}
-	if (get_be32(cmd->bhs + 20) != len) {
-		violation(t, "write of %u blocks with Expected Data Transfer Length %u", blocks,
-			  get_be32(cmd->bhs + 20));
-		return -1;
-	}
 	for (off = 0; off < len;) {
 		struct iscsi_r2t r = {.opcode = ISCSI_OP_R2T, .flags = ISCSI_FLAG_FINAL};
 		uint32_t n = MIN(len - off, t->max_burst);
@@ -803,11 +870,119 @@ static int scsi_write(struct target *t, const struct pdu *cmd, uint64_t lba, uin
 		r.r2tsn = htonl(r2tsn++);
 		r.data_offset = htonl(off);
 		r.data_length = htonl(n);
-		if (send_pdu(t, &r, NULL, 0) || collect_data_out(t, cmd, lba, ttt, off, n))
+		if (send_pdu(t, &r, NULL, 0) || collect_data_out(t, cmd, dst, ttt, off, n))
 			return -1;
 		off += n;
 	}
+	return 0;
+}
+
+/* A write: its data through R2Ts (we asked for InitialR2T=Yes, ImmediateData=No). */
+static int scsi_write(struct target *t, const struct pdu *cmd, uint64_t lba, uint32_t blocks)
+{
+	uint32_t len = blocks * disk.block;
+
+	if (lba > disk.blocks || blocks > disk.blocks - lba)
+		return send_illegal(t, pdu_itt(cmd), 0x21);
+	if (cmd->dlen || !(cmd->bhs[1] & ISCSI_FLAG_FINAL)) {
+		violation(t, "unsolicited data for a write though we asked for InitialR2T=Yes "
+			     "and ImmediateData=No");
+		return -1;
+	}
+	if (get_be32(cmd->bhs + 20) != len) {
+		violation(t, "write of %u blocks with Expected Data Transfer Length %u", blocks,
+			  get_be32(cmd->bhs + 20));
+		return -1;
+	}
+	if (receive_data(t, cmd, disk.data + lba * disk.block, len))
+		return -1;
 	return send_scsi_rsp(t, pdu_itt(cmd), SCSI_GOOD, NULL, 0);
+}
+
+/* Whether @lba is on a boundary of the unmap granules the target declared. */
+static bool on_granule(uint64_t lba)
+{
+	return lba >= disk.align && (lba - disk.align) % disk.gran == 0;
+}
+
+/*
+ * UNMAP, checked against the declared limits: at most desc_max
+ * descriptors, each of at most unmap_max blocks covering whole granules.
+ * What is unmapped reads back as zeroes.
+ */
+static int scsi_unmap(struct target *t, const struct pdu *cmd, const uint8_t *cdb)
+{
+	uint32_t len = (uint32_t)cdb[7] << 8 | cdb[8], n, i;
+	g_autofree uint8_t *param = g_malloc0(MAX(len, 8u));
+
+	if (!disk.limits) {
+		note("SCSI Command 0x42 not supported: INVALID COMMAND OPERATION CODE");
+		return send_illegal(t, pdu_itt(cmd), 0x20);
+	}
+	if (len && receive_data(t, cmd, param, len))
+		return -1;
+	n = len >= 8 ? ((uint32_t)param[2] << 8 | param[3]) / 16 : 0;
+	if (8 + n * 16 > len)
+		n = len >= 8 ? (len - 8) / 16 : 0;
+	note("UNMAP ITT 0x%08x: %u descriptors", pdu_itt(cmd), n);
+	if (n > disk.desc_max)
+		violation(t, "UNMAP with %u descriptors; we declared at most %u", n, disk.desc_max);
+	for (i = 0; i < n; i++) {
+		uint64_t lba = get_be64(param + 8 + 16 * i);
+		uint32_t count = get_be32(param + 16 + 16 * i);
+
+		note("UNMAP LBA %" G_GUINT64_FORMAT " blocks %u", lba, count);
+		if (lba > disk.blocks || count > disk.blocks - lba)
+			return send_illegal(t, pdu_itt(cmd), 0x21);
+		if (count > disk.unmap_max)
+			violation(t, "UNMAP of %u blocks; we declared at most %u", count,
+				  disk.unmap_max);
+		if (count && (!on_granule(lba) || !on_granule(lba + count)))
+			violation(t,
+				  "UNMAP of LBA %" G_GUINT64_FORMAT
+				  " blocks %u: not whole granules "
+				  "of %u blocks aligned at %u",
+				  lba, count, disk.gran, disk.align);
+		memset(disk.data + lba * disk.block, 0, (size_t)count * disk.block);
+	}
+	return send_scsi_rsp(t, pdu_itt(cmd), SCSI_GOOD, NULL, 0);
+}
+
+/* WRITE SAME (16): at most ws_max blocks; with UNMAP a zero block unmaps. */
+static int scsi_write_same(struct target *t, const struct pdu *cmd, const uint8_t *cdb)
+{
+	uint64_t lba = get_be64(cdb + 2), i;
+	uint32_t count = get_be32(cdb + 10);
+	g_autofree uint8_t *block = g_malloc0(disk.block);
+
+	if (!disk.limits || disk.no_ws) {
+		note("SCSI Command 0x93 not supported: INVALID COMMAND OPERATION CODE");
+		return send_illegal(t, pdu_itt(cmd), 0x20);
+	}
+	note("WRITE SAME ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u%s", pdu_itt(cmd), lba,
+	     count, cdb[1] & 0x08 ? " UNMAP" : "");
+	if (lba > disk.blocks || count > disk.blocks - lba)
+		return send_illegal(t, pdu_itt(cmd), 0x21);
+	if (!count || count > disk.ws_max) {
+		violation(t, "WRITE SAME of %u blocks; we declared at most %u", count, disk.ws_max);
+		return send_illegal(t, pdu_itt(cmd), 0x24);
+	}
+	if (!(cdb[1] & 0x01) && receive_data(t, cmd, block, disk.block))
+		return -1;
+	for (i = 0; i < count; i++)
+		memcpy(disk.data + (lba + i) * disk.block, block, disk.block);
+	return send_scsi_rsp(t, pdu_itt(cmd), SCSI_GOOD, NULL, 0);
+}
+
+/* CHECK CONDITION, UNIT ATTENTION: CAPACITY DATA HAS CHANGED. */
+static int send_capacity_changed(struct target *t, uint32_t itt)
+{
+	uint8_t sense[18] = {0x70, 0, 0x06};
+
+	sense[7] = 10;
+	sense[12] = 0x2a;
+	sense[13] = 0x09;
+	return send_scsi_rsp(t, itt, SCSI_CHECK_CONDITION, sense, sizeof(sense));
 }
 
 /* Decode READ/WRITE (10) and (16); false for any other CDB. */
@@ -854,6 +1029,19 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 				  cmdsn, t->exp_cmdsn);
 		t->exp_cmdsn = cmdsn + 1;
 	}
+	if (disk.resize_armed) {
+		disk.resize_armed = 0;
+		note("capacity changed from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT " blocks",
+		     disk.blocks, disk.resize_to);
+		disk.blocks = disk.resize_to;
+		disk.ua_pending = true;
+	}
+	if (disk.ua_pending && cdb[0] != 0x12 && cdb[0] != 0xa0) {
+		disk.ua_pending = false;
+		note("SCSI Command 0x%02x ITT 0x%08x: UNIT ATTENTION CAPACITY DATA HAS CHANGED",
+		     cdb[0], itt);
+		return send_capacity_changed(t, itt);
+	}
 	if (t->mode && t->mode->trigger == ON_CMD && !t->struck) {
 		note("SCSI Command 0x%02x ITT 0x%08x", cdb[0], itt);
 		strike(t, p);
@@ -898,6 +1086,10 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 	}
 	case 0xa0:
 		return scsi_report_luns(t, p);
+	case 0x42:
+		return scsi_unmap(t, p, cdb);
+	case 0x93:
+		return scsi_write_same(t, p, cdb);
 	default:
 		note("SCSI Command 0x%02x not supported: INVALID COMMAND OPERATION CODE", cdb[0]);
 		return send_illegal(t, itt, 0x20);
@@ -1669,12 +1861,58 @@ static int next_connection(int lfd, bool first, bool persistent)
 	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 }
 
+static void on_sigusr1(int sig)
+{
+	(void)sig;
+	disk.resize_armed = 1;
+}
+
+/* --limits ws=N,unmap=N,desc=N,gran=N,align=N[,nows]: each at least 1 (align 0 too). */
+static int parse_limits(const char *spec)
+{
+	g_auto(GStrv) parts = g_strsplit(spec, ",", -1);
+	guint i;
+
+	disk.limits = true;
+	disk.ws_max = disk.unmap_max = disk.desc_max = disk.gran = 1;
+	for (i = 0; parts[i]; i++) {
+		char *eq = strchr(parts[i], '='), *end;
+		unsigned long v;
+
+		if (!strcmp(parts[i], "nows")) {
+			disk.no_ws = true;
+			continue;
+		}
+		if (!eq)
+			return -1;
+		*eq = 0;
+		v = strtoul(eq + 1, &end, 10);
+		if (*end || v > 65535)
+			return -1;
+		if (!strcmp(parts[i], "ws"))
+			disk.ws_max = (uint32_t)v;
+		else if (!strcmp(parts[i], "unmap"))
+			disk.unmap_max = (uint32_t)v;
+		else if (!strcmp(parts[i], "desc"))
+			disk.desc_max = (uint32_t)v;
+		else if (!strcmp(parts[i], "gran"))
+			disk.gran = (uint32_t)v;
+		else if (!strcmp(parts[i], "align"))
+			disk.align = (uint32_t)v;
+		else
+			return -1;
+	}
+	return disk.ws_max && disk.unmap_max && disk.desc_max && disk.gran ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
 	g_autofree char *opt_mode = NULL;
 	g_autofree char *opt_iqn = NULL;
 	gboolean opt_list = FALSE;
 	gboolean opt_persistent = FALSE;
+	g_autofree char *opt_limits = NULL;
+	gint64 opt_block = 512, opt_blocks = 8192, opt_resize = 0;
 	const GOptionEntry entries[] = {
 	    {"misbehave", 'm', 0, G_OPTION_ARG_STRING, &opt_mode,
 	     "How to break the protocol (none: a correct target)", "MODE"},
@@ -1682,6 +1920,12 @@ int main(int argc, char **argv)
 	    {"list", 0, 0, G_OPTION_ARG_NONE, &opt_list, "List the modes", NULL},
 	    {"persistent", 0, 0, G_OPTION_ARG_NONE, &opt_persistent,
 	     "Serve connection after connection, misbehaving on each, until SIGTERM", NULL},
+	    {"block-size", 0, 0, G_OPTION_ARG_INT64, &opt_block, "Logical block size (512)", "N"},
+	    {"blocks", 0, 0, G_OPTION_ARG_INT64, &opt_blocks, "Size in blocks (8192)", "N"},
+	    {"limits", 0, 0, G_OPTION_ARG_STRING, &opt_limits,
+	     "Declare and enforce block limits: ws=N,unmap=N,desc=N,gran=N,align=N[,nows]", "SPEC"},
+	    {"resize-to", 0, 0, G_OPTION_ARG_INT64, &opt_resize,
+	     "On SIGUSR1, change the size to N blocks (the next command gets UNIT ATTENTION)", "N"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- a hostile iSCSI target");
@@ -1707,6 +1951,16 @@ int main(int argc, char **argv)
 		note("--misbehave MODE is required: none or one of --list");
 		return EXIT_SETUP;
 	}
+	if ((opt_block != 512 && opt_block != 4096) || opt_blocks < 16 || opt_blocks > (1 << 20) ||
+	    opt_resize < 0 || opt_resize > (1 << 20) ||
+	    (opt_limits && parse_limits(opt_limits) < 0)) {
+		note("bad --block-size (512 or 4096), --blocks, --resize-to (16 to 1048576) or "
+		     "--limits (ws=N,unmap=N,desc=N,gran=N,align=N[,nows])");
+		return EXIT_SETUP;
+	}
+	disk.block = (uint32_t)opt_block;
+	disk.blocks = (uint64_t)opt_blocks;
+	disk.resize_to = (uint64_t)opt_resize;
 	t.iqn = opt_iqn ? opt_iqn : "iqn.2026-11.org.iser-attach.test:evil";
 	t.statsn = 0x1000;
 	t.next_ttt = 0x7e000000;
@@ -1724,9 +1978,17 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	/* No SA_RESTART: SIGTERM ends the wait for the next connection. */
 	sigaction(SIGTERM, &sa, NULL);
-	t.lun = g_malloc((size_t)EVIL_BLOCKS * EVIL_BLOCK);
-	for (i = 0; i < (size_t)EVIL_BLOCKS * EVIL_BLOCK; i++)
-		t.lun[i] = (uint8_t)(i * 7 + (i >> 9));
+	if (disk.resize_to) {
+		struct sigaction su = {.sa_handler = on_sigusr1, .sa_flags = SA_RESTART};
+
+		sigaction(SIGUSR1, &su, NULL);
+	}
+	/* Room for the hostile modes' fixed offsets, and for a resize. */
+	disk.data = g_malloc0(MAX((size_t)MAX(disk.blocks, disk.resize_to) * disk.block,
+				  (size_t)EVIL_BLOCKS * EVIL_BLOCK));
+	for (i = 0; i < (size_t)disk.blocks * disk.block; i++)
+		disk.data[i] = (uint8_t)(i * 7 + (i >> 9));
+	t.lun = disk.data;
 	proto = t;
 
 	while ((fd = next_connection(lfd, conns == 0, opt_persistent)) >= 0) {
@@ -1762,6 +2024,6 @@ int main(int argc, char **argv)
 	     : rc == EXIT_VIOLATION ? "the initiator broke the protocol"
 	     : rc == EXIT_STUCK	    ? "the initiator got stuck"
 				    : "setup error");
-	g_free(t.lun);
+	g_free(disk.data);
 	return rc;
 }
