@@ -319,18 +319,45 @@ out:
 	return rc;
 }
 
+/*
+ * The LUN's capacity changed (the target said so): every front end
+ * follows. New NBD clients see the new size, the FUSE file has it, and
+ * /dev/nbdN is resized by the driver; iser-list reports it from the LUN.
+ */
+static void lun_resized(void *opaque, struct isa_lun *l)
+{
+	struct attachment *a = opaque;
+	const struct isa_lun_info *info = isa_lun_get_info(l);
+	g_autoptr(GError) err = NULL;
+
+	if (a->srv)
+		nbd_server_resize(a->srv);
+	if (a->fx)
+		fuse_export_resize(a->fx);
+	if (a->nbd_index >= 0 && nbd_kernel_resize(a->nbd_index, info->blocks * info->block_size,
+						   info->block_size, &err) < 0)
+		g_warning("/dev/nbd%d keeps its old size: %s", a->nbd_index, err->message);
+}
+
 static int start_export(struct attachment *a, GError **err)
 {
+	int rc = -1;
+
 	switch (a->kind) {
 	case EXPORT_SOCKET:
 	case EXPORT_TCP:
-		return start_nbd_listener(a, err);
+		rc = start_nbd_listener(a, err);
+		break;
 	case EXPORT_FUSE:
-		return start_fuse(a, err);
+		rc = start_fuse(a, err);
+		break;
 	case EXPORT_NBD:
-		return start_kernel_nbd(a, err);
+		rc = start_kernel_nbd(a, err);
+		break;
 	}
-	return -1;
+	if (rc == 0)
+		isa_lun_on_resize(a->l, lun_resized, a);
+	return rc;
 }
 
 /* Payload bytes copied anywhere between the client and the wire. */

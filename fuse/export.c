@@ -339,6 +339,17 @@ bool fuse_export_unmounted(const struct fuse_export *fx)
 	return __atomic_load_n(&fx->loop_done, __ATOMIC_ACQUIRE);
 }
 
+void fuse_export_resize(struct fuse_export *fx)
+{
+	const struct isa_lun_info *info = isa_lun_get_info(fx->l);
+
+	fx->info.blocks = info->blocks;
+	__atomic_store_n(&fx->capacity, info->blocks * info->block_size, __ATOMIC_RELAXED);
+	/* The kernel caches the file's attributes: have it ask again. */
+	if (fx->se)
+		fuse_lowlevel_notify_inval_inode(fx->se, FX_FILE_INO, 0, 0);
+}
+
 bool fuse_export_drained(const struct fuse_export *fx)
 {
 	return __atomic_load_n(&fx->outstanding, __ATOMIC_RELAXED) == 0;

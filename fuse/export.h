@@ -52,6 +52,9 @@ bool fuse_export_unmounted(const struct fuse_export *fx);
 /* True when no request is in flight. */
 bool fuse_export_drained(const struct fuse_export *fx);
 
+/* The LUN's capacity changed: the file's size follows. */
+void fuse_export_resize(struct fuse_export *fx);
+
 void fuse_export_get_stats(const struct fuse_export *fx, struct fuse_export_stats *st);
 
 /* Unmount if still mounted, stop the threads, free. */

@@ -318,6 +318,16 @@ void isa_lun_close(struct isa_lun *l);
 const struct isa_lun_info *isa_lun_get_info(const struct isa_lun *l);
 
 /*
+ * isa_lun_on_resize() - call @fn(@opaque, @l) whenever the LUN's capacity
+ * changed: the target reported UNIT ATTENTION CAPACITY DATA HAS CHANGED
+ * (or REPORTED LUNS DATA HAS CHANGED), the LUN read its capacity again,
+ * and isa_lun_get_info() now says the new size. Called from
+ * isa_session_service(). Requests past a new, smaller end fail.
+ */
+typedef void (*isa_resize_fn)(void *opaque, struct isa_lun *l);
+void isa_lun_on_resize(struct isa_lun *l, isa_resize_fn fn, void *opaque);
+
+/*
  * Completion of an asynchronous request: @err is 0 or a negative errno
  * (-EIO, -EROFS, -ENOSPC, -EINVAL, -ENOTCONN, ...), @msg a message for a
  * log line when @err is not 0 (valid only during the call).

@@ -5,6 +5,7 @@
  * takes, joined back into one completion.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,7 +54,13 @@ struct isa_lun {
 	 * plain WRITE followed by SYNCHRONIZE CACHE of its range.
 	 */
 	bool no_fua;
-	bool thin;	      /* READ CAPACITY(16) LBPME: GET LBA STATUS means something */
+	bool thin; /* READ CAPACITY(16) LBPME: GET LBA STATUS means something */
+	/* Capacity changes: a READ CAPACITY is due or under way (@recheck, @again). */
+	bool recheck;
+	bool recheck_again;
+	uint8_t *cap_buf;
+	isa_resize_fn resize_fn;
+	void *resize_opaque;
 	unsigned outstanding; /* caller requests not yet completed */
 	int lost;	      /* ISA_ERROR_* of the probe command the session ended with */
 };
@@ -571,6 +578,96 @@ int isa_block_status(struct isa_lun *l, uint64_t offset, uint64_t len, isa_statu
 	return 0;
 }
 
+/*
+ * Capacity changes (SBC-4 4.6): the target says so with UNIT ATTENTION
+ * CAPACITY DATA HAS CHANGED on the next command of each I_T nexus; the
+ * session sends that command again, and we read the capacity again from
+ * outside the upcall, once, then tell the owner. tgt and LIO raise it
+ * when a LUN's backing store is resized; a changed block size is not
+ * followed (the front ends cannot change theirs under their clients).
+ */
+static void capacity_recheck(void *opaque);
+
+static void capacity_done(struct isa_task *t)
+{
+	struct isa_lun *l = t->opaque;
+	struct scsi_capacity cap = {0};
+	g_autoptr(GError) err = NULL;
+	uint32_t got = t->edtl - (t->underflow ? MIN(t->residual, t->edtl) : 0);
+	uint64_t old = l->info.blocks * l->info.block_size;
+
+	if (t->result) {
+		g_warning("LUN %u: reading the changed capacity failed: %s; keeping %" PRIu64
+			  " bytes",
+			  l->info.lun, t->msg, old);
+	} else if (scsi_parse_read_capacity16(l->cap_buf, got, &cap, &err)) {
+		g_warning("LUN %u: reading the changed capacity: %s", l->info.lun, err->message);
+	} else if (cap.block_size != l->info.block_size) {
+		g_warning("LUN %u: the target changed the block size from %u to %u bytes; "
+			  "keeping %u",
+			  l->info.lun, l->info.block_size, cap.block_size, l->info.block_size);
+	} else if (cap.last_lba + 1 != l->info.blocks) {
+		l->info.blocks = cap.last_lba + 1;
+		g_message("LUN %u: capacity changed from %" PRIu64 " to %" PRIu64 " bytes",
+			  l->info.lun, old, l->info.blocks * l->info.block_size);
+		if (l->resize_fn)
+			l->resize_fn(l->resize_opaque, l);
+	}
+	session_task_free(t);
+	isa_buf_free(l->s, l->cap_buf, 32);
+	l->cap_buf = NULL;
+	if (l->recheck_again) {
+		/* It changed again while we read it. */
+		l->recheck_again = false;
+		capacity_recheck(l);
+		return;
+	}
+	l->recheck = false;
+	l->outstanding--;
+}
+
+/* Runs with l->recheck set and counted in l->outstanding, so that close waits for it. */
+static void capacity_recheck(void *opaque)
+{
+	struct isa_lun *l = opaque;
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_read_capacity16(cdb, 32);
+	struct isa_task *t;
+
+	l->cap_buf = isa_buf_alloc(l->s, 32);
+	if (!l->cap_buf) {
+		g_warning("LUN %u: no buffer to read the changed capacity into", l->info.lun);
+		l->recheck = false;
+		l->outstanding--;
+		return;
+	}
+	t = session_task_new(l->s, l->info.lun, cdb, (uint8_t)cl, true, l->cap_buf, 32,
+			     capacity_done, l);
+	session_task_submit(l->s, t);
+}
+
+/* From inside the upcall: take note, read the capacity later. */
+static void lun_unit_attention(void *opaque, uint32_t lun, uint8_t asc, uint8_t ascq)
+{
+	struct isa_lun *l = opaque;
+
+	if (lun != l->info.lun || !((asc == 0x2a && ascq == 0x09) || (asc == 0x3f && ascq == 0x0e)))
+		return;
+	if (l->recheck) {
+		l->recheck_again = true;
+		return;
+	}
+	l->recheck = true;
+	l->outstanding++;
+	session_defer(l->s, capacity_recheck, l);
+}
+
+void isa_lun_on_resize(struct isa_lun *l, isa_resize_fn fn, void *opaque)
+{
+	l->resize_fn = fn;
+	l->resize_opaque = opaque;
+}
+
 /* Run one command that reads into @buf; *@got is what arrived. */
 static int lun_cmd_in(struct isa_lun *l, const uint8_t *cdb, size_t cdb_len, void *buf,
 		      uint32_t len, uint32_t *got, GError **err)
@@ -798,6 +895,7 @@ struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 	}
 	memset(l->zero_block, 0, l->info.block_size);
 	isa_buf_free(s, buf, 4096);
+	session_watch_ua(s, lun_unit_attention, l);
 	return l;
 
 fail:
@@ -839,6 +937,7 @@ void isa_lun_close(struct isa_lun *l)
 	/* Requests that never completed still point here: keep it rather than corrupt. */
 	if (l->outstanding)
 		return;
+	session_unwatch_ua(l->s, l);
 	if (l->zero_block)
 		isa_buf_free(l->s, l->zero_block, l->info.block_size);
 	if (l->zero_buf)

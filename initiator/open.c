@@ -173,6 +173,7 @@ static void session_free(struct isa_session *s)
 	if (s->defer_fd >= 0)
 		close(s->defer_fd);
 	g_hash_table_unref(s->tasks);
+	g_list_free_full(s->ua_watchers, g_free);
 	g_array_unref(s->nop_replies);
 	g_byte_array_unref(s->ctl_rsp);
 	g_free(s->error);

@@ -425,6 +425,46 @@ static void update_statsn(struct isa_session *s, uint32_t statsn)
 		s->exp_statsn = statsn + 1;
 }
 
+struct ua_watcher {
+	session_ua_fn fn;
+	void *opaque;
+};
+
+void session_watch_ua(struct isa_session *s, session_ua_fn fn, void *opaque)
+{
+	struct ua_watcher *w = g_new0(struct ua_watcher, 1);
+
+	w->fn = fn;
+	w->opaque = opaque;
+	s->ua_watchers = g_list_append(s->ua_watchers, w);
+}
+
+void session_unwatch_ua(struct isa_session *s, void *opaque)
+{
+	GList *l, *next;
+
+	for (l = s->ua_watchers; l; l = next) {
+		struct ua_watcher *w = l->data;
+
+		next = l->next;
+		if (w->opaque == opaque) {
+			g_free(w);
+			s->ua_watchers = g_list_delete_link(s->ua_watchers, l);
+		}
+	}
+}
+
+static void session_ua_notify(struct isa_session *s, uint32_t lun, const struct scsi_sense *sense)
+{
+	GList *l;
+
+	for (l = s->ua_watchers; l; l = l->next) {
+		struct ua_watcher *w = l->data;
+
+		w->fn(w->opaque, lun, sense->asc, sense->ascq);
+	}
+}
+
 /* Turn status and sense into the task's result; retry what may be retried. */
 static void task_complete_status(struct isa_session *s, struct isa_task *t, uint8_t status)
 {
@@ -438,8 +478,11 @@ static void task_complete_status(struct isa_session *s, struct isa_task *t, uint
 	}
 	if (status == SCSI_STATUS_CHECK_CONDITION && t->sense_len &&
 	    scsi_sense_parse(t->sense, t->sense_len, &sense) == 0) {
-		if (scsi_sense_is_unit_attention(&sense) && t->retries < SESSION_MAX_RETRIES)
-			goto retry;
+		if (scsi_sense_is_unit_attention(&sense)) {
+			session_ua_notify(s, iscsi_decode_lun(t->dm.lun), &sense);
+			if (t->retries < SESSION_MAX_RETRIES)
+				goto retry;
+		}
 		scsi_sense_describe(&sense, msg, sizeof(msg));
 		task_finish(s, t, -scsi_sense_errno(&sense), msg);
 		return;

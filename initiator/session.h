@@ -226,6 +226,9 @@ struct isa_session {
 	gint64 next_attempt_us;
 	unsigned backoff_ms;
 	struct session_log_repeat repeats[8];
+
+	/* Who hears of UNIT ATTENTION conditions (session_watch_ua). */
+	GList *ua_watchers;
 };
 
 /* Send an immediate control PDU and wait for the response with the same ITT. */
@@ -273,6 +276,16 @@ void recovery_log(struct isa_session *s, GLogLevelFlags level, const char *fmt, 
     G_GNUC_PRINTF(3, 4);
 /* Print the counts of collapsed lines whose minute is over (or all). */
 void recovery_log_flush(struct isa_session *s, bool all);
+
+/*
+ * @fn(@opaque, lun, asc, ascq) for every UNIT ATTENTION a command meets,
+ * from inside the datamover's upcall: it may only take note (and
+ * session_defer() what it will do about it). The command itself is sent
+ * again, as for any UNIT ATTENTION.
+ */
+typedef void (*session_ua_fn)(void *opaque, uint32_t lun, uint8_t asc, uint8_t ascq);
+void session_watch_ua(struct isa_session *s, session_ua_fn fn, void *opaque);
+void session_unwatch_ua(struct isa_session *s, void *opaque);
 
 /* Full feature phase begins with the negotiated values (session.c). */
 int session_enter_full_feature(struct isa_session *s, GError **err);

@@ -130,7 +130,8 @@ static void opt_export_name(struct nbd_conn *c, const uint8_t *data, uint32_t le
 		return;
 	}
 	nbd_tx_start(c);
-	r.size = htobe64(export_size(srv));
+	c->size_told = export_size(srv);
+	r.size = htobe64(c->size_told);
 	r.flags = htobe16(c->eflags);
 	nbd_conn_queue(c,
 		       nbd_msg_new_bytes(&r, sizeof(r), zeroes, c->no_zeroes ? 0 : sizeof(zeroes)));
@@ -199,7 +200,8 @@ static void opt_info_go(struct nbd_conn *c, const uint8_t *data, uint32_t len)
 	}
 	/* SEND_DF depends on structured replies, known by now. */
 	ie.info = htobe16(NBD_INFO_EXPORT);
-	ie.size = htobe64(export_size(srv));
+	c->size_told = export_size(srv);
+	ie.size = htobe64(c->size_told);
 	ie.flags = htobe16(nbd_export_flags(srv, c->structured));
 	reply(c, NBD_REP_INFO, &ie, sizeof(ie));
 	if (want_name)

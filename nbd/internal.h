@@ -157,6 +157,7 @@ struct nbd_conn {
 	bool structured;
 	bool base_allocation;
 	uint16_t eflags;
+	uint64_t size_told; /* the export size this client was given */
 	struct nbd_req *cur;
 	bool stop_reading;
 	unsigned nreqs;

@@ -241,6 +241,21 @@ int nbd_kernel_connect(int index, const int *fds, unsigned nfds, uint64_t size_b
 	return 0;
 }
 
+int nbd_kernel_resize(int index, uint64_t size_bytes, uint64_t block_size, GError **err)
+{
+	int fam = family_id(err);
+	struct nlmsg m;
+	uint8_t reply[64];
+
+	if (fam < 0)
+		return -1;
+	msg_start(&m, (uint16_t)fam, NBD_CMD_RECONFIGURE, NLM_F_ACK);
+	attr_u32(&m, NBD_ATTR_INDEX, (uint32_t)index);
+	attr_u64(&m, NBD_ATTR_SIZE_BYTES, size_bytes);
+	attr_u64(&m, NBD_ATTR_BLOCK_SIZE_BYTES, block_size);
+	return transact(&m, reply, sizeof(reply), "nbd reconfigure", err) < 0 ? -1 : 0;
+}
+
 int nbd_kernel_disconnect(int index, GError **err)
 {
 	int fam = family_id(err);

@@ -24,6 +24,14 @@ int nbd_kernel_connect(int index, const int *fds, unsigned nfds, uint64_t size_b
 		       uint64_t block_size, uint64_t server_flags, unsigned timeout_s,
 		       int *index_out, GError **err);
 
+/*
+ * NBD_CMD_RECONFIGURE of device @index with a new size (the driver has
+ * taken NBD_ATTR_SIZE_BYTES there since Linux 5.3: nbd_genl_reconfigure
+ * calls nbd_genl_size_set, which sets the capacity and tells the block
+ * layer).
+ */
+int nbd_kernel_resize(int index, uint64_t size_bytes, uint64_t block_size, GError **err);
+
 /* NBD_CMD_DISCONNECT of device @index. */
 int nbd_kernel_disconnect(int index, GError **err);
 

@@ -507,6 +507,7 @@ int nbd_server_add_client(struct nbd_server *srv, int fd, bool handshake_done)
 		return -e;
 	}
 	c = conn_new(srv, fd);
+	c->size_told = srv->info.blocks * srv->info.block_size;
 	if (handshake_done)
 		nbd_tx_start(c);
 	else
@@ -595,6 +596,11 @@ void nbd_server_shutdown(struct nbd_server *srv)
 		next = l->next;
 		nbd_conn_stop_reading(l->data);
 	}
+}
+
+void nbd_server_resize(struct nbd_server *srv)
+{
+	srv->info.blocks = isa_lun_get_info(srv->l)->blocks;
 }
 
 bool nbd_server_drained(const struct nbd_server *srv)

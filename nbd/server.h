@@ -100,6 +100,9 @@ void nbd_server_shutdown(struct nbd_server *srv);
 /* True when no request is in flight and no reply waits to be sent. */
 bool nbd_server_drained(const struct nbd_server *srv);
 
+/* The LUN's capacity changed: new clients are told its new size. */
+void nbd_server_resize(struct nbd_server *srv);
+
 void nbd_server_get_stats(const struct nbd_server *srv, struct nbd_server_stats *st);
 
 /*

@@ -406,6 +406,12 @@ static int validate(struct nbd_conn *c, const struct nbd_req *r, const char **wh
 		*why = "length over the maximum block size";
 		return EINVAL;
 	}
+	if ((r->offset > size || r->len > size - r->offset) && r->offset <= c->size_told &&
+	    r->len <= c->size_told - r->offset) {
+		/* The LUN shrank under a client told the old size: an I/O error for it. */
+		*why = "beyond the end of the LUN, which shrank since this client connected";
+		return EIO;
+	}
 	if (r->offset > size || r->len > size - r->offset) {
 		*why = "beyond the end of the export";
 		return r->type == NBD_CMD_WRITE || r->type == NBD_CMD_WRITE_ZEROES ? ENOSPC

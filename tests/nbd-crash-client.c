@@ -17,6 +17,13 @@
  *	it writes until it is killed. Print "OFFSET PASS" for each write
  *	once the server has acknowledged it.
  *
+ *   nbd-crash-client hold URI
+ *	One client that stays connected while the test changes things
+ *	under it: print "size N" (the size the handshake gave), then for
+ *	each line "read OFFSET LENGTH" on stdin read that range and print
+ *	"read OFFSET LENGTH: ok" or "read OFFSET LENGTH: error: ERRNO-NAME".
+ *	Ends at end of input.
+ *
  *   nbd-crash-client verify FILE BLOCK SEED < ACKS
  *	Check that FILE (the LUN's backing file) holds, at every offset read
  *	from stdin, the pattern of the last pass acknowledged there, or of
@@ -344,8 +351,40 @@ static int do_verify(const char *file, uint32_t block, uint64_t seed)
 	return 0;
 }
 
+static int do_hold(const char *uri)
+{
+	struct nbd_handle *h = open_export(uri, true);
+	char line[128];
+
+	printf("size %" PRId64 "\n", nbd_get_size(h));
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		uint64_t off, len;
+		void *buf;
+
+		if (sscanf(line, "read %" SCNu64 " %" SCNu64, &off, &len) != 2 || !len ||
+		    len > 32 * 1024 * 1024)
+			die("bad command '%s'", line);
+		buf = g_malloc(len);
+		if (nbd_pread(h, buf, len, off, 0) == -1)
+			printf("read %" PRIu64 " %" PRIu64 ": error: %s\n", off, len,
+			       nbd_get_errno() == EIO	   ? "EIO"
+			       : nbd_get_errno() == EINVAL ? "EINVAL"
+							   : g_strerror(nbd_get_errno()));
+		else
+			printf("read %" PRIu64 " %" PRIu64 ": ok\n", off, len);
+		fflush(stdout);
+		g_free(buf);
+	}
+	nbd_shutdown(h, 0);
+	nbd_close(h);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "hold"))
+		return do_hold(argv[2]);
 	if (argc == 5 && !strcmp(argv[1], "vanish")) {
 		uint64_t len = parse_u64(argv[4], "length");
 
@@ -373,6 +412,7 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "usage: nbd-crash-client vanish URI OFFSET LENGTH\n"
 			"       nbd-crash-client writer URI BLOCK QD SEED\n"
+			"       nbd-crash-client hold URI\n"
 			"       nbd-crash-client verify FILE BLOCK SEED < ACKS\n");
 	return 2;
 }
