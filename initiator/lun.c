@@ -831,6 +831,9 @@ static void probe_vpd(struct isa_lun *l, uint8_t *buf, uint32_t buflen)
 		if (!scsi_parse_vpd_lbp(buf, got, &lbp, NULL)) {
 			l->info.can_unmap = lbp.lbpu;
 			l->info.can_write_same_unmap = lbp.lbpws;
+			/* LBPRZ 001b: unmapped blocks read as zeroes (SBC-4 6.6.7). */
+			if (lbp.lbprz == 1)
+				l->info.zeroes_after_unmap = true;
 		}
 	}
 }
