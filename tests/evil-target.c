@@ -1912,7 +1912,7 @@ int main(int argc, char **argv)
 	gboolean opt_list = FALSE;
 	gboolean opt_persistent = FALSE;
 	g_autofree char *opt_limits = NULL;
-	gint64 opt_block = 512, opt_blocks = 8192, opt_resize = 0;
+	gint64 opt_block = 512, opt_blocks = 8192, opt_resize = 0, opt_lifetime = EVIL_LIFETIME_S;
 	const GOptionEntry entries[] = {
 	    {"misbehave", 'm', 0, G_OPTION_ARG_STRING, &opt_mode,
 	     "How to break the protocol (none: a correct target)", "MODE"},
@@ -1924,6 +1924,8 @@ int main(int argc, char **argv)
 	    {"blocks", 0, 0, G_OPTION_ARG_INT64, &opt_blocks, "Size in blocks (8192)", "N"},
 	    {"limits", 0, 0, G_OPTION_ARG_STRING, &opt_limits,
 	     "Declare and enforce block limits: ws=N,unmap=N,desc=N,gran=N,align=N[,nows]", "SPEC"},
+	    {"lifetime", 0, 0, G_OPTION_ARG_INT64, &opt_lifetime,
+	     "Give up after S seconds whatever happens (a hang guard; 120)", "S"},
 	    {"resize-to", 0, 0, G_OPTION_ARG_INT64, &opt_resize,
 	     "On SIGUSR1, change the size to N blocks (the next command gets UNIT ATTENTION)", "N"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -1952,7 +1954,7 @@ int main(int argc, char **argv)
 		return EXIT_SETUP;
 	}
 	if ((opt_block != 512 && opt_block != 4096) || opt_blocks < 16 || opt_blocks > (1 << 20) ||
-	    opt_resize < 0 || opt_resize > (1 << 20) ||
+	    opt_resize < 0 || opt_resize > (1 << 20) || opt_lifetime < 1 || opt_lifetime > 3600 ||
 	    (opt_limits && parse_limits(opt_limits) < 0)) {
 		note("bad --block-size (512 or 4096), --blocks, --resize-to (16 to 1048576) or "
 		     "--limits (ws=N,unmap=N,desc=N,gran=N,align=N[,nows])");
@@ -1967,7 +1969,7 @@ int main(int argc, char **argv)
 	t.init_mrdsl = 8192;
 	t.max_burst = EVIL_MAX_BURST;
 	g_queue_init(&t.backlog);
-	alarm(EVIL_LIFETIME_S);
+	alarm((unsigned)opt_lifetime);
 
 	lfd = listen_loopback(&t.port);
 	if (lfd < 0) {
