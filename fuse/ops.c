@@ -48,7 +48,7 @@ static void fill_attr(const struct fuse_export *fx, fuse_ino_t ino, struct stat 
 	st->st_nlink = 1;
 	st->st_size = (off_t)fx->capacity;
 	st->st_blocks = (blkcnt_t)(fx->capacity / 512);
-	st->st_blksize = (blksize_t)MAX(fx->block_size, 4096u);
+	st->st_blksize = (blksize_t)MAX(MAX(fx->block_size, fx->info.physical_block_size), 4096u);
 }
 
 static void fx_init(void *userdata, struct fuse_conn_info *conn)

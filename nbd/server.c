@@ -67,7 +67,9 @@ struct nbd_server *nbd_server_new(struct isa_session *s, struct isa_lun *l,
 		    g_strstrip(g_strdup_printf("%s %s", info->vendor, info->product));
 	srv->read_only = (cfg && cfg->read_only) || info->read_only;
 	srv->max_connections = cfg && cfg->max_connections ? cfg->max_connections : 16;
-	pref = MAX(MAX(info->opt_transfer, 4096u), info->block_size);
+	/* The physical block (READ CAPACITY's exponent) is what avoids read-modify-write. */
+	pref =
+	    MAX(MAX(info->opt_transfer, 4096u), MAX(info->block_size, info->physical_block_size));
 	srv->pref_block = MIN(pow2_ceil(pref), NBD_MAX_PAYLOAD);
 	srv->listeners = g_ptr_array_new();
 	srv->scratch = g_malloc(SCRATCH_LEN);

@@ -86,6 +86,7 @@ struct disk {
 	uint8_t *data;
 	uint32_t block;
 	uint64_t blocks;
+	uint8_t phys_exp;
 	bool limits;
 	uint32_t ws_max;
 	uint32_t unmap_max;
@@ -768,6 +769,8 @@ static int scsi_capacity(struct target *t, const struct pdu *cmd, bool sixteen)
 	if (sixteen) {
 		put_be64(buf, disk.blocks - 1);
 		put_be32(buf + 8, disk.block);
+		/* LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT */
+		buf[13] = disk.phys_exp;
 		/* Thin provisioned (LBPME), reading zeroes where unmapped (LBPRZ). */
 		if (disk.limits)
 			buf[14] = 0xc0;
@@ -1913,6 +1916,7 @@ int main(int argc, char **argv)
 	gboolean opt_persistent = FALSE;
 	g_autofree char *opt_limits = NULL;
 	gint64 opt_block = 512, opt_blocks = 8192, opt_resize = 0, opt_lifetime = EVIL_LIFETIME_S;
+	gint64 opt_phys_exp = 0;
 	const GOptionEntry entries[] = {
 	    {"misbehave", 'm', 0, G_OPTION_ARG_STRING, &opt_mode,
 	     "How to break the protocol (none: a correct target)", "MODE"},
@@ -1922,6 +1926,8 @@ int main(int argc, char **argv)
 	     "Serve connection after connection, misbehaving on each, until SIGTERM", NULL},
 	    {"block-size", 0, 0, G_OPTION_ARG_INT64, &opt_block, "Logical block size (512)", "N"},
 	    {"blocks", 0, 0, G_OPTION_ARG_INT64, &opt_blocks, "Size in blocks (8192)", "N"},
+	    {"physical-exponent", 0, 0, G_OPTION_ARG_INT64, &opt_phys_exp,
+	     "Logical blocks per physical block, as a power of 2 (0)", "N"},
 	    {"limits", 0, 0, G_OPTION_ARG_STRING, &opt_limits,
 	     "Declare and enforce block limits: ws=N,unmap=N,desc=N,gran=N,align=N[,nows]", "SPEC"},
 	    {"lifetime", 0, 0, G_OPTION_ARG_INT64, &opt_lifetime,
@@ -1955,12 +1961,13 @@ int main(int argc, char **argv)
 	}
 	if ((opt_block != 512 && opt_block != 4096) || opt_blocks < 16 || opt_blocks > (1 << 20) ||
 	    opt_resize < 0 || opt_resize > (1 << 20) || opt_lifetime < 1 || opt_lifetime > 3600 ||
-	    (opt_limits && parse_limits(opt_limits) < 0)) {
+	    opt_phys_exp < 0 || opt_phys_exp > 8 || (opt_limits && parse_limits(opt_limits) < 0)) {
 		note("bad --block-size (512 or 4096), --blocks, --resize-to (16 to 1048576) or "
 		     "--limits (ws=N,unmap=N,desc=N,gran=N,align=N[,nows])");
 		return EXIT_SETUP;
 	}
 	disk.block = (uint32_t)opt_block;
+	disk.phys_exp = (uint8_t)opt_phys_exp;
 	disk.blocks = (uint64_t)opt_blocks;
 	disk.resize_to = (uint64_t)opt_resize;
 	t.iqn = opt_iqn ? opt_iqn : "iqn.2026-11.org.iser-attach.test:evil";

@@ -8,7 +8,9 @@
 # - a discard unmaps the whole granules inside it and leaves the edges;
 # - write-zeroes, with and without holes allowed, zeroes exactly its range
 #   (the edges by WRITE SAME without UNMAP);
-# - nbdcopy round-trips 8 MiB, and the export says 4096-byte blocks.
+# - nbdcopy round-trips 8 MiB, and the export says 4096-byte blocks;
+# - with 8192-byte physical blocks under 512-byte ones, the export
+#   prefers 8192.
 # The target must end with no violation.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 requires qemu-io nbdcopy nbdinfo
@@ -87,3 +89,18 @@ EVIL_PID=
 cat "$WORK/none.log"
 [ "$rc" -eq 0 ] || die "evil-target exited $rc: a command broke the limits it declared"
 ! grep -q "violation" "$WORK/none.log" || die "violations logged"
+
+# Physical blocks of 8192 bytes under logical blocks of 512 (READ CAPACITY's
+# exponent 4): the export prefers requests of whole physical blocks.
+evil_start none --physical-exponent 4
+rm -rf "$WORK/attach"
+attach_start "$WORK/attach" 60 "$ISER_ATTACH" --foreground --transport tcp --socket "$SOCK" \
+	"$EVIL_PORTAL" "$EVIL_IQN"
+json=$(nbdinfo --json "$URI")
+[[ $json == *'"block_size_minimum": 512'* && $json == *'"block_size_preferred": 8192'* ]] ||
+	die "the export's block sizes do not follow the physical block: $json"
+expect_ok_with "detached $SOCK" "$ISER_DETACH" "$SOCK" >/dev/null || die "iser-detach failed"
+rc=$(attach_wait_exit "$WORK/attach") || die "iser-attach did not exit"
+[ "$rc" -eq 0 ] || die "iser-attach exited $rc"
+wait "$EVIL_PID" || die "evil-target exited $?"
+EVIL_PID=
