@@ -110,7 +110,8 @@ static const struct dm_ops *pick_datamover(enum isa_transport t, const char *hos
 	if (dm_iser_usable(host, port, &why))
 		return &dm_iser_ops;
 	if (t == ISA_TRANSPORT_AUTO) {
-		g_warning("%s; using TCP", why->message);
+		/* The usual case on a host without RDMA: worth saying only with -v. */
+		g_debug("%s; using TCP", why->message);
 		return &dm_tcp_ops;
 	}
 	g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "%s", why->message);

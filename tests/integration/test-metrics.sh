@@ -139,6 +139,15 @@ check_metrics "$TGT_TMPDIR/before.txt" "the metrics before any I/O" "$NBD_SOCK" 
 grep -qF "export=\"$TGT_TMPDIR/odd\\\"name\\\\x.sock\"" "$TGT_TMPDIR/before.txt" ||
 	die "the odd socket name is not escaped in its label"
 
+# The table keeps its columns aligned however long an export path is:
+# KIND starts where the header says on every line (both are sockets).
+table=$("$top_builddir/iser-list") || die "iser-list failed"
+echo "$table"
+header=$(head -n 1 <<<"$table")
+prefix=${header%%KIND*}
+[ "$(tail -n +2 <<<"$table" | cut -c$((${#prefix} + 1))-$((${#prefix} + 7)) | sort -u)" = "socket " ] ||
+	die "the columns of iser-list are not aligned: $table"
+
 # 1 MiB written, then 512 KiB read; qemu-io moves exactly what it is told.
 out=$(timeout -k 5 120 qemu-io -f raw -c 'write -P 0x5a 0 1M' -c 'read -P 0x5a 256k 512k' \
 	"$NBD_URI" 2>&1) || die "qemu-io failed: $out"

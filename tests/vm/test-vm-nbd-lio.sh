@@ -4,7 +4,9 @@
 # of its size; data written with O_DIRECT reads back the same, is what an
 # independent initiator (QEMU's libiscsi driver) reads from the target,
 # and is still there after a detach and a new attach; zeroes written
-# over it (which LIO's ramdisk cannot do with WRITE SAME) read back.
+# over it (which LIO's ramdisk cannot do with WRITE SAME) read back; on a
+# thin fileio LUN 1, discard and write-zeroes of 60 MiB at an unaligned
+# offset leave zeroes exactly in their range.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 source "$top_srcdir/tests/vm/vm-functions.sh"
 run_self_in_vm "$@"
@@ -41,6 +43,9 @@ lio_setup()
 		$TPG/portals delete 0.0.0.0 3260
 		$TPG/portals create 127.0.0.1 3260
 		$TPG/luns create /backstores/ramdisk/rd0
+		/backstores/fileio create name=thin0 file_or_dev=$TGT_TMPDIR/lio-thin.img size=64M sparse=true
+		/backstores/fileio/thin0 set attribute emulate_tpu=1 emulate_tpws=1
+		$TPG/luns create /backstores/fileio/thin0
 		$TPG set attribute authentication=0 generate_node_acls=1 demo_mode_write_protect=0 cache_dynamic_acls=1
 		ls
 	EOF
@@ -108,3 +113,26 @@ qemu-img convert -O raw "iscsi://$LIO_PORTAL/$IQN/0" "$TGT_TMPDIR/lun.img"
 cmp -n $((9 << 20)) "$TGT_TMPDIR/lun.img" /dev/zero || die "LIO's LUN does not hold the zeroes"
 cmp -n $((3 << 20)) -i $((12 << 20)):0 "$TGT_TMPDIR/lun.img" \
 	<(head -c $((3 << 20)) /dev/zero | tr '\0' '\132') || die "LIO's LUN does not hold the FUA write"
+
+# Discard and write-zeroes on LIO with thin provisioning (a fileio LUN with
+# emulate_tpu and emulate_tpws): LIO takes UNMAP of at most 8192 blocks in
+# one descriptor (fd_configure_unmap), punches the holes, and reads zeroes
+# there. 60 MiB from 1 MiB + 512 bytes, aligned to nothing but the block.
+sock=$TGT_TMPDIR/lio-thin.sock
+attach_start "$TGT_TMPDIR/thinattach" 120 "$ISER_ATTACH" --foreground --transport tcp \
+	--lun 1 --socket "$sock" "$LIO_PORTAL" "$IQN"
+start=$(((1 << 20) + 512))
+end=$((start + (60 << 20)))
+for op in "discard $start 60M" "write -z -u $start 60M"; do
+	qemu-io -f raw -c "write -P 0x5a 0 64M" -c "$op" -c "read -P 0x5a 0 $start" \
+		-c "read -P 0 $start 60M" -c "read -P 0x5a $end $(((64 << 20) - end))" \
+		"nbd+unix:///?socket=$sock" >"$TGT_TMPDIR/qemu-io.out" 2>&1 || :
+	cat "$TGT_TMPDIR/qemu-io.out"
+	[ "$(grep -c "^read " "$TGT_TMPDIR/qemu-io.out")" -eq 3 ] &&
+		! grep -qi "mismatch\|error\|not supported" "$TGT_TMPDIR/qemu-io.out" ||
+		die "$op on LIO did not leave zeroes exactly there"
+done
+expect_ok_with "detached $sock" "$ISER_DETACH" "$sock" >/dev/null || die "iser-detach failed"
+[ "$(attach_wait_exit "$TGT_TMPDIR/thinattach")" = 0 ] || die "iser-attach did not exit cleanly"
+! grep -q "refused\|Sanitizer" "$TGT_TMPDIR/thinattach/err" ||
+	die "LIO refused a command: $(cat "$TGT_TMPDIR/thinattach/err")"
