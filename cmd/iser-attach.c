@@ -36,7 +36,6 @@
 #define DRAIN_TIMEOUT_MS 30000
 #define FLUSH_TIMEOUT_MS 60000
 /* Kernel attach: one socket per queue, and the dead-connection timeout. */
-#define NBD_KERNEL_TIMEOUT_S 60
 /* Reconnect for this long after a lost connection unless configured. */
 #define DEFAULT_REPLACEMENT_TIMEOUT_S 120
 /* IOPS are averaged over this many one-second samples. */
@@ -60,6 +59,7 @@ static char *opt_export_name;
 static gboolean opt_foreground;
 static char *opt_pid_file;
 static gboolean opt_json;
+static char *opt_resume;
 
 enum export_kind {
 	EXPORT_SOCKET,
@@ -102,6 +102,19 @@ struct attachment {
 	gint64 sample_us[IOPS_WINDOW];
 	uint64_t sample_cmds[IOPS_WINDOW];
 	unsigned samples;
+	/*
+	 * iser-attach --resume: the device's old server is gone and we take
+	 * over its kernel device (@resumed_pid was that server); the portal
+	 * and target come from its state, in @owned_portal and @owned_target.
+	 */
+	bool resume;
+	pid_t resumed_pid;
+	char *owned_portal;
+	char *owned_target;
+	/* The kernel device's connections; how long it waits for a server. */
+	unsigned connections;
+	unsigned dead_timeout_s;
+	const char *initiator;
 };
 
 static gboolean parse_nbd_option(const gchar *name, const gchar *value, gpointer data, GError **err)
@@ -301,9 +314,21 @@ static int start_kernel_nbd(struct attachment *a, GError **err)
 		theirs[i] = sv[1];
 		nbd_server_add_client(a->srv, sv[0], true);
 	}
-	if (nbd_kernel_connect(index, theirs, n, info->blocks * info->block_size, info->block_size,
-			       nbd_server_transmission_flags(a->srv), NBD_KERNEL_TIMEOUT_S,
-			       &a->nbd_index, err) < 0) {
+	a->connections = n;
+	if (a->resume) {
+		if (nbd_kernel_reconnect(index, theirs, n, a->dead_timeout_s, err) < 0) {
+			g_prefix_error(err, "cannot take over %s from process %ld: ", opt_nbd,
+				       (long)a->resumed_pid);
+			if (err && *err && (*err)->domain != ISA_ERROR)
+				(*err)->domain = ISA_ERROR, (*err)->code = ISA_ERROR_UNSUPPORTED;
+			goto out;
+		}
+		a->nbd_index = index;
+		g_message("took over %s from process %ld, which is gone", opt_nbd,
+			  (long)a->resumed_pid);
+	} else if (nbd_kernel_connect(index, theirs, n, info->blocks * info->block_size,
+				      info->block_size, nbd_server_transmission_flags(a->srv),
+				      a->dead_timeout_s, &a->nbd_index, err) < 0) {
 		if (err && *err && (*err)->domain != ISA_ERROR)
 			(*err)->domain = ISA_ERROR, (*err)->code = ISA_ERROR_UNSUPPORTED;
 		goto out;
@@ -446,6 +471,8 @@ static void fill_state(const struct attachment *a, struct attach_state *st)
 	st->lun = isa_lun_get_info(a->l)->lun;
 	st->transport = (char *)si.transport;
 	st->started = a->started;
+	st->connections = a->connections;
+	st->initiator = (char *)a->initiator;
 }
 
 /*
@@ -741,6 +768,13 @@ static int attach(struct attachment *a, struct cli_login *login, GError **err)
 		/* The serving process works from /. */
 		a->metrics_path = g_canonicalize_filename(path, NULL);
 	}
+	/*
+	 * A kernel device waits this long for a server that went away (a
+	 * crash, an upgrade), so that --resume can take it over with no
+	 * request failed: as long as a session waits for a lost target.
+	 */
+	a->dead_timeout_s = login->opts.replacement_timeout_s;
+	a->initiator = login->opts.initiator_name;
 	a->s = isa_session_open(a->portal, a->target, &login->opts, err);
 	if (!a->s)
 		return cli_fail_code(*err);
@@ -783,6 +817,8 @@ static void detach_all(struct attachment *a)
 	g_free(a->export);
 	g_free(a->uri);
 	g_free(a->abandoned);
+	g_clear_pointer(&a->owned_portal, g_free);
+	g_clear_pointer(&a->owned_target, g_free);
 }
 
 /* The kind and export string this command line asks for, as recorded. */
@@ -828,6 +864,57 @@ static bool already_attached(const char *portal, const char *target, int *rc)
 		return true;
 	}
 	return false;
+}
+
+/*
+ * iser-attach --resume DEVICE: the attachment recorded for DEVICE, whose
+ * process is gone, is taken over. Its portal, target, LUN, transport,
+ * connection count and initiator name come from its state; the login
+ * options (CHAP, iser.conf) are given again, as the service unit does.
+ */
+static int resume_prepare(struct attachment *a, struct cli_login *login, GError **err)
+{
+	g_autoptr(GPtrArray) list = state_list();
+	const struct attach_state *st = NULL;
+	guint i;
+
+	for (i = 0; i < list->len; i++) {
+		const struct attach_state *c = list->pdata[i];
+
+		if (!strcmp(c->kind, "nbd") && state_matches(c, opt_resume))
+			st = c;
+	}
+	if (!st) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_NOT_FOUND,
+			    "nothing was attached as %s: there is no state to resume from",
+			    opt_resume);
+		return -1;
+	}
+	if (state_alive(st)) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+			    "%s is still served by process %ld: nothing to resume", st->export,
+			    (long)st->pid);
+		return -1;
+	}
+	a->resume = true;
+	a->resumed_pid = st->pid;
+	a->owned_portal = g_strdup(st->portal);
+	a->owned_target = g_strdup(st->target);
+	a->portal = a->owned_portal;
+	a->target = a->owned_target;
+	opt_lun = (gint)st->lun;
+	g_free(opt_nbd);
+	opt_nbd = g_strdup(st->export);
+	opt_nbd_flag = TRUE;
+	if (!opt_connections && st->connections)
+		opt_connections = (gint)st->connections;
+	if (!login->transport && st->transport)
+		login->transport = g_strdup(st->transport);
+	if (!login->initiator_name && st->initiator)
+		login->initiator_name = g_strdup(st->initiator);
+	/* Its state says what it was; from here on ours says what it is. */
+	state_remove(st->pid);
+	return 0;
 }
 
 /* Parent side of the fork: relay the child's verdict. */
@@ -895,6 +982,8 @@ int main(int argc, char **argv)
 	    {"pid-file", 0, 0, G_OPTION_ARG_FILENAME, &opt_pid_file,
 	     "Write the serving process's pid to FILE", "FILE"},
 	    {"json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL},
+	    {"resume", 0, 0, G_OPTION_ARG_FILENAME, &opt_resume,
+	     "Take over /dev/nbdN from its iser-attach that died (no PORTAL and IQN)", "DEVICE"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("PORTAL IQN");
@@ -921,21 +1010,35 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	cli_log_init(prog, login.verbose, login.quiet);
-	if (argc != 3) {
+	if (opt_resume) {
+		if (argc != 1 || opt_socket || opt_tcp || opt_fuse || opt_nbd_flag) {
+			fprintf(stderr,
+				"%s: --resume takes no PORTAL, IQN or export: they are in the "
+				"state of the attachment it resumes\n",
+				prog);
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		if (resume_prepare(&a, &login, &err) < 0) {
+			rc = cli_fail(prog, err);
+			goto out;
+		}
+	} else if (argc != 3) {
 		fprintf(stderr, "%s: expected PORTAL and IQN (try --help)\n", prog);
 		rc = CLI_EXIT_USAGE;
 		goto out;
+	} else {
+		a.portal = argv[1];
+		a.target = argv[2];
 	}
-	a.portal = argv[1];
-	a.target = argv[2];
-	if (cli_login_finish(&login, argv[1], argv[2], &err) < 0) {
+	if (cli_login_finish(&login, a.portal, a.target, &err) < 0) {
 		rc = cli_fail(prog, err);
 		goto out;
 	}
 	/* An attachment outlives target restarts and link flaps by default. */
 	if (login.replacement_timeout_s == CLI_UNSET)
 		login.opts.replacement_timeout_s = DEFAULT_REPLACEMENT_TIMEOUT_S;
-	if (already_attached(a.portal, a.target, &rc))
+	if (!a.resume && already_attached(a.portal, a.target, &rc))
 		goto out;
 	a.sigfd = block_signals();
 	if (!opt_foreground) {
@@ -981,5 +1084,7 @@ out:
 	if (a.sigfd >= 0)
 		close(a.sigfd);
 	cli_login_clear(&login);
+	g_free(a.owned_portal);
+	g_free(a.owned_target);
 	return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/state.h"
+#include "nbd/netlink.h"
 
 static const char *prog = "iser-detach";
 
@@ -35,7 +36,19 @@ static int detach_one(const struct attach_state *st, int timeout_s, gboolean qui
 	gint64 next_note = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
 
 	if (!state_alive(st)) {
-		/* The daemon died without cleaning up: its state is stale. */
+		/*
+		 * The daemon died without cleaning up: its state is stale. A
+		 * kernel device it served still waits for a server (for
+		 * iser-attach --resume); detaching means it waits no longer.
+		 */
+		if (!strcmp(st->kind, "nbd")) {
+			g_autoptr(GError) err = NULL;
+			int index;
+
+			if (sscanf(st->export, "/dev/nbd%d", &index) == 1 &&
+			    nbd_kernel_disconnect(index, &err) < 0)
+				fprintf(stderr, "%s: %s: %s\n", prog, st->export, err->message);
+		}
 		state_remove(st->pid);
 		if (!quiet)
 			printf("removed stale %s (process %ld is gone)\n", st->export,

@@ -35,11 +35,12 @@ static char *state_path(pid_t pid)
 int state_write(const struct attach_state *st, GError **err)
 {
 	g_autofree char *path = state_path(st->pid);
-	g_autofree char *text =
-	    g_strdup_printf("pid=%ld\nkind=%s\nexport=%s\nuri=%s\nportal=%s\ntarget=%s\nlun=%u\n"
-			    "transport=%s\nstarted=%" G_GINT64_FORMAT "\n",
-			    (long)st->pid, st->kind, st->export, st->uri, st->portal, st->target,
-			    st->lun, st->transport, st->started);
+	g_autofree char *text = g_strdup_printf(
+	    "pid=%ld\nkind=%s\nexport=%s\nuri=%s\nportal=%s\ntarget=%s\nlun=%u\n"
+	    "transport=%s\nstarted=%" G_GINT64_FORMAT "\nconnections=%u\n"
+	    "initiator=%s\n",
+	    (long)st->pid, st->kind, st->export, st->uri, st->portal, st->target, st->lun,
+	    st->transport, st->started, st->connections, st->initiator ? st->initiator : "");
 
 	/* g_file_set_contents writes a temporary and renames: readers never see half. */
 	return g_file_set_contents(path, text, -1, err) ? 0 : -1;
@@ -85,6 +86,7 @@ void attach_state_free(struct attach_state *st)
 	g_free(st->portal);
 	g_free(st->target);
 	g_free(st->transport);
+	g_free(st->initiator);
 	g_free(st);
 }
 
@@ -125,6 +127,10 @@ static struct attach_state *state_read(const char *path)
 			st->transport = g_strdup(v);
 		else if (!strcmp(lines[i], "started"))
 			st->started = g_ascii_strtoll(v, NULL, 10);
+		else if (!strcmp(lines[i], "connections"))
+			st->connections = (unsigned)g_ascii_strtoull(v, NULL, 10);
+		else if (!strcmp(lines[i], "initiator") && *v)
+			st->initiator = g_strdup(v);
 	}
 	if (st->pid <= 0 || !st->export || !st->kind) {
 		attach_state_free(st);

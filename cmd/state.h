@@ -31,6 +31,9 @@ struct attach_state {
 	uint32_t lun;
 	char *transport;
 	gint64 started;
+	/* What iser-attach --resume needs: the kernel's connections, our name. */
+	unsigned connections;
+	char *initiator;
 };
 
 /* The directory, created mode 0755 if missing. */

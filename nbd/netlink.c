@@ -256,6 +256,28 @@ int nbd_kernel_resize(int index, uint64_t size_bytes, uint64_t block_size, GErro
 	return transact(&m, reply, sizeof(reply), "nbd reconfigure", err) < 0 ? -1 : 0;
 }
 
+int nbd_kernel_reconnect(int index, const int *fds, unsigned nfds, unsigned timeout_s, GError **err)
+{
+	int fam = family_id(err);
+	uint8_t reply[MSG_BUF];
+	struct nlmsg m;
+	unsigned i;
+
+	if (fam < 0)
+		return -1;
+	msg_start(&m, (uint16_t)fam, NBD_CMD_RECONFIGURE, NLM_F_ACK);
+	attr_u32(&m, NBD_ATTR_INDEX, (uint32_t)index);
+	attr_u64(&m, NBD_ATTR_DEAD_CONN_TIMEOUT, timeout_s);
+	nest_start(&m, NBD_ATTR_SOCKETS);
+	for (i = 0; i < nfds; i++) {
+		nest_start(&m, NBD_SOCK_ITEM);
+		attr_u32(&m, NBD_SOCK_FD, (uint32_t)fds[i]);
+		nest_end(&m);
+	}
+	nest_end(&m);
+	return transact(&m, reply, sizeof(reply), "nbd reconfigure", err) < 0 ? -1 : 0;
+}
+
 int nbd_kernel_disconnect(int index, GError **err)
 {
 	int fam = family_id(err);

@@ -32,6 +32,20 @@ int nbd_kernel_connect(int index, const int *fds, unsigned nfds, uint64_t size_b
  */
 int nbd_kernel_resize(int index, uint64_t size_bytes, uint64_t block_size, GError **err);
 
+/*
+ * NBD_CMD_RECONFIGURE of device @index with @nfds new sockets: a server
+ * taking over a device whose server died (iser-attach --resume). Linux's
+ * nbd_genl_reconfigure needs the device still bound (NBD_RT_BOUND) with
+ * its pid set, as it stays after the serving process is gone; each socket
+ * replaces one the driver marked dead (nbd_reconnect_socket; a socket
+ * with no dead one left to replace is ignored). Requests waiting for a
+ * connection (up to the dead-connection timeout) then go out on the new
+ * ones; those that were in flight on the dead ones are sent again once
+ * they time out.
+ */
+int nbd_kernel_reconnect(int index, const int *fds, unsigned nfds, unsigned timeout_s,
+			 GError **err);
+
 /* NBD_CMD_DISCONNECT of device @index. */
 int nbd_kernel_disconnect(int index, GError **err);
 
