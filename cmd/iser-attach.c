@@ -917,6 +917,29 @@ static int resume_prepare(struct attachment *a, struct cli_login *login, GError 
 	return 0;
 }
 
+/*
+ * Attaching PORTAL IQN --nbd /dev/nbdN again where an iser-attach of the
+ * same LUN on that device died (the service unit restarting it after a
+ * crash): resume instead of failing on a busy device.
+ */
+static bool left_by_dead_process(const char *portal, const char *target)
+{
+	g_autoptr(GPtrArray) list = state_list();
+	guint i;
+
+	if (!opt_nbd)
+		return false;
+	for (i = 0; i < list->len; i++) {
+		const struct attach_state *st = list->pdata[i];
+
+		if (!strcmp(st->kind, "nbd") && state_matches(st, opt_nbd) &&
+		    !strcmp(st->portal, portal) && !strcmp(st->target, target) &&
+		    (opt_lun < 0 || st->lun == (uint32_t)opt_lun) && !state_alive(st))
+			return true;
+	}
+	return false;
+}
+
 /* Parent side of the fork: relay the child's verdict. */
 static int wait_for_child(int rfd)
 {
@@ -1030,6 +1053,13 @@ int main(int argc, char **argv)
 	} else {
 		a.portal = argv[1];
 		a.target = argv[2];
+		if (left_by_dead_process(a.portal, a.target)) {
+			opt_resume = g_strdup(opt_nbd);
+			if (resume_prepare(&a, &login, &err) < 0) {
+				rc = cli_fail(prog, err);
+				goto out;
+			}
+		}
 	}
 	if (cli_login_finish(&login, a.portal, a.target, &err) < 0) {
 		rc = cli_fail(prog, err);
