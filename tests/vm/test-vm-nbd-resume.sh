@@ -4,7 +4,8 @@
 # (a crash, an OOM kill) while the writes flow, and `iser-attach --resume
 # /dev/nbdN` takes the device over once the old process is gone: fio ends
 # with every block verified, e2fsck finds the file system clean, and the
-# resumed attachment detaches cleanly. Without a resume, the device waits
+# resumed attachment detaches cleanly. The same attach command line run
+# again after a crash resumes too. Without a resume, the device waits
 # its dead-connection timeout (the replacement timeout, 5 s here), then
 # I/O fails with EIO, and iser-detach still takes the device down.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
@@ -65,6 +66,26 @@ out=$(e2fsck -fn "$dev" 2>&1) || {
 out=$(expect_ok_with "detached $dev" "$ISER_DETACH" "$dev") || die "iser-detach failed: $out"
 [ "$(attach_wait_exit "$TGT_TMPDIR/resume")" -eq 0 ] ||
 	die "the resumed iser-attach exited with an error: $(cat "$TGT_TMPDIR/resume/err")"
+kernel_wait_free "$dev"
+
+# The same command line again after a crash (what the service unit runs
+# when it restarts the service) resumes the device it left.
+kernel_attach "$IQN" --nbd --transport tcp
+dev=$NBD_DEV
+head -c $((1 << 20)) /dev/urandom >"$TGT_TMPDIR/blob"
+dd if="$TGT_TMPDIR/blob" of="$dev" bs=64k oflag=direct status=none
+old=$NBD_PID
+kill -KILL "$old"
+wait_until 60 "the killed iser-attach to be gone" gone "$old"
+attach_start "$TGT_TMPDIR/again" 120 "$ISER_ATTACH" --foreground "$TGT_PORTAL" "$IQN" \
+	--nbd "$dev" --transport tcp
+[ "$ATTACH_LINE" = "$dev" ] || die "attaching again printed '$ATTACH_LINE', expected $dev"
+grep -q "took over $dev from process $old" "$TGT_TMPDIR/again/err" ||
+	die "attaching again did not take the device over: $(cat "$TGT_TMPDIR/again/err")"
+cmp <(dd if="$dev" bs=64k count=16 iflag=direct status=none) "$TGT_TMPDIR/blob" ||
+	die "the device does not read back what was written before the crash"
+out=$(expect_ok_with "detached $dev" "$ISER_DETACH" "$dev") || die "iser-detach failed: $out"
+[ "$(attach_wait_exit "$TGT_TMPDIR/again")" -eq 0 ] || die "iser-attach exited with an error"
 kernel_wait_free "$dev"
 
 # No resume: after its 5 s the device fails I/O, and detach still works.
