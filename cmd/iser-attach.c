@@ -448,12 +448,12 @@ static char *report(void *opaque)
 	    "state=%s\ntransport=%s\nsize=%" PRIu64 "\nblock_size=%u\n"
 	    "commands=%" PRIu64 "\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64
 	    "\niops=%.0f\nlatency_us=%" PRIu64 "\nreconnects=%" PRIu64 "\nconnections_lost=%" PRIu64
-	    "\nretries=%" PRIu64 "\naborts=%" PRIu64 "\nerrors=%" PRIu64 "\ncopied_bytes=%" PRIu64
-	    "\n%s",
+	    "\npinned_bytes=%" PRIu64 "\nretries=%" PRIu64 "\naborts=%" PRIu64 "\nerrors=%" PRIu64
+	    "\ncopied_bytes=%" PRIu64 "\n%s",
 	    isa_session_state_name(a->s), si.transport, info->blocks * info->block_size,
 	    info->block_size, st.commands, st.bytes_read, st.bytes_written, iops,
 	    st.commands ? st.latency_us_total / st.commands : 0, st.reconnects, st.connections_lost,
-	    st.retries, st.aborts, st.errors, copied_total(a, &st), more->str);
+	    st.pinned_bytes, st.retries, st.aborts, st.errors, copied_total(a, &st), more->str);
 }
 
 static void fill_state(const struct attachment *a, struct attach_state *st)

@@ -86,10 +86,10 @@ static void json_value(const char *v)
 static void print_json(GPtrArray *list, struct live *lives)
 {
 	static const char *const keys[] = {
-	    "state",	     "size",	      "block_size",	"iops",		"bytes_read",
-	    "bytes_written", "commands",      "latency_us",	"reconnects",	"connections_lost",
-	    "retries",	     "aborts",	      "errors",		"copied_bytes", "clients",
-	    "in_flight",     "read_commands", "write_commands", "none_commands"};
+	    "state",	     "size",	  "block_size",	   "iops",	     "bytes_read",
+	    "bytes_written", "commands",  "latency_us",	   "reconnects",     "connections_lost",
+	    "pinned_bytes",  "retries",	  "aborts",	   "errors",	     "copied_bytes",
+	    "clients",	     "in_flight", "read_commands", "write_commands", "none_commands"};
 	guint i, k;
 
 	printf("[");

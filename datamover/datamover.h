@@ -134,6 +134,8 @@ struct dm_conn;
  * @buf_alloc: payload buffer from the datamover's pool (registered for RDMA
  *	       on iSER); @buf_free gives it back
  * @stats_copied: payload bytes this datamover had to memcpy
+ * @stats_pinned: bytes of memory it has registered for RDMA now (NULL or 0
+ *		  when it registers none)
  * @reset: close the connection and drop what is queued, keeping the
  *	   object and its buffer pool, so that connect() can be called again
  *	   (session recovery); NULL when the transport cannot
@@ -163,6 +165,7 @@ struct dm_ops {
 	void *(*buf_alloc)(struct dm_conn *c, size_t len);
 	void (*buf_free)(struct dm_conn *c, void *buf, size_t len);
 	uint64_t (*stats_copied)(struct dm_conn *c);
+	uint64_t (*stats_pinned)(struct dm_conn *c);
 	void (*reset)(struct dm_conn *c);
 	void (*destroy)(struct dm_conn *c);
 	uint32_t max_transfer;

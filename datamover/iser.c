@@ -1339,6 +1339,11 @@ static void iser_buf_free(struct dm_conn *c, void *buf, size_t len)
 		pool_free(c->pool, buf);
 }
 
+static uint64_t iser_stats_pinned(struct dm_conn *c)
+{
+	return pool_pinned(c->pool);
+}
+
 static uint64_t iser_stats_copied(struct dm_conn *c)
 {
 	return c->copied;
@@ -1456,6 +1461,7 @@ const struct dm_ops dm_iser_ops = {
     .buf_alloc = iser_buf_alloc,
     .buf_free = iser_buf_free,
     .stats_copied = iser_stats_copied,
+    .stats_pinned = iser_stats_pinned,
     .reset = iser_reset,
     .destroy = iser_destroy,
     .max_transfer = ISER_MAX_TRANSFER,

@@ -49,6 +49,18 @@ struct dm_pool {
 	void *free[POOL_CLASSES];
 };
 
+uint64_t pool_pinned(const struct dm_pool *p)
+{
+	uint64_t n = 0;
+	guint i;
+
+	if (!p || !p->pd)
+		return 0;
+	for (i = 0; i < p->regions->len; i++)
+		n += g_array_index(p->regions, struct pool_region, i).len;
+	return n;
+}
+
 struct dm_pool *pool_new(struct ibv_pd *pd)
 {
 	struct dm_pool *p = g_new0(struct dm_pool, 1);

@@ -74,4 +74,7 @@ struct ibv_mr *pool_find(const struct dm_pool *p, const void *buf, size_t len);
  */
 void pool_destroy(struct dm_pool *p);
 
+/* Bytes registered for RDMA (pinned) right now; 0 for a pool without a PD. */
+uint64_t pool_pinned(const struct dm_pool *p);
+
 #endif

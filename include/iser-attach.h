@@ -219,6 +219,7 @@ struct isa_dir_stats {
  * @latency_us_total: time from sending to completion, summed over the
  *		      completed commands (divide by @commands for the mean)
  * @reconnects: successful logins after a lost connection
+ * @pinned_bytes: memory registered for RDMA now (iSER; 0 over TCP)
  * @connections_lost: connections lost in full feature phase (each one
  *		      starts a recovery when recovery is on)
  * @aborts: commands the target aborted at our request (ABORT TASK or LUN
@@ -237,6 +238,7 @@ struct isa_stats {
 	uint64_t latency_us_total;
 	uint64_t reconnects;
 	uint64_t connections_lost;
+	uint64_t pinned_bytes;
 	uint64_t aborts;
 	struct isa_dir_stats dir[ISA_DIR_COUNT];
 };

@@ -1071,6 +1071,8 @@ void isa_session_get_stats(const struct isa_session *s, struct isa_stats *st)
 	*st = s->stats;
 	if (s->conn)
 		st->copied_bytes = s->dm->stats_copied(s->conn);
+	if (s->conn && s->dm->stats_pinned)
+		st->pinned_bytes = s->dm->stats_pinned(s->conn);
 }
 
 void *isa_buf_alloc(struct isa_session *s, size_t len)
