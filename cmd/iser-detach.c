@@ -6,10 +6,12 @@
  * is removed.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #include "cmd/cli.h"
 #include "cmd/state.h"
@@ -34,6 +36,7 @@ static int detach_one(const struct attach_state *st, int timeout_s, gboolean qui
 	    g_get_monotonic_time() + (gint64)(timeout_s + TEARDOWN_S) * G_USEC_PER_SEC;
 	g_autofree char *result = NULL;
 	gint64 next_note = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+	int pidfd;
 
 	if (!state_alive(st)) {
 		/*
@@ -61,6 +64,7 @@ static int detach_one(const struct attach_state *st, int timeout_s, gboolean qui
 			g_strerror(errno));
 		return CLI_EXIT_FAILURE;
 	}
+	pidfd = (int)syscall(SYS_pidfd_open, st->pid, 0);
 	while (state_alive(st)) {
 		if (g_get_monotonic_time() > deadline) {
 			fprintf(stderr,
@@ -74,8 +78,18 @@ static int detach_one(const struct attach_state *st, int timeout_s, gboolean qui
 				st->export);
 			next_note = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
 		}
-		g_usleep(20000);
+		/* A pidfd becomes readable when the process exits: no polling delay. */
+		if (pidfd >= 0) {
+			struct pollfd p = {.fd = pidfd, .events = POLLIN};
+
+			if (poll(&p, 1, 1000) < 0 && errno != EINTR)
+				g_usleep(20000);
+		} else {
+			g_usleep(20000);
+		}
 	}
+	if (pidfd >= 0)
+		close(pidfd);
 	state_remove(st->pid);
 	result = state_result_take(st->pid);
 	if (result) {
