@@ -5,7 +5,8 @@
 # again and succeeds; the initiator reads the capacity again; iser-list
 # and new NBD clients see the new size. Grown: the new last block can be
 # written and read back. Shrunk: a client still connected with the old
-# size gets EIO past the new end, and is served below it.
+# size gets EIO past the new end, and is served below it. The FUSE file
+# follows a grown LUN.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 requires qemu-io nbdinfo
 WORK=$(mktemp -d /dev/shm/isa-resize.XXXXXX)
@@ -107,3 +108,28 @@ resize 16384 8192
 [ "$(hold_read $(((4 << 20) - 4096)) 4096)" = "read $(((4 << 20) - 4096)) 4096: ok" ] ||
 	die "the last block before the new end could not be read"
 detach_all
+
+# The FUSE file's size follows a grown LUN.
+if command -v fusermount3 >/dev/null && [ -c /dev/fuse ]; then
+	evil_start none --blocks 8192 --resize-to 16384
+	mnt=$WORK/mnt
+	mkdir -p "$mnt"
+	rm -rf "$WORK/fattach"
+	attach_start "$WORK/fattach" 60 "$ISER_ATTACH" --foreground --transport tcp --fuse "$mnt" \
+		"$EVIL_PORTAL" "$EVIL_IQN"
+	file=$ATTACH_LINE
+	[ "$(stat -c %s "$file")" -eq $((4 << 20)) ] || die "the FUSE file is not 4 MiB"
+	kill -USR1 "$EVIL_PID"
+	dd if="$file" of=/dev/null bs=4096 count=1 status=none || die "the read that met the UNIT ATTENTION failed"
+	file_grown()
+	{
+		[ "$(stat -c %s "$file")" -eq $((8 << 20)) ]
+	}
+	wait_until 60 "the FUSE file to grow to 8 MiB" file_grown
+	[ "$(dd if="$file" bs=4096 skip=$(((8 << 20) / 4096 - 1)) status=none | wc -c)" -eq 4096 ] ||
+		die "the FUSE file's new last block cannot be read"
+	expect_ok_with "detached $mnt" "$ISER_DETACH" "$mnt" >/dev/null || die "iser-detach of the FUSE file failed"
+	[ "$(attach_wait_exit "$WORK/fattach")" -eq 0 ] || die "iser-attach exited with an error"
+	wait "$EVIL_PID" || die "evil-target exited $?"
+	EVIL_PID=
+fi
