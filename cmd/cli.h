@@ -25,6 +25,8 @@ enum cli_exit {
 	CLI_EXIT_TARGET = 7,
 	CLI_EXIT_TIMEOUT = 8,
 	CLI_EXIT_UNSUPPORTED = 9,
+	/* iser-attach: SIGUSR2 handed /dev/nbdN over to the next process. */
+	CLI_EXIT_HANDED_OVER = 10,
 };
 
 /**

@@ -109,6 +109,8 @@ struct attachment {
 	 */
 	bool resume;
 	pid_t resumed_pid;
+	/* SIGUSR2: leave the kernel device (and our state) to a successor. */
+	bool handover;
 	char *owned_portal;
 	char *owned_target;
 	/* The kernel device's connections; how long it waits for a server. */
@@ -632,7 +634,10 @@ static void stop_serving(struct attachment *a)
 	 * which a kernel thread may hold while it blocks writing a request into
 	 * a socket we no longer read.
 	 */
-	if (a->nbd_index >= 0 && nbd_kernel_disconnect(a->nbd_index, &err) < 0)
+	if (a->handover)
+		g_message("%s waits for the next iser-attach (--resume) for up to %u s", a->export,
+			  a->dead_timeout_s);
+	else if (a->nbd_index >= 0 && nbd_kernel_disconnect(a->nbd_index, &err) < 0)
 		g_warning("%s", err->message);
 	log_stats(a);
 }
@@ -645,6 +650,22 @@ static int serve(struct attachment *a)
 		service_all(a, 1000);
 		write_metrics(a);
 		if (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGUSR2 && a->nbd_index < 0) {
+				g_warning("SIGUSR2: only a /dev/nbdN export can be handed over; "
+					  "going on");
+				continue;
+			}
+			/*
+			 * SIGUSR2 (the service unit's reload): finish what is in
+			 * flight, flush, log out and exit, but leave the device
+			 * bound and our state, for the successor to resume.
+			 */
+			a->handover = si.ssi_signo == SIGUSR2;
+			if (a->handover) {
+				g_message("SIGUSR2: handing %s over to the next iser-attach",
+					  a->export);
+				break;
+			}
 			/* iser-detach queues its --timeout with the signal. */
 			if (si.ssi_code == SI_QUEUE && si.ssi_int > 0)
 				a->detach_wait_s = si.ssi_int;
@@ -657,6 +678,11 @@ static int serve(struct attachment *a)
 		}
 	}
 	stop_serving(a);
+	if (a->handover) {
+		/* Our state says what the successor resumes. */
+		a->state_written = false;
+		return CLI_EXIT_HANDED_OVER;
+	}
 	if (a->abandoned) {
 		g_autoptr(GError) err = NULL;
 
@@ -675,6 +701,7 @@ static int block_signals(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -1;
 	signal(SIGPIPE, SIG_IGN);
@@ -1023,7 +1050,8 @@ int main(int argc, char **argv)
 		 "in the background until iser-detach or SIGTERM. Exit status: 0 attached,\n"
 		 "2 usage, 3 portal unreachable, 4 authentication failed, 5 no such target\n"
 		 "or LUN, 6 protocol error, 7 target error, 8 timeout, 9 unsupported (no nbd\n"
-		 "driver, no FUSE, no RDMA device). See iser-attach(1).");
+		 "driver, no FUSE, no RDMA device), 10 /dev/nbdN handed over (SIGUSR2). See\n"
+		 "iser-attach(1).");
 	g_option_context_add_main_entries(ctx, entries, NULL);
 	g_option_context_add_group(ctx, cli_login_group(&login));
 	bare_nbd_option(argc, argv);

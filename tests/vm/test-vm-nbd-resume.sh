@@ -4,7 +4,8 @@
 # (a crash, an OOM kill) while the writes flow, and `iser-attach --resume
 # /dev/nbdN` takes the device over once the old process is gone: fio ends
 # with every block verified, e2fsck finds the file system clean, and the
-# resumed attachment detaches cleanly. The same attach command line run
+# resumed attachment detaches cleanly. A handover on purpose (SIGUSR2,
+# exit 10) is resumed the same way. The same attach command line run
 # again after a crash resumes too. Without a resume, the device waits
 # its dead-connection timeout (the replacement timeout, 5 s here), then
 # I/O fails with EIO, and iser-detach still takes the device down.
@@ -66,6 +67,39 @@ out=$(e2fsck -fn "$dev" 2>&1) || {
 out=$(expect_ok_with "detached $dev" "$ISER_DETACH" "$dev") || die "iser-detach failed: $out"
 [ "$(attach_wait_exit "$TGT_TMPDIR/resume")" -eq 0 ] ||
 	die "the resumed iser-attach exited with an error: $(cat "$TGT_TMPDIR/resume/err")"
+kernel_wait_free "$dev"
+
+# A handover on purpose (SIGUSR2, the service unit's reload) while fio
+# writes: the process finishes, flushes, logs out and exits 10, leaving
+# the device; --resume takes it over and fio verifies.
+kernel_attach "$IQN" --nbd --transport tcp
+dev=$NBD_DEV
+mount "$dev" "$MNT"
+rm -f "$MNT"/resume.*
+fio --name=handover --directory="$MNT" --size=24M --bs=64k --rw=write --rate=4m \
+	--ioengine=psync --direct=1 --verify=crc32c --do_verify=1 --verify_fatal=1 \
+	--output="$TGT_TMPDIR/fio2.out" &
+fio_pid=$!
+cleanup_fn kill "$fio_pid"
+wait_io_moving "$fio_pid" fio $((2 << 20))
+old=$NBD_PID
+kill -USR2 "$old"
+[ "$(attach_wait_exit "$TGT_TMPDIR/attach0")" -eq 10 ] ||
+	die "the handover did not exit 10: $(cat "$TGT_TMPDIR/attach0/err")"
+grep -q "handing $dev over to the next iser-attach" "$TGT_TMPDIR/attach0/err" ||
+	die "no log line for the handover: $(cat "$TGT_TMPDIR/attach0/err")"
+attach_start "$TGT_TMPDIR/resume2" 120 "$ISER_ATTACH" --foreground --resume "$dev"
+[ "$ATTACH_LINE" = "$dev" ] || die "--resume printed '$ATTACH_LINE', expected $dev"
+wait "$fio_pid" || die "fio failed across the handover: $(cat "$TGT_TMPDIR/fio2.out")"
+cat "$TGT_TMPDIR/fio2.out"
+grep -q "err= 0" "$TGT_TMPDIR/fio2.out" || die "fio errors: $(cat "$TGT_TMPDIR/fio2.out")"
+umount "$MNT"
+out=$(e2fsck -fn "$dev" 2>&1) || {
+	echo "$out" >&2
+	die "e2fsck found errors on $dev after the handover"
+}
+out=$(expect_ok_with "detached $dev" "$ISER_DETACH" "$dev") || die "iser-detach failed: $out"
+[ "$(attach_wait_exit "$TGT_TMPDIR/resume2")" -eq 0 ] || die "the resumed iser-attach failed"
 kernel_wait_free "$dev"
 
 # The same command line again after a crash (what the service unit runs
