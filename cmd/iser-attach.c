@@ -534,7 +534,8 @@ static bool frontend_drained(const struct attachment *a)
 	return true;
 }
 
-static void service_all(struct attachment *a, int timeout_ms)
+/* One turn of the loop; true when a signal waits on the signalfd. */
+static bool service_all(struct attachment *a, int timeout_ms)
 {
 	struct pollfd p[4] = {
 	    {.fd = isa_session_get_fd(a->s), .events = POLLIN},
@@ -549,12 +550,24 @@ static void service_all(struct attachment *a, int timeout_ms)
 	if (a->ctlfd >= 0 && (p[3].revents & POLLIN))
 		control_serve(a->ctlfd, report, a);
 	sample_iops(a);
+	/*
+	 * One turn, batched: the commands submitted go to the target in one
+	 * send, the replies completed go to each NBD client in one send.
+	 */
+	isa_session_cork(a->s, true);
+	if (a->srv)
+		nbd_server_hold(a->srv, true);
 	isa_session_service(a->s);
 	if (a->srv)
 		nbd_server_service(a->srv);
 	if (a->fx)
 		fuse_export_service(a->fx);
+	/* Requests the front ends submitted that completed without the target. */
 	isa_session_service(a->s);
+	if (a->srv)
+		nbd_server_hold(a->srv, false);
+	isa_session_cork(a->s, false);
+	return p[2].revents & POLLIN;
 }
 
 static void flush_done(void *opaque, int err, const char *msg)
@@ -647,9 +660,10 @@ static int serve(struct attachment *a)
 	for (;;) {
 		struct signalfd_siginfo si;
 
-		service_all(a, 1000);
+		bool signalled = service_all(a, 1000);
+
 		write_metrics(a);
-		if (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (signalled && read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGUSR2 && a->nbd_index < 0) {
 				g_warning("SIGUSR2: only a /dev/nbdN export can be handed over; "
 					  "going on");

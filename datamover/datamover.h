@@ -134,6 +134,9 @@ struct dm_conn;
  * @buf_alloc: payload buffer from the datamover's pool (registered for RDMA
  *	       on iSER); @buf_free gives it back
  * @stats_copied: payload bytes this datamover had to memcpy
+ * @cork: while on, send_pdu() and send_command() only queue; turning it
+ *	  off sends everything queued, in as few system calls as it can (NULL
+ *	  when the transport gains nothing from it)
  * @stats_pinned: bytes of memory it has registered for RDMA now (NULL or 0
  *		  when it registers none)
  * @reset: close the connection and drop what is queued, keeping the
@@ -166,6 +169,7 @@ struct dm_ops {
 	void (*buf_free)(struct dm_conn *c, void *buf, size_t len);
 	uint64_t (*stats_copied)(struct dm_conn *c);
 	uint64_t (*stats_pinned)(struct dm_conn *c);
+	void (*cork)(struct dm_conn *c, bool on);
 	void (*reset)(struct dm_conn *c);
 	void (*destroy)(struct dm_conn *c);
 	uint32_t max_transfer;

@@ -119,6 +119,7 @@ struct rx_state {
  * @up: the iSCSI layer's upcalls
  * @fd: the socket, -1 before connect
  * @connecting: a connect is under way on @fd (see tcp_connect)
+ * @corked: sends only queue until uncorked (dm_ops.cork)
  * @connect_res: the addresses it tries, @connect_ai the one now tried
  * @connect_errs: why each address tried so far failed
  * @failed: failed() has been called; nothing more moves
@@ -135,6 +136,7 @@ struct dm_conn {
 	struct dm_pool *pool;
 	int fd;
 	bool connecting;
+	bool corked;
 	struct addrinfo *connect_res;
 	struct addrinfo *connect_ai;
 	GString *connect_errs;
@@ -368,6 +370,15 @@ int dm_tcp_adopt_fd(struct dm_conn *c, int fd)
 	return 0;
 }
 
+static int tx_flush(struct dm_conn *c);
+
+static void tcp_cork(struct dm_conn *c, bool on)
+{
+	c->corked = on;
+	if (!on && c->fd >= 0 && !c->connecting)
+		tx_flush(c);
+}
+
 static int tcp_get_fd(struct dm_conn *c)
 {
 	return c->fd;
@@ -379,7 +390,8 @@ static uint32_t tcp_which_events(struct dm_conn *c)
 		return 0;
 	if (c->connecting)
 		return EPOLLOUT;
-	return EPOLLIN | (g_queue_is_empty(&c->txq) ? 0 : EPOLLOUT);
+	/* Corked, the queue goes out at the uncork: no need to wait for room. */
+	return EPOLLIN | (g_queue_is_empty(&c->txq) || c->corked ? 0 : EPOLLOUT);
 }
 
 /* Consumes @n written bytes from the head of the queue. */
@@ -534,7 +546,7 @@ static int tcp_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data,
 	t = tx_pdu_new(c, bhs, tx_hdr_len(bhs), copy, dlen);
 	t->owned = copy;
 	tx_push(c, t, NULL);
-	return tx_flush(c);
+	return c->corked ? 0 : tx_flush(c);
 }
 
 static int tcp_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_task *task)
@@ -548,7 +560,7 @@ static int tcp_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_tas
 		return -1;
 	tx_push(c, tx_pdu_new(c, bhs, tx_hdr_len(bhs), task->write_buf, task->imm_len), task);
 	tx_data_out(c, task, no_ttt, task->imm_len, task->unsol_len, false);
-	return tx_flush(c);
+	return c->corked ? 0 : tx_flush(c);
 }
 
 /*
@@ -998,6 +1010,7 @@ const struct dm_ops dm_tcp_ops = {
     .buf_free = tcp_buf_free,
     .stats_copied = tcp_stats_copied,
     .reset = tcp_reset,
+    .cork = tcp_cork,
     .destroy = tcp_destroy,
     .max_transfer = 0,
 };

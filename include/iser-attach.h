@@ -129,6 +129,14 @@ struct isa_session *isa_session_open(const char *portal, const char *target,
 /* Log out (bounded wait), fail what is still in flight, free. */
 void isa_session_close(struct isa_session *s);
 
+/*
+ * isa_session_cork() - batch what is sent: between cork(true) and
+ * cork(false) (nestable) the commands submitted are queued, and the
+ * uncork sends them together, in one system call where the transport can.
+ * For an owner that submits many requests in one turn of its loop.
+ */
+void isa_session_cork(struct isa_session *s, bool on);
+
 /* An fd that becomes readable when isa_session_service() has work. */
 int isa_session_get_fd(struct isa_session *s);
 

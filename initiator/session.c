@@ -1042,6 +1042,21 @@ int session_enter_full_feature(struct isa_session *s, GError **err)
 	return 0;
 }
 
+void isa_session_cork(struct isa_session *s, bool on)
+{
+	if (on) {
+		if (s->corked++ == 0 && s->conn && s->dm->cork)
+			s->dm->cork(s->conn, true);
+		return;
+	}
+	if (!s->corked || --s->corked)
+		return;
+	if (s->conn && s->dm->cork) {
+		s->dm->cork(s->conn, false);
+		session_update_events(s);
+	}
+}
+
 int isa_session_get_fd(struct isa_session *s)
 {
 	return s->epfd;

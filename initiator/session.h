@@ -227,6 +227,8 @@ struct isa_session {
 	unsigned backoff_ms;
 	struct session_log_repeat repeats[8];
 
+	unsigned corked; /* isa_session_cork() nesting */
+
 	/* Who hears of UNIT ATTENTION conditions (session_watch_ua). */
 	GList *ua_watchers;
 };

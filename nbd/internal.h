@@ -83,6 +83,7 @@ struct nbd_server {
 	GQueue reap;
 	bool in_service;
 	bool shutting_down;
+	bool hold; /* replies wait for nbd_server_hold(false) (one sendmsg each client) */
 	uint64_t inflight;
 	uint64_t queued;
 	struct nbd_server_stats stats;

@@ -600,6 +600,22 @@ void nbd_server_shutdown(struct nbd_server *srv)
 	}
 }
 
+void nbd_server_hold(struct nbd_server *srv, bool on)
+{
+	GList *l, *next;
+
+	srv->hold = on;
+	if (on)
+		return;
+	for (l = srv->conns.head; l; l = next) {
+		struct nbd_conn *c = l->data;
+
+		next = l->next;
+		if (c->fd >= 0 && c->out.length)
+			nbd_conn_flush(c);
+	}
+}
+
 void nbd_server_resize(struct nbd_server *srv)
 {
 	srv->info.blocks = isa_lun_get_info(srv->l)->blocks;

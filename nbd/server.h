@@ -100,6 +100,14 @@ void nbd_server_shutdown(struct nbd_server *srv);
 /* True when no request is in flight and no reply waits to be sent. */
 bool nbd_server_drained(const struct nbd_server *srv);
 
+/*
+ * nbd_server_hold() - while on, replies are queued instead of sent; off
+ * sends every client's queued replies, in one sendmsg each where the
+ * socket takes them. The owner holds them for one turn of its loop, so
+ * that the replies the session completed in that turn go out together.
+ */
+void nbd_server_hold(struct nbd_server *srv, bool on);
+
 /* The LUN's capacity changed: new clients are told its new size. */
 void nbd_server_resize(struct nbd_server *srv);
 

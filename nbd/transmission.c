@@ -157,7 +157,8 @@ static void send_reply(struct nbd_req *r)
 		return;
 	}
 	nbd_conn_queue(c, &r->msg);
-	nbd_conn_flush(c);
+	if (!c->srv->hold)
+		nbd_conn_flush(c);
 }
 
 static void reply_error(struct nbd_req *r, int err, const char *text)
