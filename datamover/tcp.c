@@ -867,9 +867,17 @@ static void rx_data_progress(struct dm_conn *c, size_t n)
 static int rx_service(struct dm_conn *c)
 {
 	struct rx_state *rx = &c->rx;
+	/*
+	 * A read that got less than it asked for emptied the socket: what it
+	 * completed is processed, but reading again would only meet EAGAIN,
+	 * a system call for nothing. Level-triggered epoll reports what
+	 * arrives after it.
+	 */
+	bool drained = false;
 
 	for (int budget = DM_RX_BUDGET; budget > 0 && !c->failed;) {
 		struct iovec iov[3];
+		size_t asked = 0;
 		int cnt = 0;
 		ssize_t n;
 
@@ -893,6 +901,10 @@ static int rx_service(struct dm_conn *c)
 			iov[cnt++] =
 			    (struct iovec){rx->hdr + rx->hdr_got, rx->hdr_need - rx->hdr_got};
 		}
+		if (drained)
+			return 0;
+		for (int i = 0; i < cnt; i++)
+			asked += iov[i].iov_len;
 		n = readv(c->fd, iov, cnt);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -907,6 +919,7 @@ static int rx_service(struct dm_conn *c)
 			return -1;
 		}
 		budget--;
+		drained = (size_t)n < asked;
 		if (rx->in_data) {
 			rx_data_progress(c, (size_t)n);
 		} else {
