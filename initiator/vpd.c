@@ -173,6 +173,17 @@ fail:
 }
 
 /* Higher is better; 0 means the designator cannot name the LU. */
+/* Whether a name string holds anything but NUL and space padding. */
+static bool has_text(const uint8_t *data, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (data[i] != '\0' && data[i] != ' ')
+			return true;
+	return false;
+}
+
 static int devid_rank(const struct scsi_designator *d)
 {
 	if (d->association != SCSI_ASSOC_LU || d->len == 0)
@@ -186,7 +197,8 @@ static int devid_rank(const struct scsi_designator *d)
 	case SCSI_DESIG_EUI64:
 		return d->code_set == SCSI_CODESET_BINARY ? 9 : 0;
 	case SCSI_DESIG_NAME:
-		return d->code_set == SCSI_CODESET_UTF8 ? 8 : 0;
+		/* A name of padding only (a fuzzer found one) names nothing. */
+		return d->code_set == SCSI_CODESET_UTF8 && has_text(d->data, d->len) ? 8 : 0;
 	case SCSI_DESIG_T10:
 		return d->code_set == SCSI_CODESET_ASCII ? 7 : 0;
 	default:
