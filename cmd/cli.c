@@ -74,6 +74,10 @@ GOptionGroup *cli_login_group(struct cli_login *c)
 	     "Abort a SCSI command the target leaves unanswered for S seconds (ABORT TASK, "
 	     "then LUN RESET, then a new connection) and send it again (default 30)",
 	     "S"},
+	    {"max-pinned", 0, 0, G_OPTION_ARG_STRING, &c->max_pinned,
+	     "iSER: keep at most SIZE bytes registered (pinned) for RDMA; requests wait for "
+	     "a buffer beyond it (default 64M)",
+	     "SIZE"},
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &c->verbose, "Log debug messages", NULL},
 	    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &c->quiet, "Log errors only", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
@@ -198,6 +202,39 @@ int cli_login_finish(struct cli_login *c, const char *portal, const char *target
 	o->replacement_timeout_s =
 	    c->replacement_timeout_s == CLI_UNSET ? 0 : (uint32_t)c->replacement_timeout_s;
 	o->command_timeout_s = c->command_timeout_s;
+	if (c->max_pinned && cli_parse_size(c->max_pinned, &o->max_pinned) < 0) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+			    "max-pinned: '%s' is not a size (e.g. 64M, 1G)", c->max_pinned);
+		return -1;
+	}
+	return 0;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	const char *u;
+	char *end;
+	guint64 n;
+	int shift = 0;
+
+	if (!s || !g_ascii_isdigit(*s))
+		return -1;
+	n = g_ascii_strtoull(s, &end, 10);
+	if (*end) {
+		u = strchr(units, g_ascii_toupper(*end));
+		if (!u)
+			return -1;
+		shift = 10 * (int)(u - units + 1);
+		end++;
+		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+			end += strlen(end);
+		if (*end)
+			return -1;
+	}
+	if (!n || n > (G_MAXUINT64 >> shift))
+		return -1;
+	*out = n << shift;
 	return 0;
 }
 
@@ -219,6 +256,7 @@ void cli_login_clear(struct cli_login *c)
 	g_free(c->mutual_secret_file);
 	g_free(c->transport);
 	g_free(c->metrics_file);
+	g_free(c->max_pinned);
 	free_secret(c->chap_secret);
 	free_secret(c->mutual_secret);
 	free_secret(c->file_chap_secret);

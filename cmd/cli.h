@@ -59,6 +59,8 @@ struct cli_login {
 	/* 0 disables recovery, so "not given" needs its own value. */
 	gint replacement_timeout_s;
 	guint command_timeout_s;
+	/* --max-pinned as given (a size: 64M, 1G, bytes). */
+	char *max_pinned;
 	/* iser-attach: where to keep its metrics (iser.conf only). */
 	char *metrics_file;
 	char *file_chap_secret;
@@ -67,6 +69,12 @@ struct cli_login {
 	char *chap_secret;
 	char *mutual_secret;
 };
+
+/*
+ * A byte count as "N", "NK", "NM", "NG" or "NT" (powers of 1024, "KiB" and
+ * "KB" alike). Returns 0, or -1 when @s is not one or is 0.
+ */
+int cli_parse_size(const char *s, uint64_t *out);
 
 /* Option entries for struct cli_login, to add to a GOptionContext. */
 GOptionGroup *cli_login_group(struct cli_login *c);

@@ -202,6 +202,7 @@ int config_apply(struct cli_login *c, const char *portal, const char *target, GE
 		take_string(&c->mutual_secret_file, d, sections, "mutual_secret_file");
 		take_string(&c->transport, d, sections, "transport");
 		take_string(&c->metrics_file, d, sections, "metrics_file");
+		take_string(&c->max_pinned, d, sections, "max_pinned");
 		if (!c->secret_file && secret && !c->file_chap_secret)
 			c->file_chap_secret = g_strdup(secret);
 		if (!c->mutual_secret_file && msecret && !c->file_mutual_secret)

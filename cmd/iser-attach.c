@@ -26,6 +26,7 @@
 
 #include "cmd/cli.h"
 #include "cmd/control.h"
+#include "cmd/memlock.h"
 #include "cmd/metrics.h"
 #include "cmd/state.h"
 #include "fuse/export.h"
@@ -794,6 +795,24 @@ static void record_state(struct attachment *a)
 }
 
 /*
+ * Over iSER, one request of NBD_SERVER_MAX_PAYLOAD (the largest an NBD client may
+ * send; FUSE's are smaller) must fit what may be pinned, or it would wait
+ * for ever.
+ */
+static int check_pinned(struct isa_session *s, const struct isa_options *o, GError **err)
+{
+	struct isa_session_info si;
+	struct isa_stats st;
+
+	isa_session_get_info(s, &si);
+	if (strcmp(si.transport, "iser") != 0)
+		return 0;
+	isa_session_get_stats(s, &st);
+	return memlock_check(st.pinned_bytes, o->max_pinned ? o->max_pinned : 64ull << 20,
+			     NBD_SERVER_MAX_PAYLOAD, err);
+}
+
+/*
  * Everything up to "ready". Returns 0 with a->uri set, or an exit code
  * with @err set.
  */
@@ -818,6 +837,8 @@ static int attach(struct attachment *a, struct cli_login *login, GError **err)
 	a->initiator = login->opts.initiator_name;
 	a->s = isa_session_open(a->portal, a->target, &login->opts, err);
 	if (!a->s)
+		return cli_fail_code(*err);
+	if (check_pinned(a->s, &login->opts, err) < 0)
 		return cli_fail_code(*err);
 	a->l = open_lun(a->s, a->target, err);
 	if (!a->l)

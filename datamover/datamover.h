@@ -108,6 +108,26 @@ struct dm_upcalls {
 struct dm_conn;
 
 /**
+ * struct dm_caps - what the layers above need to know of a transport, so
+ * that none of them asks which one it is.
+ * @rdma: payload moves by RDMA (iSER): login negotiates RDMAExtensions and
+ *	  the iSER keys (RFC 7145 6.3)
+ * @counts_data_in: read data arrives in Data-In PDUs whose bytes the
+ *		    datamover counts in dm_task.read_placed (TCP), so the
+ *		    initiator can check a GOOD status against them; false
+ *		    when the target places data by RDMA (iSER)
+ * @max_transfer: largest Expected Data Transfer Length of one command the
+ *		  transport carries, or 0 for no limit of its own; the
+ *		  initiator splits larger requests (iSER targets such as tgt
+ *		  hold one pre-registered buffer of at most 512 KiB per command)
+ */
+struct dm_caps {
+	bool rdma;
+	bool counts_data_in;
+	uint32_t max_transfer;
+};
+
+/**
  * struct dm_ops - one transport.
  * @name: "tcp" or "iser"
  * @create: a connection object, not yet connected
@@ -132,7 +152,11 @@ struct dm_conn;
  * @forget_task: drop anything still queued for @task (before it is freed)
  * @set_params: enter full feature phase with the negotiated values
  * @buf_alloc: payload buffer from the datamover's pool (registered for RDMA
- *	       on iSER); @buf_free gives it back
+ *	       on iSER); @buf_free gives it back. NULL with errno EAGAIN when
+ *	       the pinned-memory bound is reached: a buffer given back makes
+ *	       room, so the caller waits (E2BIG: @len alone is over it)
+ * @set_pinned_limit: bound the bytes the datamover keeps registered for
+ *		      RDMA (NULL when it registers none)
  * @stats_copied: payload bytes this datamover had to memcpy
  * @cork: while on, send_pdu() and send_command() only queue; turning it
  *	  off sends everything queued, in as few system calls as it can (NULL
@@ -143,18 +167,11 @@ struct dm_conn;
  *	   object and its buffer pool, so that connect() can be called again
  *	   (session recovery); NULL when the transport cannot
  * @destroy: close and free; no upcall after it
- * @max_transfer: largest Expected Data Transfer Length of one command the
- *		  transport carries, or 0 for no limit of its own; the
- *		  initiator splits larger requests (iSER targets such as tgt
- *		  hold one pre-registered buffer of at most 512 KiB per command)
- * @counts_data_in: read data arrives in Data-In PDUs whose bytes the
- *		    datamover counts in dm_task.read_placed (TCP), so the
- *		    initiator can check a GOOD status against them; false
- *		    when the target places data by RDMA (iSER)
+ * @caps: what the transport is and can do, for the layers above
  */
 struct dm_ops {
 	const char *name;
-	bool counts_data_in;
+	struct dm_caps caps;
 	struct dm_conn *(*create)(const struct dm_upcalls *up);
 	int (*connect)(struct dm_conn *c, const char *host, uint16_t port, int timeout_ms,
 		       GError **err);
@@ -169,10 +186,10 @@ struct dm_ops {
 	void (*buf_free)(struct dm_conn *c, void *buf, size_t len);
 	uint64_t (*stats_copied)(struct dm_conn *c);
 	uint64_t (*stats_pinned)(struct dm_conn *c);
+	void (*set_pinned_limit)(struct dm_conn *c, uint64_t max);
 	void (*cork)(struct dm_conn *c, bool on);
 	void (*reset)(struct dm_conn *c);
 	void (*destroy)(struct dm_conn *c);
-	uint32_t max_transfer;
 };
 
 extern const struct dm_ops dm_tcp_ops;

@@ -8,6 +8,29 @@
  * registered once (pool.c), so no I/O registers memory and nothing is copied
  * unless a caller hands in memory the pool did not give out.
  *
+ * What the target can reach (the memory model):
+ *   - control memory (send ring, receive buffers, control PDU data) is in
+ *     MRs of local access only: no STag of it ever leaves us;
+ *   - a payload buffer is registered for local access and window binding
+ *     only (one MR per buffer); the STag a command advertises is that of a
+ *     window over exactly its buffer, in exactly the direction it needs
+ *     (remote write for a read, remote read for a write), bound in the
+ *     post that sends the command (iser-win.h);
+ *   - a SCSI Response is handed to the iSCSI layer only once the windows
+ *     of its command are invalid: invalidated by the target's Send with
+ *     Invalidate, or by our IBV_WR_LOCAL_INV, whose completion the
+ *     response waits for (with every PDU after it, so that the order in
+ *     which the target sent them is kept); a command given up unanswered
+ *     (ABORT TASK, LUN RESET, timeout) has its windows invalidated before
+ *     forget_task() returns, and the connection stays up;
+ *   - the pools of a connection share a budget of pinned bytes (default
+ *     64 MiB, set_pinned_limit): a buffer past it is refused with EAGAIN
+ *     for the caller to wait, and regions idle for ISER_TRIM_IDLE_US are
+ *     returned to the kernel.
+ * An access outside the windows fails the target's RDMA operation; rdma_rxe
+ * then moves our QP to the error state too, the connection fails, and
+ * recovery sends the commands again with new windows.
+ *
  * One reliable connected QP per connection, one CQ with a completion channel.
  * The fd the session polls is an epoll fd of ours holding the completion
  * channel and the RDMA CM event channel. Sends are signalled selectively:
@@ -35,6 +58,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <glib.h>
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
@@ -42,6 +66,7 @@
 #include "datamover/datamover.h"
 #include "datamover/iser-msg.h"
 #include "datamover/iser-proto.h"
+#include "datamover/iser-win.h"
 #include "datamover/netutil.h"
 #include "datamover/pool.h"
 
@@ -71,8 +96,13 @@ _Static_assert(ISER_TX_SLOT >= ISER_HDRS_LEN + ISER_MAX_AHS, "send slot too smal
 #define ISER_ACK_EVERY 64u
 /* tgt's iSER targets hold one pre-registered buffer of 512 KiB per command. */
 #define ISER_MAX_TRANSFER (512u << 10)
-/* How long destroy() waits for the flushed work requests. */
+/* How long destroy() waits for the flushed work requests, and
+ * forget_task() for the invalidation of a command's windows. */
 #define ISER_DRAIN_MS 2000
+/* Pinned bytes per connection unless set_pinned_limit() says otherwise. */
+#define ISER_MAX_PINNED_DEFAULT (64ull << 20)
+/* Regions of the pool whose buffers have all been free this long go back. */
+#define ISER_TRIM_IDLE_US (5 * G_USEC_PER_SEC)
 /* How long the --transport auto probe may take to resolve a loopback address. */
 #define ISER_PROBE_MS 2000
 /*
@@ -97,23 +127,45 @@ _Static_assert(ISER_TX_SLOT >= ISER_HDRS_LEN + ISER_MAX_AHS, "send slot too smal
 
 #define DM_ISER_ERROR (g_quark_from_static_string("dm-iser-error"))
 
+/* What one send descriptor carries. */
+enum tx_kind {
+	TX_SEND,
+	TX_BIND,
+	TX_INV,
+};
+
 /**
- * struct tx_pending - a Send waiting for a free send descriptor.
- * @task: the task whose write buffer @data points into, or NULL
+ * struct tx_desc - one work request for the send queue.
+ * @kind: a Send, a window bind or a local invalidation
+ * @task: the task it belongs to, or NULL
+ * @hdr: iSER header, BHS and AHS of a Send, @hdr_len bytes
  * @data: payload gathered after the header, or NULL
  * @dlen: its length
  * @lkey: its local key
- * @owned: a pool buffer of control-PDU data, freed once sent
- * @hdr_len: bytes of @hdr
- * @hdr: iSER header, BHS and AHS
+ * @owned: a control-pool buffer of control-PDU data, freed once sent
+ * @wr: the bind or invalidation (TX_BIND, TX_INV)
+ * @inv_seq: of an invalidation: its number (see dm_conn.inv_done)
  */
-struct tx_pending {
+struct tx_desc {
+	enum tx_kind kind;
 	struct dm_task *task;
+	const uint8_t *hdr;
+	uint32_t hdr_len;
 	const void *data;
 	uint32_t dlen;
 	uint32_t lkey;
 	void *owned;
-	uint32_t hdr_len;
+	struct ibv_send_wr wr;
+	uint64_t inv_seq;
+};
+
+/**
+ * struct tx_pending - a work request waiting for a free send descriptor.
+ * @d: what it is (@d.hdr points to @hdr)
+ * @hdr: a copy of the Send's headers
+ */
+struct tx_pending {
+	struct tx_desc d;
 	uint8_t hdr[];
 };
 
@@ -136,13 +188,37 @@ struct rx_slot {
  * @bounce_write: pool copy of a write buffer that lies outside the pool
  * @bounce_read: pool buffer receiving read data for a read buffer outside
  *		 the pool, copied out when the SCSI Response arrives
- * @answered: the target answered (SCSI Response or Reject), so it no longer
- *	      touches the buffers it was given
+ * @win: its windows: [0] over the read buffer (remote write), [1] over
+ *	 the write buffer past the unsolicited data (remote read), or NULL
+ * @live: which of @win the target may still use (no invalidation posted)
+ * @inv_seq: number of the last invalidation posted for @win, or 0
+ * @answered: the target answered (SCSI Response or Reject)
  */
 struct iser_cmd {
 	void *bounce_write;
 	void *bounce_read;
+	struct iser_win *win[2];
+	bool live[2];
+	uint64_t inv_seq;
 	bool answered;
+};
+
+/**
+ * struct rx_held - a received PDU waiting for invalidations to complete.
+ * @idx: its receive slot (not re-posted meanwhile)
+ * @m: the parsed message, pointing into the slot
+ * @task: the command it answers, or NULL
+ * @seq: the invalidation it waits for (deliverable once inv_done >= @seq)
+ * @final: the final Login Response
+ * @dropped: its command was forgotten meanwhile: not delivered
+ */
+struct rx_held {
+	uint32_t idx;
+	struct iser_msg m;
+	struct dm_task *task;
+	uint64_t seq;
+	bool final;
+	bool dropped;
 };
 
 /**
@@ -163,23 +239,44 @@ struct iser_cmd {
  * @failed: failed() has been called, or destroy() runs; nothing more moves
  * @params: negotiated values (login defaults until set_params)
  * @params_set: set_params() has been called
- * @pool: registered payload buffers, the send ring and receive buffers
+ * @budget: pinned bytes of @pool and @ctl together, and their bound
+ * @bound_met: a buffer had to wait for the bound once (logged once)
+ * @pool: registered payload buffers (one MR per buffer, window binding)
  * @pool_kept: @pool and @pd outlive the connection: once one came up, the
  *	       iSCSI layer may hold buffers from it across a reset()
+ * @ctl: this connection's control memory: send ring, receive buffers,
+ *	 control PDU data (local access only)
+ * @wins: the windows of this connection's commands
+ * @last_trim: when idle pool regions were last looked for
+ * @kick_fd: eventfd in @epfd: work for service() that no completion announces
+ * @in_sync: forget_task() waits for an invalidation: completions are only
+ *	     accounted and received PDUs held; upcalls wait too
+ * @fail_err: a failure to report from service() (see @in_sync)
+ * @fail_msg: its message, or NULL
  * @sq_depth: send descriptors (work requests the send queue holds)
- * @tx_ring: @sq_depth send descriptors of ISER_TX_SLOT bytes, in the pool
+ * @tx_ring: @sq_depth send descriptors of ISER_TX_SLOT bytes, in @ctl
  * @tx_lkey: their local key
  * @tx_owned: per descriptor, control data to free once it is released
+ * @tx_inv: per descriptor, the number of the invalidation it carries, or 0
+ * @wrs: per descriptor, its work request
+ * @sges: per descriptor, two gather entries
+ * @chain: work requests taken and not yet posted, in order (@chain_tail:
+ *	   where the next is linked, @chain_len: how many)
+ * @corked: cork(): post only when uncorked
  * @tx_head: next descriptor to use
- * @tx_used: descriptors posted and not yet released
- * @tx_unsignaled: sends posted since the last signalled one
+ * @tx_used: descriptors taken and not yet released
+ * @tx_unsignaled: work requests since the last signalled one
  * @tx_backlog: struct tx_pending, oldest first, while no descriptor is free
+ * @inv_posted: number of the last invalidation queued
+ * @inv_done: every invalidation up to this number has completed
  * @rq_depth: most receives posted at once
  * @rx: struct rx_slot; the index is the wr_id
- * @rx_chunks: the pool buffers the receive buffers are carved from
+ * @rx_chunks: the @ctl buffers the receive buffers are carved from
  * @rx_posted: receives posted and not yet completed
  * @rx_ffp: full-feature receive buffers
  * @rx_error: errno of a failure to add receive buffers, reported by rx_check()
+ * @held: ring of @rq_depth received PDUs held back, oldest at @held_head
+ * @held_count: how many
  * @cmds: struct dm_task * -> struct iser_cmd, commands sent and not forgotten
  * @copied: payload bytes bounced (see dm_ops.stats_copied)
  */
@@ -201,30 +298,61 @@ struct dm_conn {
 	bool failed;
 	struct dm_params params;
 	bool params_set;
+	struct pool_budget budget;
+	bool bound_met;
 	struct dm_pool *pool;
 	bool pool_kept;
+	struct dm_pool *ctl;
+	struct iser_wins *wins;
+	gint64 last_trim;
+	int kick_fd;
+	bool in_sync;
+	int fail_err;
+	char *fail_msg;
 	uint32_t sq_depth;
 	uint8_t *tx_ring;
 	uint32_t tx_lkey;
 	void **tx_owned;
+	uint64_t *tx_inv;
+	struct ibv_send_wr *wrs;
+	struct ibv_sge *sges;
+	struct ibv_send_wr *chain;
+	struct ibv_send_wr **chain_tail;
+	uint32_t chain_len;
+	bool corked;
 	uint32_t tx_head;
 	uint32_t tx_used;
 	uint32_t tx_unsignaled;
 	GQueue tx_backlog;
+	uint64_t inv_posted;
+	uint64_t inv_done;
 	uint32_t rq_depth;
 	GPtrArray *rx;
 	GPtrArray *rx_chunks;
 	uint32_t rx_posted;
 	uint32_t rx_ffp;
 	int rx_error;
+	struct rx_held *held;
+	uint32_t held_head;
+	uint32_t held_count;
 	GHashTable *cmds;
 	uint64_t copied;
 };
 
 static void tx_pending_free(struct dm_conn *c, struct tx_pending *p)
 {
-	pool_free(c->pool, p->owned);
+	if (c->ctl)
+		pool_free(c->ctl, p->d.owned);
 	g_free(p);
+}
+
+/* Makes service() run soon, for work no completion will announce. */
+static void kick(struct dm_conn *c)
+{
+	uint64_t one = 1;
+
+	if (write(c->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		g_debug("iSER: eventfd write: %s", g_strerror(errno));
 }
 
 static void tx_backlog_purge(struct dm_conn *c)
@@ -269,7 +397,21 @@ static void G_GNUC_PRINTF(3, 4) dm_fail(struct dm_conn *c, int err, const char *
 	va_end(ap);
 	qp_stop(c);
 	tx_backlog_purge(c);
+	/* No upcall inside forget_task(): service() reports it. */
+	if (c->in_sync) {
+		c->fail_err = err;
+		c->fail_msg = g_steal_pointer(&msg);
+		kick(c);
+		return;
+	}
 	c->up.failed(c->up.opaque, err, msg);
+}
+
+static int epoll_add(int epfd, int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 /* The values in force during login, before set_params(). */
@@ -290,10 +432,17 @@ static struct dm_conn *iser_create(const struct dm_upcalls *up)
 
 	c->up = *up;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (c->epfd < 0) {
+	c->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->epfd < 0 || c->kick_fd < 0 || epoll_add(c->epfd, c->kick_fd) < 0) {
+		if (c->epfd >= 0)
+			close(c->epfd);
+		if (c->kick_fd >= 0)
+			close(c->kick_fd);
 		g_free(c);
 		return NULL;
 	}
+	c->budget.max = ISER_MAX_PINNED_DEFAULT;
+	c->chain_tail = &c->chain;
 	params_login(c);
 	c->connect_errs = g_string_new(NULL);
 	g_queue_init(&c->tx_backlog);
@@ -326,7 +475,7 @@ static char *cm_what(enum rdma_cm_event_type type, int status)
 	}
 }
 
-/* Gives a buffer back to the pool, if there still is one. */
+/* Gives a payload buffer back to the pool, if there still is one. */
 static void pool_put(struct dm_conn *c, void *buf)
 {
 	if (c->pool)
@@ -334,16 +483,15 @@ static void pool_put(struct dm_conn *c, void *buf)
 }
 
 /*
- * Frees what belongs to one connection, in the order verbs requires: QP,
- * CM id, CQ, completion channel, and the buffers of the send ring, the
- * receives and bounces. The protection domain and the pool go too unless
+ * Frees what belongs to one connection, in the order verbs requires: QP
+ * (its windows with it), CM id, CQ, completion channel, the control memory
+ * and the bounces. The protection domain and the payload pool go too unless
  * @keep_pool: the iSCSI layer's payload buffers outlive a reset().
  */
 static void conn_teardown(struct dm_conn *c, bool keep_pool)
 {
 	GHashTableIter it;
 	gpointer v;
-	guint i;
 
 	if (c->id && c->id->qp)
 		rdma_destroy_qp(c->id);
@@ -359,20 +507,30 @@ static void conn_teardown(struct dm_conn *c, bool keep_pool)
 		pool_put(c, cmd->bounce_read);
 	}
 	g_hash_table_remove_all(c->cmds);
-	for (i = 0; i < c->rx_chunks->len; i++)
-		pool_put(c, g_ptr_array_index(c->rx_chunks, i));
+	/* Bound or not, with the QP gone no window leads anywhere. */
+	g_clear_pointer(&c->wins, wins_destroy);
 	g_ptr_array_set_size(c->rx_chunks, 0);
 	g_ptr_array_set_size(c->rx, 0);
 	c->rx_posted = 0;
 	c->rx_ffp = 0;
-	for (i = 0; c->tx_owned && i < c->sq_depth; i++)
-		pool_put(c, c->tx_owned[i]);
+	g_clear_pointer(&c->held, g_free);
+	c->held_head = 0;
+	c->held_count = 0;
 	g_clear_pointer(&c->tx_owned, g_free);
-	pool_put(c, c->tx_ring);
+	g_clear_pointer(&c->tx_inv, g_free);
+	g_clear_pointer(&c->wrs, g_free);
+	g_clear_pointer(&c->sges, g_free);
+	c->chain = NULL;
+	c->chain_tail = &c->chain;
+	c->chain_len = 0;
 	c->tx_ring = NULL;
 	c->tx_head = 0;
 	c->tx_used = 0;
 	c->tx_unsignaled = 0;
+	c->inv_posted = 0;
+	c->inv_done = 0;
+	/* The send ring, receive buffers and control PDU copies. */
+	g_clear_pointer(&c->ctl, pool_destroy);
 	if (c->cq) {
 		ibv_ack_cq_events(c->cq, c->cq_events);
 		c->cq_events = 0;
@@ -411,14 +569,14 @@ static int rx_post(struct dm_conn *c, uint32_t idx)
 /* Adds @count receive buffers of @size bytes, carved from one pool buffer. */
 static int rx_add(struct dm_conn *c, uint32_t count, uint32_t size, bool login)
 {
-	uint8_t *chunk = pool_alloc(c->pool, (size_t)count * size);
+	uint8_t *chunk = pool_alloc(c->ctl, (size_t)count * size);
 	struct ibv_mr *mr;
 	uint32_t i;
 
 	if (!chunk)
 		return -1;
 	g_ptr_array_add(c->rx_chunks, chunk);
-	mr = pool_find(c->pool, chunk, (size_t)count * size);
+	mr = pool_find(c->ctl, chunk, (size_t)count * size);
 	for (i = 0; i < count; i++) {
 		struct rx_slot *s = g_new0(struct rx_slot, 1);
 
@@ -471,6 +629,7 @@ static int verbs_setup(struct dm_conn *c, char **why)
 {
 	struct ibv_device_attr da;
 	struct ibv_qp_init_attr qa = {0};
+	g_autofree char *how = NULL;
 	struct ibv_mr *mr;
 	int cqe;
 
@@ -495,8 +654,16 @@ static int verbs_setup(struct dm_conn *c, char **why)
 					       g_strerror(errno));
 			return -1;
 		}
-		c->pool = pool_new(c->pd);
 	}
+	c->wins = wins_new(c->pd, &how);
+	if (!c->pool) {
+		/* Payload: reached only through windows (mr mode: per-command MRs). */
+		g_debug("iSER: the target reaches each payload buffer through %s", how);
+		c->pool = pool_new_rdma(
+		    c->pd, IBV_ACCESS_LOCAL_WRITE | (wins_are_mw(c->wins) ? IBV_ACCESS_MW_BIND : 0),
+		    true, &c->budget);
+	}
+	c->ctl = pool_new_rdma(c->pd, IBV_ACCESS_LOCAL_WRITE, false, &c->budget);
 	c->comp_ch = ibv_create_comp_channel(c->id->verbs);
 	if (!c->comp_ch || dm_set_nonblock(c->comp_ch->fd) < 0) {
 		*why = g_strdup_printf("cannot create a completion channel: %s", g_strerror(errno));
@@ -519,14 +686,20 @@ static int verbs_setup(struct dm_conn *c, char **why)
 		*why = g_strdup_printf("cannot create a queue pair: %s", g_strerror(errno));
 		return -1;
 	}
-	c->tx_ring = pool_alloc(c->pool, (size_t)c->sq_depth * ISER_TX_SLOT);
+	c->tx_ring = pool_alloc(c->ctl, (size_t)c->sq_depth * ISER_TX_SLOT);
 	if (!c->tx_ring) {
 		*why = g_strdup_printf("cannot register the send ring: %s", g_strerror(errno));
 		return -1;
 	}
-	mr = pool_find(c->pool, c->tx_ring, (size_t)c->sq_depth * ISER_TX_SLOT);
+	g_debug("iSER: send ring at 0x%016lx, %zu bytes", (unsigned long)(uintptr_t)c->tx_ring,
+		(size_t)c->sq_depth * ISER_TX_SLOT);
+	mr = pool_find(c->ctl, c->tx_ring, (size_t)c->sq_depth * ISER_TX_SLOT);
 	c->tx_lkey = mr->lkey;
 	c->tx_owned = g_new0(void *, c->sq_depth);
+	c->tx_inv = g_new0(uint64_t, c->sq_depth);
+	c->wrs = g_new0(struct ibv_send_wr, c->sq_depth);
+	c->sges = g_new0(struct ibv_sge, 2 * (size_t)c->sq_depth);
+	c->held = g_new0(struct rx_held, c->rq_depth);
 	if (rx_add(c, 1, (uint32_t)ISER_HDRS_LEN + ISER_LOGIN_DSL, true) < 0) {
 		*why = g_strdup_printf("cannot post the login receive: %s", g_strerror(errno));
 		return -1;
@@ -631,13 +804,6 @@ static void connect_end(struct dm_conn *c)
 	c->connect_step = CONNECT_NONE;
 }
 
-static int epoll_add(int epfd, int fd)
-{
-	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
-
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-}
-
 static int iser_connect(struct dm_conn *c, const char *host, uint16_t port, int timeout_ms,
 			GError **error)
 {
@@ -688,7 +854,7 @@ fail:
 /* Route resolved: the verbs objects, then the connect request. */
 static int connect_request(struct dm_conn *c)
 {
-	struct iser_cm_hdr priv = {.flags = ISER_CM_ZBVA_NOT_SUP | ISER_CM_SEND_W_INV_NOT_SUP};
+	struct iser_cm_hdr priv = {.flags = ISER_CM_ZBVA_NOT_SUP};
 	struct rdma_conn_param cp = {0};
 	struct ibv_device_attr da;
 	g_autofree char *why = NULL;
@@ -697,6 +863,12 @@ static int connect_request(struct dm_conn *c)
 		connect_note(c, "%s", why);
 		return -1;
 	}
+	/*
+	 * A window may be invalidated by the target's Send with Invalidate
+	 * (LIO does, tgt does not); a per-command MR may not.
+	 */
+	if (!wins_are_mw(c->wins))
+		priv.flags |= ISER_CM_SEND_W_INV_NOT_SUP;
 	if (epoll_add(c->epfd, c->comp_ch->fd) < 0) {
 		connect_note(c, "epoll: %s", g_strerror(errno));
 		return -1;
@@ -772,9 +944,8 @@ static int connect_event(struct dm_conn *c, const struct rdma_cm_event *ev)
 		}
 		/*
 		 * LIO answers with the flags of what it will not use; tgt sends
-		 * no data (no flags). Either way our STags must not be
-		 * invalidated, as we asked; a Send with Invalidate would still
-		 * be caught at completion.
+		 * no data (no flags). A Send with Invalidate must name a window
+		 * of the command it answers (checked at completion).
 		 */
 		g_debug("iSER: the target %s ZBVA and %s Send with Invalidate",
 			reply & ISER_CM_ZBVA_NOT_SUP ? "does not use" : "did not rule out",
@@ -796,74 +967,157 @@ static int iser_get_fd(struct dm_conn *c)
 
 static uint32_t iser_which_events(struct dm_conn *c)
 {
+	/* A failure met inside forget_task() waits for service() to report it. */
+	if (c->fail_msg)
+		return EPOLLIN;
 	return c->failed || !c->cm_ch ? 0 : EPOLLIN;
 }
 
-/* Posts one Send from free descriptor @c->tx_head. */
-static int tx_post(struct dm_conn *c, const uint8_t *hdr, uint32_t hdr_len, const void *data,
-		   uint32_t dlen, uint32_t lkey, void *owned)
+/*
+ * Work requests are taken into send descriptors as they come and posted
+ * together by tx_flush(): one ibv_post_send() for a command's window bind
+ * and Send, for the invalidations of a batch of responses, for everything
+ * queued while corked.
+ */
+
+/* Takes free descriptor @c->tx_head for @d and links it into the chain. */
+static void tx_take(struct dm_conn *c, const struct tx_desc *d)
 {
 	uint32_t idx = c->tx_head;
-	uint8_t *slot = c->tx_ring + (size_t)idx * ISER_TX_SLOT;
-	struct ibv_sge sge[2] = {
-	    {.addr = (uintptr_t)slot, .length = hdr_len, .lkey = c->tx_lkey},
-	    {.addr = (uintptr_t)data, .length = dlen, .lkey = lkey},
-	};
-	struct ibv_send_wr wr = {
-	    .wr_id = WR_ID(WR_TX, idx),
-	    .sg_list = sge,
-	    .num_sge = dlen ? 2 : 1,
-	    .opcode = IBV_WR_SEND,
-	};
-	struct ibv_send_wr *bad;
-	int rc;
+	struct ibv_send_wr *wr = &c->wrs[idx];
+	struct ibv_sge *sge = &c->sges[2 * (size_t)idx];
 
-	memcpy(slot, hdr, hdr_len);
+	if (d->kind == TX_SEND) {
+		uint8_t *slot = c->tx_ring + (size_t)idx * ISER_TX_SLOT;
+
+		memcpy(slot, d->hdr, d->hdr_len);
+		memset(wr, 0, sizeof(*wr));
+		sge[0] = (struct ibv_sge){
+		    .addr = (uintptr_t)slot, .length = d->hdr_len, .lkey = c->tx_lkey};
+		sge[1] = (struct ibv_sge){
+		    .addr = (uintptr_t)d->data, .length = d->dlen, .lkey = d->lkey};
+		wr->sg_list = sge;
+		wr->num_sge = d->dlen ? 2 : 1;
+		wr->opcode = IBV_WR_SEND;
+	} else {
+		*wr = d->wr;
+	}
+	wr->wr_id = WR_ID(WR_TX, idx);
+	wr->next = NULL;
 	/*
 	 * Descriptors are released only by a signalled completion: signal
-	 * regularly, and always when this send takes the last free one.
+	 * regularly, always when this takes the last free one, and every
+	 * invalidation, whose completion a response waits for.
 	 */
-	if (++c->tx_unsignaled >= ISER_SIGNAL_EVERY || c->tx_used + 1 == c->sq_depth) {
-		wr.send_flags = IBV_SEND_SIGNALED;
+	if (++c->tx_unsignaled >= ISER_SIGNAL_EVERY || c->tx_used + 1 == c->sq_depth ||
+	    d->kind == TX_INV) {
+		wr->send_flags |= IBV_SEND_SIGNALED;
 		c->tx_unsignaled = 0;
 	}
-	rc = ibv_post_send(c->id->qp, &wr, &bad);
+	c->tx_owned[idx] = d->owned;
+	c->tx_inv[idx] = d->inv_seq;
+	c->tx_head = (idx + 1) % c->sq_depth;
+	c->tx_used++;
+	*c->chain_tail = wr;
+	c->chain_tail = &wr->next;
+	c->chain_len++;
+}
+
+/* Gives back the last @n descriptors taken, which were not posted. */
+static void tx_untake(struct dm_conn *c, uint32_t n)
+{
+	while (n--) {
+		c->tx_head = (c->tx_head + c->sq_depth - 1) % c->sq_depth;
+		c->tx_used--;
+		pool_free(c->ctl, c->tx_owned[c->tx_head]);
+		c->tx_owned[c->tx_head] = NULL;
+		c->tx_inv[c->tx_head] = 0;
+	}
+}
+
+/* Drops the chain without posting it (the connection is going away). */
+static void tx_chain_drop(struct dm_conn *c)
+{
+	tx_untake(c, c->chain_len);
+	c->chain = NULL;
+	c->chain_tail = &c->chain;
+	c->chain_len = 0;
+}
+
+/* Posts the chain. On failure what was not posted is given back. */
+static int tx_flush(struct dm_conn *c)
+{
+	struct ibv_send_wr *bad = NULL, *wr;
+	uint32_t n = 0;
+	int rc;
+
+	if (!c->chain)
+		return c->failed ? -1 : 0;
+	rc = ibv_post_send(c->id->qp, c->chain, &bad);
+	for (wr = c->chain; wr && wr != bad; wr = wr->next)
+		if (wr->opcode == IBV_WR_BIND_MW)
+			win_posted(wr);
 	if (rc) {
-		pool_free(c->pool, owned);
+		for (wr = bad; wr; wr = wr->next)
+			n++;
+		tx_untake(c, n);
+	}
+	c->chain = NULL;
+	c->chain_tail = &c->chain;
+	c->chain_len = 0;
+	if (rc) {
 		dm_fail(c, rc, "cannot post a send: %s", g_strerror(rc));
 		return -1;
 	}
-	c->tx_owned[idx] = owned;
-	c->tx_head = (idx + 1) % c->sq_depth;
-	c->tx_used++;
 	return 0;
 }
 
+/* Posts now unless corked. */
+static int tx_kick(struct dm_conn *c)
+{
+	return c->corked ? (c->failed ? -1 : 0) : tx_flush(c);
+}
+
 /*
- * Sends @hdr (iSER header, BHS, AHS) followed by @data, now or, while every
- * descriptor is in use, once one is released. @owned is freed once sent.
+ * Queues @d: into a descriptor now or, while every descriptor is in use,
+ * once one is released. A Send's @d->owned is freed once sent.
  */
-static int tx_send(struct dm_conn *c, const uint8_t *hdr, uint32_t hdr_len, const void *data,
-		   uint32_t dlen, uint32_t lkey, void *owned, struct dm_task *task)
+static int tx_queue(struct dm_conn *c, const struct tx_desc *d)
 {
 	struct tx_pending *p;
 
 	if (c->failed) {
-		pool_free(c->pool, owned);
+		pool_free(c->ctl, d->owned);
 		return -1;
 	}
-	if (g_queue_is_empty(&c->tx_backlog) && c->tx_used < c->sq_depth)
-		return tx_post(c, hdr, hdr_len, data, dlen, lkey, owned);
-	p = g_malloc(sizeof(*p) + hdr_len);
-	p->task = task;
-	p->data = data;
-	p->dlen = dlen;
-	p->lkey = lkey;
-	p->owned = owned;
-	p->hdr_len = hdr_len;
-	memcpy(p->hdr, hdr, hdr_len);
+	if (g_queue_is_empty(&c->tx_backlog) && c->tx_used < c->sq_depth) {
+		tx_take(c, d);
+		return 0;
+	}
+	p = g_malloc(sizeof(*p) + d->hdr_len);
+	p->d = *d;
+	if (d->hdr_len)
+		memcpy(p->hdr, d->hdr, d->hdr_len);
+	p->d.hdr = p->hdr;
 	g_queue_push_tail(&c->tx_backlog, p);
 	return 0;
+}
+
+static int tx_send(struct dm_conn *c, const uint8_t *hdr, uint32_t hdr_len, const void *data,
+		   uint32_t dlen, uint32_t lkey, void *owned, struct dm_task *task)
+{
+	const struct tx_desc d = {
+	    .kind = TX_SEND,
+	    .task = task,
+	    .hdr = hdr,
+	    .hdr_len = hdr_len,
+	    .data = data,
+	    .dlen = dlen,
+	    .lkey = lkey,
+	    .owned = owned,
+	};
+
+	return tx_queue(c, &d);
 }
 
 static void tx_backlog_flush(struct dm_conn *c)
@@ -871,9 +1125,10 @@ static void tx_backlog_flush(struct dm_conn *c)
 	while (!c->failed && c->tx_used < c->sq_depth && !g_queue_is_empty(&c->tx_backlog)) {
 		struct tx_pending *p = g_queue_pop_head(&c->tx_backlog);
 
-		tx_post(c, p->hdr, p->hdr_len, p->data, p->dlen, p->lkey, p->owned);
+		tx_take(c, &p->d);
 		g_free(p);
 	}
+	tx_kick(c);
 }
 
 /* A completion for descriptor @idx: it and every older one are done. */
@@ -885,8 +1140,15 @@ static void tx_release(struct dm_conn *c, uint32_t idx)
 	if (idx >= c->sq_depth || n > c->tx_used)
 		return;
 	while (n--) {
-		pool_free(c->pool, c->tx_owned[tail]);
+		pool_free(c->ctl, c->tx_owned[tail]);
 		c->tx_owned[tail] = NULL;
+		/*
+		 * A flushed invalidation counts too: a QP in the error state
+		 * lets no RDMA through any more.
+		 */
+		if (c->tx_inv[tail] > c->inv_done)
+			c->inv_done = c->tx_inv[tail];
+		c->tx_inv[tail] = 0;
 		tail = (tail + 1) % c->sq_depth;
 		c->tx_used--;
 	}
@@ -915,22 +1177,25 @@ static int iser_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data
 	if (dlen > c->params.max_xmit_dsl || (dlen && !data))
 		return -1;
 	if (dlen) {
-		copy = pool_alloc(c->pool, dlen);
+		copy = pool_alloc(c->ctl, dlen);
 		if (!copy) {
-			dm_fail(c, ENOMEM, "out of registered memory for a %u-byte PDU", dlen);
+			dm_fail(c, ENOMEM, "out of registered memory for a %u-byte PDU: %s", dlen,
+				g_strerror(errno));
 			return -1;
 		}
 		memcpy(copy, data, dlen);
-		lkey = pool_find(c->pool, copy, dlen)->lkey;
+		lkey = pool_find(c->ctl, copy, dlen)->lkey;
 	}
 	hlen = tx_hdr(hdr, &ih, bhs, dlen);
-	return tx_send(c, hdr, hlen, copy, dlen, lkey, copy, NULL);
+	if (tx_send(c, hdr, hlen, copy, dlen, lkey, copy, NULL) < 0)
+		return -1;
+	return tx_kick(c);
 }
 
 /*
- * The memory region through which the target reaches @buf, or, when the
- * caller's buffer lies outside the pool, a bounce buffer from the pool in
- * its place (@copy_in: with the caller's bytes). *@use is what to advertise.
+ * The payload MR through which @buf is reached, or, when the caller's
+ * buffer lies outside the pool, a bounce buffer from the pool in its place
+ * (@copy_in: with the caller's bytes). *@use is what to advertise.
  */
 static struct ibv_mr *place(struct dm_conn *c, const void *buf, uint32_t len, bool copy_in,
 			    void **bounce, const uint8_t **use)
@@ -982,13 +1247,36 @@ static int tx_data_out(struct dm_conn *c, struct dm_task *task, const uint8_t *w
 }
 
 /*
+ * A window of @cmd (slot @which) over [@buf, @buf + @len) of @mr, with
+ * @access; in mw mode its bind is queued, ahead of the command's Send.
+ * Returns its STag, or 0 with the connection failed.
+ */
+static uint32_t cmd_window(struct dm_conn *c, struct dm_task *task, struct iser_cmd *cmd, int which,
+			   struct ibv_mr *mr, const uint8_t *buf, uint32_t len, int access)
+{
+	struct tx_desc d = {.kind = TX_BIND, .task = task};
+	struct iser_win *win = win_open(c->wins, mr, buf, len, access, &d.wr);
+
+	if (!win) {
+		dm_fail(c, errno, "cannot open a window of %u bytes for the target: %s", len,
+			g_strerror(errno));
+		return 0;
+	}
+	cmd->win[which] = win;
+	cmd->live[which] = true;
+	if (wins_are_mw(c->wins) && tx_queue(c, &d) < 0)
+		return 0;
+	return win->rkey;
+}
+
+/*
  * The command goes out as one Send with its immediate data gathered from
- * the write buffer; the header advertises the read buffer (RSV) and the
- * part of the write buffer after the unsolicited data (WSV), which the
- * target then RDMA-Writes and RDMA-Reads without asking (no R2T on iSER).
- * Immediate data beyond ISER_SEND_DSL is left to the RDMA Read when no
- * Data-Out follows it: how much of the first burst goes immediate is ours
- * to choose.
+ * the write buffer; the header advertises a window over the read buffer
+ * (RSV) and one over the part of the write buffer after the unsolicited
+ * data (WSV), which the target then RDMA-Writes and RDMA-Reads without
+ * asking (no R2T on iSER). Immediate data beyond ISER_SEND_DSL is left to
+ * the RDMA Read when no Data-Out follows it: how much of the first burst
+ * goes immediate is ours to choose.
  */
 static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_task *task)
 {
@@ -997,7 +1285,7 @@ static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_ta
 	const uint8_t *wbuf = NULL, *rbuf = NULL;
 	struct ibv_mr *wmr = NULL, *rmr;
 	struct iser_cmd *cmd;
-	uint32_t hlen, imm, unsol;
+	uint32_t hlen, imm, unsol, stag;
 
 	if (c->failed || !c->connected || rx_check(c) < 0)
 		return -1;
@@ -1014,8 +1302,12 @@ static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_ta
 		if (!wmr)
 			goto nomem;
 		if (task->write_len > unsol) {
+			stag = cmd_window(c, task, cmd, 1, wmr, wbuf + unsol,
+					  task->write_len - unsol, IBV_ACCESS_REMOTE_READ);
+			if (!stag)
+				return -1;
 			ih.flags |= ISER_WSV;
-			ih.write_stag = htonl(wmr->rkey);
+			ih.write_stag = htonl(stag);
 			ih.write_va = htobe64((uintptr_t)(wbuf + unsol));
 		}
 	}
@@ -1023,13 +1315,17 @@ static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_ta
 		rmr = place(c, task->read_buf, task->read_len, false, &cmd->bounce_read, &rbuf);
 		if (!rmr)
 			goto nomem;
+		stag =
+		    cmd_window(c, task, cmd, 0, rmr, rbuf, task->read_len, IBV_ACCESS_REMOTE_WRITE);
+		if (!stag)
+			return -1;
 		ih.flags |= ISER_RSV;
-		ih.read_stag = htonl(rmr->rkey);
+		ih.read_stag = htonl(stag);
 		ih.read_va = htobe64((uintptr_t)rbuf);
 	}
 	hlen = tx_hdr(hdr, &ih, bhs, imm);
 	if (tx_send(c, hdr, hlen, wbuf, imm, wmr ? wmr->lkey : 0, NULL, task) < 0 ||
-	    tx_data_out(c, task, wbuf, wmr ? wmr->lkey : 0, imm, unsol) < 0)
+	    tx_data_out(c, task, wbuf, wmr ? wmr->lkey : 0, imm, unsol) < 0 || tx_kick(c) < 0)
 		return -1;
 	rx_provision(c, g_hash_table_size(c->cmds) + ISER_RX_SPARE);
 	return rx_check(c);
@@ -1040,30 +1336,124 @@ nomem:
 	return -1;
 }
 
+/*
+ * Queues the invalidation of every window of @cmd the target may still
+ * use (mw mode); in mr mode drops their registrations now. Afterwards
+ * @cmd->inv_seq is what to wait for.
+ */
+static void cmd_invalidate(struct dm_conn *c, struct iser_cmd *cmd)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct tx_desc d = {.kind = TX_INV};
+
+		if (!cmd->live[i])
+			continue;
+		cmd->live[i] = false;
+		if (!wins_are_mw(c->wins)) {
+			win_close(c->wins, cmd->win[i]);
+			cmd->win[i] = NULL;
+			continue;
+		}
+		win_inv_wr(cmd->win[i], &d.wr);
+		d.inv_seq = ++c->inv_posted;
+		cmd->inv_seq = d.inv_seq;
+		tx_queue(c, &d);
+	}
+}
+
+static bool cmd_quiet(const struct dm_conn *c, const struct iser_cmd *cmd)
+{
+	return !cmd->live[0] && !cmd->live[1] && cmd->inv_seq <= c->inv_done;
+}
+
+static void cq_drain_quiet(struct dm_conn *c);
+
+/*
+ * Waits until the target can no longer reach @cmd's buffers: its windows
+ * invalidated, or the connection failed (a QP in the error state lets no
+ * RDMA through). Received PDUs are held meanwhile and delivered from the
+ * next service(), which kick() brings about.
+ */
+static void cmd_quiesce(struct dm_conn *c, struct iser_cmd *cmd)
+{
+	gint64 deadline = g_get_monotonic_time() + ISER_DRAIN_MS * 1000LL;
+
+	cmd_invalidate(c, cmd);
+	tx_flush(c);
+	if (c->failed || cmd_quiet(c, cmd))
+		return;
+	c->in_sync = true;
+	while (!c->failed && !cmd_quiet(c, cmd)) {
+		struct pollfd pfd = {.fd = c->comp_ch->fd, .events = POLLIN};
+		struct ibv_cq *cq;
+		gint64 left;
+		void *ctx;
+
+		cq_drain_quiet(c);
+		if (c->failed || cmd_quiet(c, cmd) || ibv_req_notify_cq(c->cq, 0))
+			break;
+		cq_drain_quiet(c);
+		if (c->failed || cmd_quiet(c, cmd))
+			break;
+		left = deadline - g_get_monotonic_time();
+		if (left <= 0) {
+			dm_fail(c, ETIMEDOUT,
+				"the invalidation of a given-up command's windows did not complete "
+				"within %d ms",
+				ISER_DRAIN_MS);
+			break;
+		}
+		if (poll(&pfd, 1, (int)((left + 999) / 1000)) < 0 && errno != EINTR)
+			break;
+		while (ibv_get_cq_event(c->comp_ch, &cq, &ctx) == 0)
+			c->cq_events++;
+	}
+	c->in_sync = false;
+	/* Armed again for service(), which delivers what was held. */
+	if (!c->failed && ibv_req_notify_cq(c->cq, 0))
+		dm_fail(c, EIO, "cannot arm the completion queue");
+	kick(c);
+}
+
 static void iser_forget_task(struct dm_conn *c, struct dm_task *task)
 {
 	GList *l = c->tx_backlog.head;
 	struct iser_cmd *cmd;
+	uint32_t i;
 
 	while (l) {
 		GList *next = l->next;
 		struct tx_pending *p = l->data;
 
-		if (p->task == task) {
+		/* Invalidations stay: the windows they end are still bound. */
+		if (p->d.task == task && p->d.kind != TX_INV) {
 			g_queue_delete_link(&c->tx_backlog, l);
 			tx_pending_free(c, p);
 		}
 		l = next;
+	}
+	for (i = 0; i < c->held_count; i++) {
+		struct rx_held *h = &c->held[(c->held_head + i) % c->rq_depth];
+
+		if (h->task == task)
+			h->dropped = true;
 	}
 	cmd = g_hash_table_lookup(c->cmds, task);
 	if (!cmd)
 		return;
 	/*
 	 * The target may still RDMA into or out of buffers the caller is about
-	 * to reuse: only a dead QP stops it.
+	 * to reuse, unless it answered and the windows were invalidated: make
+	 * sure. The connection stays (ABORT TASK, LUN RESET).
 	 */
-	if (!cmd->answered)
-		dm_fail(c, ECANCELED, "a SCSI command was given up before the target answered it");
+	if (c->wins && !c->failed && !cmd_quiet(c, cmd))
+		cmd_quiesce(c, cmd);
+	if (c->wins) {
+		win_close(c->wins, cmd->win[0]);
+		win_close(c->wins, cmd->win[1]);
+	}
 	pool_free(c->pool, cmd->bounce_write);
 	pool_free(c->pool, cmd->bounce_read);
 	g_hash_table_remove(c->cmds, task);
@@ -1094,74 +1484,91 @@ static bool is_final_login(const uint8_t *bhs)
 	       r->status_class == ISCSI_LOGIN_CLASS_SUCCESS;
 }
 
-/*
- * Before the iSCSI layer sees an answer to a command: note that the target
- * is done with the command's buffers and bring bounced read data home.
- */
-static void rx_answered(struct dm_conn *c, const uint8_t *bhs, const uint8_t *data, uint32_t dlen)
+/* The task a SCSI Response or the Reject of a SCSI Command answers, or NULL. */
+static struct dm_task *answered_task(struct dm_conn *c, const struct iser_msg *m)
 {
-	uint8_t op = bhs[0] & ISCSI_OPCODE_MASK;
-	const struct iscsi_bhs *h = (const void *)bhs;
-	struct dm_task *task;
-	struct iser_cmd *cmd;
+	const struct iscsi_bhs *h = (const void *)m->bhs;
 
-	if (op == ISCSI_OP_REJECT) {
-		if (dlen < ISCSI_BHS_LEN || (data[0] & ISCSI_OPCODE_MASK) != ISCSI_OP_SCSI_CMD)
-			return;
-		h = (const void *)data;
-	} else if (op != ISCSI_OP_SCSI_RSP) {
-		return;
+	if (m->op == ISCSI_OP_REJECT) {
+		if (m->dlen < ISCSI_BHS_LEN ||
+		    (m->data[0] & ISCSI_OPCODE_MASK) != ISCSI_OP_SCSI_CMD)
+			return NULL;
+		h = (const void *)m->data;
+	} else if (m->op != ISCSI_OP_SCSI_RSP) {
+		return NULL;
 	}
-	task = c->up.find_task(c->up.opaque, ntohl(h->itt));
-	cmd = task ? g_hash_table_lookup(c->cmds, task) : NULL;
-	if (!cmd)
-		return;
-	cmd->answered = true;
-	if (op == ISCSI_OP_SCSI_RSP && cmd->bounce_read) {
-		const struct iscsi_scsi_rsp *r = (const void *)bhs;
-		uint32_t n = task->read_len;
-
-		if (r->flags & ISCSI_RSP_UNDERFLOW)
-			n -= MIN(ntohl(r->residual_count), n);
-		memcpy(task->read_buf, cmd->bounce_read, n);
-		c->copied += n;
-		task->read_placed = n;
-	} else if (op == ISCSI_OP_SCSI_RSP) {
-		const struct iscsi_scsi_rsp *r = (const void *)bhs;
-
-		task->read_placed = task->read_len;
-		if (r->flags & ISCSI_RSP_UNDERFLOW)
-			task->read_placed -= MIN(ntohl(r->residual_count), task->read_len);
-	}
+	return c->up.find_task(c->up.opaque, ntohl(h->itt));
 }
 
-/* A receive completed with @len bytes in slot @idx: check, deliver, re-post. */
-static void rx_complete(struct dm_conn *c, uint32_t idx, uint32_t len)
+/*
+ * On arrival of PDU @m (with @wc's invalidation, if any): the command it
+ * answers is answered, and its windows are ended. Returns the invalidation
+ * the PDU must wait for before the iSCSI layer sees it (0: none), or -1
+ * with the connection failed.
+ */
+static int64_t rx_end_windows(struct dm_conn *c, const struct iser_msg *m, const struct ibv_wc *wc,
+			      struct dm_task **task_out)
 {
-	struct rx_slot *s;
-	struct iser_msg m;
-	char why[160];
-	bool final;
+	struct dm_task *task = answered_task(c, m);
+	struct iser_cmd *cmd = task ? g_hash_table_lookup(c->cmds, task) : NULL;
 
-	if (idx >= c->rx->len) {
-		dm_fail(c, EPROTO, "receive completion for an unknown buffer");
-		return;
+	*task_out = task;
+	if (wc->wc_flags & IBV_WC_WITH_INV) {
+		int i = -1;
+
+		if (cmd && cmd->live[0] && cmd->win[0]->rkey == wc->invalidated_rkey)
+			i = 0;
+		else if (cmd && cmd->live[1] && cmd->win[1]->rkey == wc->invalidated_rkey)
+			i = 1;
+		if (i < 0 || m->op != ISCSI_OP_SCSI_RSP) {
+			dm_fail(c, EPROTO,
+				"the target's %s invalidated STag 0x%08x, which is not a window of "
+				"the command it answers",
+				iscsi_opcode_name(m->op), wc->invalidated_rkey);
+			return -1;
+		}
+		/* Invalid already: the target's Send did it. */
+		cmd->live[i] = false;
 	}
-	s = g_ptr_array_index(c->rx, idx);
-	if (len > s->size) {
-		dm_fail(c, EPROTO, "iSER message of %u bytes in a %u-byte receive buffer", len,
-			s->size);
+	if (!cmd)
+		return 0;
+	cmd->answered = true;
+	cmd_invalidate(c, cmd);
+	return cmd->inv_seq > c->inv_done ? (int64_t)cmd->inv_seq : 0;
+}
+
+/*
+ * Before the iSCSI layer sees an answer to a command, whose windows are
+ * invalid now: bring bounced read data home and count what was placed.
+ */
+static void rx_answered(struct dm_conn *c, struct dm_task *task, const struct iser_msg *m)
+{
+	const struct iscsi_scsi_rsp *r = (const void *)m->bhs;
+	struct iser_cmd *cmd = task ? g_hash_table_lookup(c->cmds, task) : NULL;
+	uint32_t n;
+
+	if (!cmd || m->op != ISCSI_OP_SCSI_RSP)
 		return;
+	n = task->read_len;
+	if (r->flags & ISCSI_RSP_UNDERFLOW)
+		n -= MIN(ntohl(r->residual_count), n);
+	if (cmd->bounce_read) {
+		memcpy(task->read_buf, cmd->bounce_read, n);
+		c->copied += n;
 	}
-	if (iser_msg_parse(s->buf, len, c->params_set ? c->params.max_recv_dsl : ISER_LOGIN_DSL, &m,
-			   why, sizeof(why)) < 0) {
-		dm_fail(c, EPROTO, "%s", why);
-		return;
+	task->read_placed = n;
+}
+
+/* Hands PDU @m of receive slot @idx to the iSCSI layer and re-posts the slot. */
+static void rx_deliver(struct dm_conn *c, uint32_t idx, const struct iser_msg *m,
+		       struct dm_task *task, bool final, bool dropped)
+{
+	if (!dropped) {
+		rx_answered(c, task, m);
+		if (c->up.pdu(c->up.opaque, m->bhs, m->ahs, m->ahs_len, m->data, m->dlen) < 0)
+			dm_fail(c, EPROTO, "%s rejected by the iSCSI layer",
+				iscsi_opcode_name(m->op));
 	}
-	final = s->login && is_final_login(m.bhs);
-	rx_answered(c, m.bhs, m.data, m.dlen);
-	if (c->up.pdu(c->up.opaque, m.bhs, m.ahs, m.ahs_len, m.data, m.dlen) < 0)
-		dm_fail(c, EPROTO, "%s rejected by the iSCSI layer", iscsi_opcode_name(m.op));
 	if (c->failed)
 		return;
 	/*
@@ -1172,6 +1579,64 @@ static void rx_complete(struct dm_conn *c, uint32_t idx, uint32_t len)
 		return;
 	if (rx_post(c, idx) < 0)
 		dm_fail(c, errno, "cannot post a receive: %s", g_strerror(errno));
+}
+
+/* Delivers the held PDUs whose invalidations have completed, in order. */
+static void rx_deliver_held(struct dm_conn *c)
+{
+	while (c->held_count && !c->in_sync && !c->failed) {
+		struct rx_held h = c->held[c->held_head];
+
+		if (h.seq > c->inv_done)
+			return;
+		c->held_head = (c->held_head + 1) % c->rq_depth;
+		c->held_count--;
+		rx_deliver(c, h.idx, &h.m, h.task, h.final, h.dropped);
+	}
+}
+
+/* A receive completed (@wc) in slot @idx: check, end windows, deliver or hold. */
+static void rx_complete(struct dm_conn *c, uint32_t idx, const struct ibv_wc *wc)
+{
+	struct dm_task *task;
+	struct rx_slot *s;
+	struct rx_held *h;
+	struct iser_msg m;
+	char why[160];
+	int64_t seq;
+	bool final;
+
+	if (idx >= c->rx->len) {
+		dm_fail(c, EPROTO, "receive completion for an unknown buffer");
+		return;
+	}
+	s = g_ptr_array_index(c->rx, idx);
+	if (wc->byte_len > s->size) {
+		dm_fail(c, EPROTO, "iSER message of %u bytes in a %u-byte receive buffer",
+			wc->byte_len, s->size);
+		return;
+	}
+	if (iser_msg_parse(s->buf, wc->byte_len,
+			   c->params_set ? c->params.max_recv_dsl : ISER_LOGIN_DSL, &m, why,
+			   sizeof(why)) < 0) {
+		dm_fail(c, EPROTO, "%s", why);
+		return;
+	}
+	final = s->login && is_final_login(m.bhs);
+	seq = rx_end_windows(c, &m, wc, &task);
+	if (seq < 0)
+		return;
+	if (!seq && !c->held_count && !c->in_sync) {
+		rx_deliver(c, idx, &m, task, final, false);
+		return;
+	}
+	if (c->held_count == c->rq_depth) {
+		dm_fail(c, EPROTO, "more PDUs held than receives posted");
+		return;
+	}
+	h = &c->held[(c->held_head + c->held_count++) % c->rq_depth];
+	*h = (struct rx_held){
+	    .idx = idx, .m = m, .task = task, .seq = (uint64_t)seq, .final = final};
 }
 
 static const char *wr_kind(uint64_t wr_id)
@@ -1189,23 +1654,26 @@ static void cq_handle(struct dm_conn *c, const struct ibv_wc *wc)
 		c->rx_posted--;
 	else
 		tx_release(c, idx);
+	if (wc->status == IBV_WC_WR_FLUSH_ERR && !c->failed) {
+		/*
+		 * The first failure is a flush: none of our requests failed,
+		 * the QP was moved to the error state under us. rdma_rxe does
+		 * that when the target's RDMA Write or Read was refused (an
+		 * STag, address or length outside the windows it was given).
+		 */
+		dm_fail(c, EIO,
+			"the RDMA queue pair went into the error state with no request of ours "
+			"failed: the target broke the RDMA protocol, e.g. an RDMA access outside "
+			"the memory windows it was given");
+		return;
+	}
 	if (wc->status != IBV_WC_SUCCESS) {
 		dm_fail(c, EIO, "%s completion failed: %s (vendor error 0x%x)", wr_kind(wc->wr_id),
 			ibv_wc_status_str(wc->status), wc->vendor_err);
 		return;
 	}
-	/*
-	 * Our STags belong to a pool registered once for the connection's
-	 * life: we asked the target never to invalidate them (CM flags).
-	 */
-	if (rx && (wc->wc_flags & IBV_WC_WITH_INV)) {
-		dm_fail(c, EPROTO,
-			"the target invalidated STag 0x%08x with a Send, which we asked it not to",
-			wc->invalidated_rkey);
-		return;
-	}
 	if (rx && !c->failed)
-		rx_complete(c, idx, wc->byte_len);
+		rx_complete(c, idx, wc);
 }
 
 /* Polls the CQ until it is empty; returns how many completions there were. */
@@ -1228,10 +1696,25 @@ static unsigned int cq_drain(struct dm_conn *c)
 	return total;
 }
 
+/* cq_drain() for cmd_quiesce(): posts what it queued, whatever the cork. */
+static void cq_drain_quiet(struct dm_conn *c)
+{
+	cq_drain(c);
+	while (!c->failed && c->tx_used < c->sq_depth && !g_queue_is_empty(&c->tx_backlog)) {
+		struct tx_pending *p = g_queue_pop_head(&c->tx_backlog);
+
+		tx_take(c, &p->d);
+		g_free(p);
+	}
+	tx_flush(c);
+}
+
 /*
  * Consumes the completion event, then polls, re-arms and polls again. The
  * CQ is armed and empty whenever this returns, so every later completion
- * raises an event: without one there is nothing to poll.
+ * raises an event: without one there is nothing to poll. The invalidations
+ * the responses queued are posted after each poll, and the responses
+ * delivered once they are complete (on rdma_rxe mostly by the second poll).
  */
 static void cq_service(struct dm_conn *c)
 {
@@ -1246,12 +1729,15 @@ static void cq_service(struct dm_conn *c)
 		c->cq_events = 0;
 	}
 	cq_drain(c);
+	tx_flush(c);
 	if (ibv_req_notify_cq(c->cq, 0)) {
 		dm_fail(c, EIO, "cannot arm the completion queue");
 		return;
 	}
 	/* What completed between the last poll and the re-arm raised no event. */
 	cq_drain(c);
+	tx_flush(c);
+	rx_deliver_held(c);
 	tx_backlog_flush(c);
 }
 
@@ -1302,21 +1788,50 @@ static void cm_service(struct dm_conn *c)
  * Asks our epoll fd which channel is ready: one system call instead of a
  * failing read on each.
  */
+/* Returns idle pool regions, looking at most once a second. */
+static void pool_maybe_trim(struct dm_conn *c)
+{
+	gint64 now = g_get_monotonic_time();
+	uint64_t n;
+
+	if (!c->pool || now - c->last_trim < G_USEC_PER_SEC)
+		return;
+	c->last_trim = now;
+	n = pool_trim(c->pool, now, ISER_TRIM_IDLE_US);
+	if (n)
+		g_debug("iSER: %" G_GUINT64_FORMAT
+			" KiB of idle buffers unpinned, %" G_GUINT64_FORMAT " KiB still pinned",
+			n >> 10, c->budget.used >> 10);
+}
+
 static int iser_service(struct dm_conn *c, uint32_t revents)
 {
-	struct epoll_event ev[2];
+	struct epoll_event ev[3];
 	bool cq_ready = false, cm_ready = false;
 	int n, i;
 
 	(void)revents;
+	if (c->fail_msg) {
+		g_autofree char *msg = g_steal_pointer(&c->fail_msg);
+
+		c->up.failed(c->up.opaque, c->fail_err, msg);
+		return -1;
+	}
 	if (c->failed || !c->cm_ch)
 		return -1;
 	n = epoll_wait(c->epfd, ev, G_N_ELEMENTS(ev), 0);
 	for (i = 0; i < n; i++) {
-		if (c->comp_ch && ev[i].data.fd == c->comp_ch->fd)
+		if (c->comp_ch && ev[i].data.fd == c->comp_ch->fd) {
 			cq_ready = true;
-		else
+		} else if (ev[i].data.fd == c->kick_fd) {
+			uint64_t v;
+
+			if (read(c->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				g_debug("iSER: eventfd read: %s", g_strerror(errno));
+			cq_ready = c->cq != NULL;
+		} else {
 			cm_ready = true;
+		}
 	}
 	/* Completions first: responses that came before a disconnect count. */
 	if (cq_ready)
@@ -1324,12 +1839,27 @@ static int iser_service(struct dm_conn *c, uint32_t revents)
 	if (cm_ready)
 		cm_service(c);
 	rx_check(c);
+	pool_maybe_trim(c);
 	return c->failed ? -1 : 0;
 }
 
 static void *iser_buf_alloc(struct dm_conn *c, size_t len)
 {
-	return c && c->pool ? pool_alloc(c->pool, len) : NULL;
+	void *buf;
+
+	if (!c || !c->pool) {
+		errno = ENOTCONN;
+		return NULL;
+	}
+	buf = pool_alloc(c->pool, len);
+	if (!buf && errno == EAGAIN && !c->bound_met) {
+		c->bound_met = true;
+		g_debug("iSER: %" G_GUINT64_FORMAT " KiB pinned, the bound: requests wait for "
+			"buffers",
+			c->budget.used >> 10);
+		errno = EAGAIN;
+	}
+	return buf;
 }
 
 static void iser_buf_free(struct dm_conn *c, void *buf, size_t len)
@@ -1341,7 +1871,19 @@ static void iser_buf_free(struct dm_conn *c, void *buf, size_t len)
 
 static uint64_t iser_stats_pinned(struct dm_conn *c)
 {
-	return pool_pinned(c->pool);
+	return c->budget.used;
+}
+
+static void iser_cork(struct dm_conn *c, bool on)
+{
+	c->corked = on;
+	if (!on && !c->failed && c->id && c->id->qp)
+		tx_flush(c);
+}
+
+static void iser_set_pinned_limit(struct dm_conn *c, uint64_t max)
+{
+	c->budget.max = max;
 }
 
 static uint64_t iser_stats_copied(struct dm_conn *c)
@@ -1412,6 +1954,7 @@ static void conn_shutdown(struct dm_conn *c, bool keep_pool)
 	c->failed = true;
 	connect_end(c);
 	qp_stop(c);
+	tx_chain_drop(c);
 	if (c->cq && c->id && c->id->qp)
 		drain(c);
 	conn_teardown(c, keep_pool);
@@ -1431,6 +1974,7 @@ static void iser_reset(struct dm_conn *c)
 	conn_shutdown(c, true);
 	c->failed = false;
 	c->rx_error = 0;
+	g_clear_pointer(&c->fail_msg, g_free);
 	params_login(c);
 }
 
@@ -1439,6 +1983,8 @@ static void iser_destroy(struct dm_conn *c)
 	if (!c)
 		return;
 	conn_shutdown(c, false);
+	g_free(c->fail_msg);
+	close(c->kick_fd);
 	close(c->epfd);
 	g_string_free(c->connect_errs, TRUE);
 	g_ptr_array_unref(c->rx);
@@ -1449,6 +1995,7 @@ static void iser_destroy(struct dm_conn *c)
 
 const struct dm_ops dm_iser_ops = {
     .name = "iser",
+    .caps = {.rdma = true, .max_transfer = ISER_MAX_TRANSFER},
     .create = iser_create,
     .connect = iser_connect,
     .get_fd = iser_get_fd,
@@ -1462,9 +2009,10 @@ const struct dm_ops dm_iser_ops = {
     .buf_free = iser_buf_free,
     .stats_copied = iser_stats_copied,
     .stats_pinned = iser_stats_pinned,
+    .cork = iser_cork,
+    .set_pinned_limit = iser_set_pinned_limit,
     .reset = iser_reset,
     .destroy = iser_destroy,
-    .max_transfer = ISER_MAX_TRANSFER,
 };
 
 /*

@@ -1009,7 +1009,7 @@ static void tcp_destroy(struct dm_conn *c)
 
 const struct dm_ops dm_tcp_ops = {
     .name = "tcp",
-    .counts_data_in = true,
+    .caps = {.counts_data_in = true},
     .create = tcp_create,
     .connect = tcp_connect,
     .get_fd = tcp_get_fd,
@@ -1025,5 +1025,4 @@ const struct dm_ops dm_tcp_ops = {
     .reset = tcp_reset,
     .cork = tcp_cork,
     .destroy = tcp_destroy,
-    .max_transfer = 0,
 };

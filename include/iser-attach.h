@@ -90,6 +90,8 @@ enum isa_transport {
  *	for up to this long, then resend the commands that were in flight;
  *	requests wait meanwhile and fail with -ENOTCONN only after it.
  *	0: no recovery, the first connection failure fails the session.
+ * @max_pinned: most bytes of memory iSER keeps registered (pinned) for
+ *	RDMA: buffers past it wait for one to come back; 0 for 64 MiB
  */
 struct isa_options {
 	const char *initiator_name;
@@ -110,6 +112,7 @@ struct isa_options {
 	uint32_t first_burst;
 	uint32_t replacement_timeout_s;
 	uint32_t command_timeout_s;
+	uint64_t max_pinned;
 };
 
 struct isa_session;

@@ -169,8 +169,11 @@ static void attempt_connect(struct isa_session *s)
 	g_free(s->portal);
 	s->portal = strchr(host, ':') ? g_strdup_printf("[%s]:%u", host, s->attempt.port)
 				      : g_strdup_printf("%s:%u", host, s->attempt.port);
-	if (!s->conn)
+	if (!s->conn) {
 		s->conn = s->dm->create(&s->up);
+		if (s->conn && s->dm->set_pinned_limit && s->opts.max_pinned)
+			s->dm->set_pinned_limit(s->conn, s->opts.max_pinned);
+	}
 	if (!s->conn) {
 		attempt_fail(s, g_error_new(ISA_ERROR, ISA_ERROR_CONNECT,
 					    "cannot create a %s connection", s->dm->name));
@@ -228,7 +231,7 @@ void session_connected(struct isa_session *s)
 	    .mutual_user = o->mutual_user,
 	    .mutual_secret = (const uint8_t *)o->mutual_secret,
 	    .mutual_secret_len = o->mutual_secret ? strlen(o->mutual_secret) : 0,
-	    .iser = s->dm == &dm_iser_ops,
+	    .iser = s->dm->caps.rdma,
 	};
 
 	if (s->state != SESSION_CONNECTING)

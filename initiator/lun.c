@@ -880,8 +880,8 @@ struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 	}
 	l->max_blocks = LUN_DEFAULT_MAX_TRANSFER / l->info.block_size;
 	/* Some transports carry less per command (tgt's iSER: 512 KiB). */
-	if (s->dm->max_transfer)
-		l->max_blocks = MIN(l->max_blocks, s->dm->max_transfer / l->info.block_size);
+	if (s->dm->caps.max_transfer)
+		l->max_blocks = MIN(l->max_blocks, s->dm->caps.max_transfer / l->info.block_size);
 	l->max_ws_blocks = LUN_DEFAULT_WRITE_SAME / l->info.block_size;
 	probe_vpd(l, buf, 4096);
 	probe_write_protect(l, buf);

@@ -539,7 +539,7 @@ static int handle_scsi_rsp(struct isa_session *s, const uint8_t *bhs, const uint
 	 * has to match the expected length less any underflow the target
 	 * admits, or the client would be handed bytes nobody sent.
 	 */
-	if (t->read && r->cmd_status == SCSI_STATUS_GOOD && s->dm->counts_data_in) {
+	if (t->read && r->cmd_status == SCSI_STATUS_GOOD && s->dm->caps.counts_data_in) {
 		uint32_t want = t->edtl - (t->underflow ? MIN(t->residual, t->edtl) : 0);
 
 		if ((t->underflow && t->residual > t->edtl) || t->dm.read_placed != want) {

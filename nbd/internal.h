@@ -18,7 +18,7 @@
 #include "nbd/server.h"
 
 /* Largest READ or WRITE payload, advertised as the maximum block size. */
-#define NBD_MAX_PAYLOAD (32u << 20)
+#define NBD_MAX_PAYLOAD NBD_SERVER_MAX_PAYLOAD
 /*
  * A WRITE with a larger payload than this is not worth reading and
  * discarding (nbdkit draws the same line): the connection is closed.
@@ -139,6 +139,8 @@ struct nbd_msg {
  * @nbytes: payload buffer bytes those requests hold
  * @ninflight: of them, those the initiator still has
  * @inflight: those requests, to orphan them if the server goes first
+ * @waiting: a request waiting for a payload buffer (pinned-memory bound);
+ *	     nothing more is read meanwhile
  * @out: struct nbd_msg waiting to be sent, in order
  */
 struct nbd_conn {
@@ -165,6 +167,7 @@ struct nbd_conn {
 	uint64_t nbytes;
 	unsigned ninflight;
 	GQueue inflight;
+	struct nbd_req *waiting;
 	GQueue out;
 };
 
@@ -223,5 +226,6 @@ void nbd_tx_request(struct nbd_conn *c);
 void nbd_tx_payload_done(struct nbd_conn *c);
 void nbd_req_free(struct nbd_req *r);
 void nbd_tx_orphan(struct nbd_conn *c);
+void nbd_tx_retry_waiting(struct nbd_conn *c);
 
 #endif

@@ -214,7 +214,7 @@ int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, uint16_t por
 /* Decide the epoll events of a connection from what it can do now. */
 static bool conn_can_read(const struct nbd_conn *c)
 {
-	if (c->fd < 0 || c->stop_reading)
+	if (c->fd < 0 || c->stop_reading || c->waiting)
 		return false;
 	/* Backpressure is applied between requests only. */
 	if (c->rx_state == NBD_RX_REQ_HDR && c->rx_have == 0)
@@ -323,6 +323,11 @@ void nbd_conn_close(struct nbd_conn *c)
 		nbd_req_free(c->cur);
 		c->cur = NULL;
 	}
+	/* Nor one that waited for a buffer. */
+	if (c->waiting) {
+		nbd_req_free(c->waiting);
+		c->waiting = NULL;
+	}
 	g_clear_pointer(&c->opt_data, g_free);
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -337,7 +342,8 @@ void nbd_conn_close(struct nbd_conn *c)
 /* Close a connection that will read nothing more once everything is answered. */
 static bool conn_finish_if_done(struct nbd_conn *c)
 {
-	if (c->fd >= 0 && c->stop_reading && !c->ninflight && !c->out.length && !c->cur) {
+	if (c->fd >= 0 && c->stop_reading && !c->ninflight && !c->out.length && !c->cur &&
+	    !c->waiting) {
 		nbd_conn_close(c);
 		return true;
 	}
@@ -611,6 +617,9 @@ void nbd_server_hold(struct nbd_server *srv, bool on)
 		struct nbd_conn *c = l->data;
 
 		next = l->next;
+		/* Buffers given back this turn may let a waiting request go on. */
+		if (c->fd >= 0 && c->waiting)
+			nbd_tx_retry_waiting(c);
 		if (c->fd >= 0 && c->out.length)
 			nbd_conn_flush(c);
 	}

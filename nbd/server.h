@@ -20,6 +20,9 @@
 
 #include "include/iser-attach.h"
 
+/* The largest READ or WRITE payload a client may send (one buffer each). */
+#define NBD_SERVER_MAX_PAYLOAD (32u << 20)
+
 /**
  * struct nbd_server_config - what the server says about its export.
  * @export_name: the name clients ask for ("" is accepted as the default)

@@ -466,6 +466,9 @@ static void submit(struct nbd_req *r)
 	}
 }
 
+static void req_start(struct nbd_req *r);
+static void req_go(struct nbd_req *r, int err, const char *why);
+
 void nbd_tx_request(struct nbd_conn *c)
 {
 	struct nbd_server *srv = c->srv;
@@ -501,14 +504,49 @@ void nbd_tx_request(struct nbd_conn *c)
 		return;
 	}
 	err = validate(c, r, &why);
-	if (!err && r->type == NBD_CMD_READ && !req_buf(r, r->len)) {
-		err = ENOMEM;
-		why = "out of buffer memory";
+	if (err) {
+		req_go(r, err, why);
+		return;
 	}
-	if (!err && r->type == NBD_CMD_WRITE && !req_buf(r, r->len)) {
-		err = ENOMEM;
-		why = "out of buffer memory";
+	req_start(r);
+}
+
+/*
+ * Gives @r its payload buffer and goes on with it. When the pinned-memory
+ * bound keeps it from having one now (EAGAIN), the connection stops reading
+ * and waits: nbd_tx_retry_waiting() tries again once buffers came back.
+ */
+static void req_start(struct nbd_req *r)
+{
+	struct nbd_conn *c = r->conn;
+
+	if ((r->type == NBD_CMD_READ || r->type == NBD_CMD_WRITE) && !req_buf(r, r->len)) {
+		if (errno == EAGAIN) {
+			c->waiting = r;
+			nbd_conn_update(c);
+			return;
+		}
+		req_go(r, ENOMEM, "out of buffer memory");
+		return;
 	}
+	req_go(r, 0, NULL);
+}
+
+void nbd_tx_retry_waiting(struct nbd_conn *c)
+{
+	struct nbd_req *r = c->waiting;
+
+	c->waiting = NULL;
+	req_start(r);
+	if (!c->waiting)
+		nbd_conn_update(c);
+}
+
+/* Goes on with @r, refused with @err (and @why) unless @err is 0. */
+static void req_go(struct nbd_req *r, int err, const char *why)
+{
+	struct nbd_conn *c = r->conn;
+
 	if (err && r->type == NBD_CMD_WRITE && r->len) {
 		/* Clients take no reply before they sent the whole request. */
 		r->err = err;

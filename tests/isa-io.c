@@ -185,6 +185,19 @@ static GArray *random_pieces(GRand *rnd, uint64_t base, uint64_t size, uint32_t 
 	return ios;
 }
 
+/* A payload buffer of the session, or NULL with the reason on stderr. */
+static uint8_t *io_buf(struct isa_session *s, size_t len)
+{
+	uint8_t *buf = isa_buf_alloc(s, len);
+
+	if (!buf)
+		fprintf(
+		    stderr,
+		    "isa-io: no buffer of %zu bytes: %s (over iSER, --max-pinned bounds them)\n",
+		    len, g_strerror(errno));
+	return buf;
+}
+
 static int cmd_verify(struct isa_session *s, struct isa_lun *l)
 {
 	const struct isa_lun_info *info = isa_lun_get_info(l);
@@ -210,8 +223,13 @@ static int cmd_verify(struct isa_session *s, struct isa_lun *l)
 			size, base);
 		return CLI_EXIT_USAGE;
 	}
-	wmem = isa_buf_alloc(s, size);
-	rmem = isa_buf_alloc(s, size);
+	wmem = io_buf(s, size);
+	rmem = wmem ? io_buf(s, size) : NULL;
+	if (!rmem) {
+		if (wmem)
+			isa_buf_free(s, wmem, size);
+		return CLI_EXIT_FAILURE;
+	}
 	for (i = 0; i < size; i += 4) {
 		uint32_t v = g_rand_int(rnd);
 
@@ -307,7 +325,9 @@ static int cmd_transfer(struct isa_session *s, struct isa_lun *l, bool read)
 	} else if (!opt_length) {
 		len = info->blocks * info->block_size - base;
 	}
-	mem = isa_buf_alloc(s, MAX(len, 1));
+	mem = io_buf(s, MAX(len, 1));
+	if (!mem)
+		return CLI_EXIT_FAILURE;
 	if (!read)
 		memcpy(mem, data, len);
 	for (off = 0; off < len; off += max) {
@@ -468,7 +488,13 @@ static int cmd_perf(struct isa_session *s, struct isa_lun *l)
 	slots = g_new0(struct perf_slot, opt_qd);
 	for (i = 0; i < opt_qd; i++) {
 		slots[i].p = &p;
-		slots[i].buf = isa_buf_alloc(s, bs);
+		slots[i].buf = io_buf(s, bs);
+		if (!slots[i].buf) {
+			while (i-- > 0)
+				isa_buf_free(s, slots[i].buf, bs);
+			g_free(slots);
+			return CLI_EXIT_FAILURE;
+		}
 		memset(slots[i].buf, 0x5a, bs);
 	}
 	isa_session_get_stats(s, &st0);

@@ -75,3 +75,23 @@ expect_ok_with "size: 8388608" "$ISA_IO" --config "$conf" "$TGT_PORTAL" "$IQN" i
 # tgt hides targets an initiator may not see: "not found" (0x0203).
 expect_fail_with "target not found" "$ISA_IO" --config "$conf" \
 	-I iqn.2026-11.org.example:other "$TGT_PORTAL" "$IQN" info
+
+# max_pinned: a size, from the file or the command line; anything else is
+# refused before anything connects. Over TCP nothing is pinned.
+write_conf <<EOF2
+[global]
+initiator_name_file = $namefile
+max_pinned = 12X
+EOF2
+expect_fail_with "max-pinned: '12X' is not a size (e.g. 64M, 1G)" "$ISA_IO" --config "$conf" \
+	"$TGT_PORTAL" "$IQN" info
+expect_fail_with "max-pinned: '0' is not a size" "$ISA_IO" --config "$conf" --max-pinned 0 \
+	"$TGT_PORTAL" "$IQN" info
+expect_ok_with "size: 8388608" "$ISA_IO" --config "$conf" --max-pinned 1G "$TGT_PORTAL" "$IQN" \
+	info
+write_conf <<EOF2
+[global]
+initiator_name_file = $namefile
+max_pinned = 96MiB
+EOF2
+expect_ok_with "size: 8388608" "$ISA_IO" --config "$conf" "$TGT_PORTAL" "$IQN" info

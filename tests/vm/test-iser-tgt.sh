@@ -79,7 +79,10 @@ restart_tgtd()
 # once a pass has completed, the session logs in again, and isa-io is
 # stopped after a pass that ended after the reconnect.
 stop=$TGT_TMPDIR/stop-writing
-"$ISA_IO" --transport iser --replacement-timeout 120 --qd 32 --size 24M --max-io 512K \
+# Its two 24 MiB buffers (32 MiB each in the pool) need more than the
+# default 64 MiB of pinned memory.
+"$ISA_IO" --transport iser --max-pinned 96M --replacement-timeout 120 --qd 32 --size 24M \
+	--max-io 512K \
 	--seed 9 --until "$stop" --expect-out "$TGT_TMPDIR/expect3.img" "$P" "$IQN" verify \
 	>"$OUT" 2>"$ERR" &
 io_pid=$!
@@ -118,7 +121,8 @@ grep -q "compared: OK" "$OUT" || die "verify with mutual CHAP failed"
 rm -f "$stop"
 ISER_CHAP_SECRET=iser-secret-0123 ISER_MUTUAL_SECRET=tgt-secret-01234 \
 	"$ISA_IO" --transport iser --chap-user iser-user --mutual-user iser-target \
-	--qd 32 --size 48M --max-io 512K --until "$stop" "$P" "$IQN" verify >"$OUT" 2>"$ERR" &
+	--max-pinned 160M --qd 32 --size 48M --max-io 512K --until "$stop" "$P" "$IQN" verify \
+	>"$OUT" 2>"$ERR" &
 io_pid=$!
 cleanup_fn kill "$io_pid"
 wait_for_line 300 "write pass [0-9]+ done" "$ERR"
