@@ -11,6 +11,13 @@
 #   libiscsi    iscsi-perf iser://... (libiscsi's own reader, reads only)
 #   ours-api    isa-io perf --transport iser: our library driven directly,
 #               the like-for-like peer of iscsi-perf (no block device)
+#   mr-iser, mr-api   the same two with ISA_ISER_WINDOWS=mr: a memory
+#               registration per command instead of a memory window
+#   before-iser, before-api   the same two from another build, given as
+#               ISA_BENCH_BEFORE=BUILDDIR (the version before a change)
+#
+# ISA_BENCH_INITIATORS="ours-iser ours-api ..." runs only those (default:
+# all; the before-* rows only with ISA_BENCH_BEFORE).
 #
 # Workloads: 4 KiB random read at queue depth 32, 1 MiB sequential read
 # and 1 MiB sequential write at queue depth 16 (fio: libaio, O_DIRECT, no
@@ -77,6 +84,11 @@ on_host()
 	[ -x "$ISER_ATTACH" ] || die "$ISER_ATTACH not built"
 	[ -x "$ISA_IO" ] || die "$ISA_IO not built (make tests/isa-io)"
 	bench_require_plain "$ISER_ATTACH"
+	if [ -n "${ISA_BENCH_BEFORE:-}" ]; then
+		[ -x "$ISA_BENCH_BEFORE/iser-attach" ] && [ -x "$ISA_BENCH_BEFORE/tests/isa-io" ] ||
+			die "ISA_BENCH_BEFORE=$ISA_BENCH_BEFORE has no iser-attach and tests/isa-io"
+		bench_require_plain "$ISA_BENCH_BEFORE/iser-attach"
+	fi
 	accel=$("$top_srcdir/tests/vm/run-vm.sh" --print-accel) || die "no VM can boot"
 	echo "iser-bench: VM with $accel, ${ISA_VM_MEM:-2G} memory, $SECONDS_PER_RUN s per run," \
 		"host load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -171,14 +183,14 @@ kernel_logout()
 	iscsiadm -m node -T "$IQN" -p "$TGT_ISER_PORTAL" -I iser --logout >/dev/null 2>&1 || :
 }
 
-# attach DEV_VAR PID_VAR TRANSPORT PORTAL IQN: iser-attach --nbd as a
-# daemon, the way a user runs it; sets DEV_VAR to the device and PID_VAR
-# to the daemon's pid.
+# attach DEV_VAR PID_VAR TRANSPORT PORTAL IQN [PROGRAM]: iser-attach
+# --nbd (or PROGRAM) as a daemon, the way a user runs it; sets DEV_VAR to
+# the device and PID_VAR to the daemon's pid.
 attach()
 {
-	local dev pidfile=$TGT_TMPDIR/attach-$3.pid
+	local dev pidfile=$TGT_TMPDIR/attach-$1.pid
 
-	dev=$("$ISER_ATTACH" --transport "$3" "$4" "$5" --nbd --pid-file "$pidfile") ||
+	dev=$("${6:-$ISER_ATTACH}" --transport "$3" "$4" "$5" --nbd --pid-file "$pidfile") ||
 		die "iser-attach --transport $3 failed"
 	cleanup_fn "$ISER_DETACH" "$dev"
 	[ "$(blockdev --getsize64 "$dev")" -eq $((LUN_MB << 20)) ] || die "$dev is not the LUN"
@@ -263,7 +275,7 @@ run_api()
 {
 	local out
 
-	out=$("$ISA_IO" --transport iser --qd "$3" "$TGT_ISER_PORTAL" "$IQN" perf \
+	out=$("${API_IO:-$ISA_IO}" --transport iser --qd "$3" "$TGT_ISER_PORTAL" "$IQN" perf \
 		--rw "$1" --bs "$2" --seconds "$SECONDS_PER_RUN") || die "isa-io perf $* failed"
 	grep -q 'copied payload 0$' <<<"$out" || die "isa-io perf copied payload: $out"
 	awk -v bs="$2" '/^perf:/ { sub(/[kK]$/, "", bs)
@@ -279,7 +291,16 @@ declare -A WORKLOADS=(
 	[1m-seqwrite]="write 1m 16 - 1024 16"
 )
 WORKLOAD_ORDER=(4k-randread 1m-seqread 1m-seqwrite)
-INITIATORS=(ours-iser ours-tcp kernel libiscsi ours-api)
+INITIATORS=(ours-iser ours-tcp kernel libiscsi ours-api mr-iser mr-api)
+[ -z "${ISA_BENCH_BEFORE:-}" ] || INITIATORS+=(before-iser before-api)
+# shellcheck disable=SC2206
+[ -z "${ISA_BENCH_INITIATORS:-}" ] || INITIATORS=($ISA_BENCH_INITIATORS)
+
+# wanted INITIATOR: whether this run has INITIATOR.
+wanted()
+{
+	[[ " ${INITIATORS[*]} " == *" $1 "* ]]
+}
 
 # cell WORKLOAD INITIATOR: sets CELL (MiB/s IOPS CPU DAEMON) for one run.
 cell()
@@ -293,6 +314,10 @@ cell()
 	ours-tcp) OUR_PID=$TCP_PID CELL=$(measure run_fio "$TCP_DEV" "$rw" "$bs" "$qd") ;;
 	kernel) CELL=$(measure run_fio "$KERNEL_DEV" "$rw" "$bs" "$qd") ;;
 	ours-api) CELL=$(measure run_api "$rw" "${kib}K" "$pqd") ;;
+	mr-iser) OUR_PID=$MR_PID CELL=$(measure run_fio "$MR_DEV" "$rw" "$bs" "$qd") ;;
+	mr-api) CELL=$(ISA_ISER_WINDOWS=mr measure run_api "$rw" "${kib}K" "$pqd") ;;
+	before-iser) OUR_PID=$BEFORE_PID CELL=$(measure run_fio "$BEFORE_DEV" "$rw" "$bs" "$qd") ;;
+	before-api) CELL=$(API_IO=$ISA_BENCH_BEFORE/tests/isa-io measure run_api "$rw" "${kib}K" "$pqd") ;;
 	libiscsi)
 		case $rw in
 		randread) CELL=$(measure run_perf "$blocks" "$pqd" -r) ;;
@@ -330,20 +355,32 @@ print_results()
 		done
 	done
 	echo
-	echo "ratios: bandwidth (MiB/s) and, after the bar, CPU s/GiB"
-	printf '%-12s %9s %9s %9s %9s | %9s %9s %9s %9s\n' "" iser/lib iser/kern iser/tcp api/lib \
-		iser/lib iser/kern iser/tcp api/lib
+	echo "ratios: bandwidth (MiB/s) and, after the bar, CPU s/GiB (A/B: A's over B's)"
+	local -a pairs=() heads=()
+	local p x y
+	for p in ours-iser:libiscsi ours-iser:kernel ours-iser:ours-tcp ours-api:libiscsi \
+		ours-iser:before-iser ours-api:before-api ours-iser:mr-iser ours-api:mr-api; do
+		wanted "${p%%:*}" && wanted "${p##*:}" || continue
+		pairs+=("$p")
+		x=${p%%:*} y=${p##*:}
+		heads+=("${x#ours-}/${y#ours-}")
+	done
+	printf '%-12s' ""
+	printf ' %11s' "${heads[@]}"
+	printf ' |'
+	printf ' %11s' "${heads[@]}"
+	echo
 	for w in "${WORKLOAD_ORDER[@]}"; do
-		read -r -a o <<<"${RES[$w,ours-iser]}"
-		read -r -a l <<<"${RES[$w,libiscsi]}"
-		read -r -a k <<<"${RES[$w,kernel]}"
-		read -r -a t <<<"${RES[$w,ours-tcp]}"
-		read -r -a a <<<"${RES[$w,ours-api]}"
-		printf '%-12s %9s %9s %9s %9s | %9s %9s %9s %9s\n' "$w" \
-			"$(ratio "${o[0]}" "${l[0]}")" "$(ratio "${o[0]}" "${k[0]}")" \
-			"$(ratio "${o[0]}" "${t[0]}")" "$(ratio "${a[0]}" "${l[0]}")" \
-			"$(ratio "${o[2]}" "${l[2]}")" "$(ratio "${o[2]}" "${k[2]}")" \
-			"$(ratio "${o[2]}" "${t[2]}")" "$(ratio "${a[2]}" "${l[2]}")"
+		printf '%-12s' "$w"
+		for i in 0 2; do
+			[ "$i" -eq 0 ] || printf ' |'
+			for p in "${pairs[@]}"; do
+				read -r -a o <<<"${RES[$w,${p%%:*}]}"
+				read -r -a l <<<"${RES[$w,${p##*:}]}"
+				printf ' %11s' "$(ratio "${o[$i]}" "${l[$i]}")"
+			done
+		done
+		echo
 	done
 }
 
@@ -356,11 +393,15 @@ in_vm()
 	HZ=$(getconf CLK_TCK)
 	iser_setup_rxe
 	tgt_setup
-	modprobe nbd nbds_max=2 || die "no nbd module"
-	attach ISER_DEV ISER_PID iser "$TGT_ISER_PORTAL" "$IQN"
-	attach TCP_DEV TCP_PID tcp "$TGT_PORTAL" "$IQN-tcp"
-	kernel_login
-	echo "devices: ours-iser $ISER_DEV, ours-tcp $TCP_DEV, kernel $KERNEL_DEV;" \
+	modprobe nbd nbds_max=4 || die "no nbd module"
+	! wanted ours-iser || attach ISER_DEV ISER_PID iser "$TGT_ISER_PORTAL" "$IQN"
+	! wanted ours-tcp || attach TCP_DEV TCP_PID tcp "$TGT_PORTAL" "$IQN-tcp"
+	! wanted mr-iser || ISA_ISER_WINDOWS=mr attach MR_DEV MR_PID iser "$TGT_ISER_PORTAL" "$IQN"
+	! wanted before-iser ||
+		attach BEFORE_DEV BEFORE_PID iser "$TGT_ISER_PORTAL" "$IQN" "$ISA_BENCH_BEFORE/iser-attach"
+	! wanted kernel || kernel_login
+	echo "devices: ours-iser ${ISER_DEV:-}, ours-tcp ${TCP_DEV:-}, kernel ${KERNEL_DEV:-}," \
+		"mr-iser ${MR_DEV:-}, before-iser ${BEFORE_DEV:-};" \
 		"libiscsi: iscsi-perf iser://$TGT_ISER_PORTAL/$IQN/1"
 	echo "negotiated over iSER (ours):" \
 		"$("$ISA_IO" --transport iser "$TGT_ISER_PORTAL" "$IQN" info |
@@ -375,7 +416,7 @@ in_vm()
 	print_results
 	echo
 	"$ISER_LIST"
-	copied=$("$ISER_LIST" --json | awk -v dev="$ISER_DEV" -F'"copied_bytes": ' \
+	copied=$("$ISER_LIST" --json | awk -v dev="${ISER_DEV:-}" -F'"copied_bytes": ' \
 		'index($0, "\"" dev "\"") { split($2, v, /[,}]/); print v[1] }')
 	echo "ours-iser copied payload: ${copied:-?} bytes"
 	echo "VM load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"

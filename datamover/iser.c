@@ -63,288 +63,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
-#include "datamover/datamover.h"
-#include "datamover/iser-msg.h"
-#include "datamover/iser-proto.h"
-#include "datamover/iser-win.h"
-#include "datamover/netutil.h"
-#include "datamover/pool.h"
-
-/* RFC 7143 12.12: 8192 bytes during login. */
-#define ISER_LOGIN_DSL 8192u
-/*
- * Most payload one Send carries. LIO agrees to any TargetRecvDataSegmentLength
- * but its receive buffers hold 8192 bytes (RFC 7145's default) and a larger
- * Send kills the connection; the kernel initiator never sends more either.
- * What immediate data does not fit, the target RDMA-Reads.
- */
-#define ISER_SEND_DSL 8192u
-#define ISER_MAX_AHS  (255u * 4u)
-/* A send descriptor: iSER header, BHS and the largest AHS, cache aligned. */
-#define ISER_TX_SLOT 1152u
-_Static_assert(ISER_TX_SLOT >= ISER_HDRS_LEN + ISER_MAX_AHS, "send slot too small");
-#define ISER_SQ_DEPTH 512u
-#define ISER_RQ_DEPTH 512u
-/* Receives kept beyond commands in flight: NOP-In, async messages, rejects. */
-#define ISER_RX_SPARE 16u
-/* Full-feature receives are added this many at a time, at least. */
-#define ISER_RX_CHUNK 32u
-/* Every so many sends one is signalled, to release send descriptors. */
-#define ISER_SIGNAL_EVERY 32u
-#define ISER_CQ_BATCH	  16
-/* Completion events are acknowledged in batches (the ack takes a lock). */
-#define ISER_ACK_EVERY 64u
-/* tgt's iSER targets hold one pre-registered buffer of 512 KiB per command. */
-#define ISER_MAX_TRANSFER (512u << 10)
-/* How long destroy() waits for the flushed work requests, and
- * forget_task() for the invalidation of a command's windows. */
-#define ISER_DRAIN_MS 2000
-/* Pinned bytes per connection unless set_pinned_limit() says otherwise. */
-#define ISER_MAX_PINNED_DEFAULT (64ull << 20)
-/* Regions of the pool whose buffers have all been free this long go back. */
-#define ISER_TRIM_IDLE_US (5 * G_USEC_PER_SEC)
-/* How long the --transport auto probe may take to resolve a loopback address. */
-#define ISER_PROBE_MS 2000
-/*
- * Local ACK timeout of our QP, 4.096 us * 2^17 = 537 ms, and how often a
- * send is retried before it fails with IBV_WC_RETRY_EXC_ERR: a target
- * that stopped answering fails the connection after 7 * 537 ms = 3.8 s
- * with I/O outstanding, instead of when the NOP-Out ping times out.
- * Without the option rdma_cm derives the timeout from the path, on RoCE
- * from a packet life time built into the kernel (CMA_IBOE_PACKET_LIFETIME,
- * which has changed between versions). The retry count
- * is 6, not 7: rdma_rxe takes 7 for "retry forever" (rxe_comp.c, as the
- * IBTA defines only for the RNR retry count), so that on soft-RoCE a QP
- * whose peer has gone never fails at all.
- */
-#define ISER_ACK_TIMEOUT 17
-#define ISER_RETRY_COUNT 6
-
-/* wr_id: the kind of work request in the high half, its slot in the low. */
-#define WR_TX		 1ull
-#define WR_RX		 2ull
-#define WR_ID(kind, idx) ((kind) << 32 | (uint32_t)(idx))
-
-#define DM_ISER_ERROR (g_quark_from_static_string("dm-iser-error"))
-
-/* What one send descriptor carries. */
-enum tx_kind {
-	TX_SEND,
-	TX_BIND,
-	TX_INV,
-};
-
-/**
- * struct tx_desc - one work request for the send queue.
- * @kind: a Send, a window bind or a local invalidation
- * @task: the task it belongs to, or NULL
- * @hdr: iSER header, BHS and AHS of a Send, @hdr_len bytes
- * @data: payload gathered after the header, or NULL
- * @dlen: its length
- * @lkey: its local key
- * @owned: a control-pool buffer of control-PDU data, freed once sent
- * @wr: the bind or invalidation (TX_BIND, TX_INV)
- * @inv_seq: of an invalidation: its number (see dm_conn.inv_done)
- */
-struct tx_desc {
-	enum tx_kind kind;
-	struct dm_task *task;
-	const uint8_t *hdr;
-	uint32_t hdr_len;
-	const void *data;
-	uint32_t dlen;
-	uint32_t lkey;
-	void *owned;
-	struct ibv_send_wr wr;
-	uint64_t inv_seq;
-};
-
-/**
- * struct tx_pending - a work request waiting for a free send descriptor.
- * @d: what it is (@d.hdr points to @hdr)
- * @hdr: a copy of the Send's headers
- */
-struct tx_pending {
-	struct tx_desc d;
-	uint8_t hdr[];
-};
-
-/**
- * struct rx_slot - one receive buffer.
- * @buf: the buffer, in the pool
- * @size: its length
- * @lkey: its local key
- * @login: the login buffer, retired after the final Login Response
- */
-struct rx_slot {
-	uint8_t *buf;
-	uint32_t size;
-	uint32_t lkey;
-	bool login;
-};
-
-/**
- * struct iser_cmd - what we keep of a SCSI command until it is forgotten.
- * @bounce_write: pool copy of a write buffer that lies outside the pool
- * @bounce_read: pool buffer receiving read data for a read buffer outside
- *		 the pool, copied out when the SCSI Response arrives
- * @win: its windows: [0] over the read buffer (remote write), [1] over
- *	 the write buffer past the unsolicited data (remote read), or NULL
- * @live: which of @win the target may still use (no invalidation posted)
- * @inv_seq: number of the last invalidation posted for @win, or 0
- * @answered: the target answered (SCSI Response or Reject)
- */
-struct iser_cmd {
-	void *bounce_write;
-	void *bounce_read;
-	struct iser_win *win[2];
-	bool live[2];
-	uint64_t inv_seq;
-	bool answered;
-};
-
-/**
- * struct rx_held - a received PDU waiting for invalidations to complete.
- * @idx: its receive slot (not re-posted meanwhile)
- * @m: the parsed message, pointing into the slot
- * @task: the command it answers, or NULL
- * @seq: the invalidation it waits for (deliverable once inv_done >= @seq)
- * @final: the final Login Response
- * @dropped: its command was forgotten meanwhile: not delivered
- */
-struct rx_held {
-	uint32_t idx;
-	struct iser_msg m;
-	struct dm_task *task;
-	uint64_t seq;
-	bool final;
-	bool dropped;
-};
-
-/**
- * struct dm_conn - an iSER connection to one target portal.
- * @up: the iSCSI layer's upcalls
- * @epfd: what get_fd() returns: @cm_ch and @comp_ch
- * @cm_ch: RDMA CM event channel
- * @id: the connection's CM id; its QP is @id->qp
- * @pd: protection domain of the QP and the pool
- * @comp_ch: completion channel of @cq
- * @cq: send and receive completions
- * @cq_events: completion events not yet acknowledged
- * @connect_step: where a connect under way is (see iser_connect)
- * @connect_res: the addresses it tries, @connect_ai the one now tried
- * @connect_errs: why each address tried so far failed
- * @connect_ms: how long each resolution step may take
- * @connected: established and not yet disconnected by either side
- * @failed: failed() has been called, or destroy() runs; nothing more moves
- * @params: negotiated values (login defaults until set_params)
- * @params_set: set_params() has been called
- * @budget: pinned bytes of @pool and @ctl together, and their bound
- * @bound_met: a buffer had to wait for the bound once (logged once)
- * @pool: registered payload buffers (one MR per buffer, window binding)
- * @pool_kept: @pool and @pd outlive the connection: once one came up, the
- *	       iSCSI layer may hold buffers from it across a reset()
- * @ctl: this connection's control memory: send ring, receive buffers,
- *	 control PDU data (local access only)
- * @wins: the windows of this connection's commands
- * @last_trim: when idle pool regions were last looked for
- * @kick_fd: eventfd in @epfd: work for service() that no completion announces
- * @in_sync: forget_task() waits for an invalidation: completions are only
- *	     accounted and received PDUs held; upcalls wait too
- * @fail_err: a failure to report from service() (see @in_sync)
- * @fail_msg: its message, or NULL
- * @sq_depth: send descriptors (work requests the send queue holds)
- * @tx_ring: @sq_depth send descriptors of ISER_TX_SLOT bytes, in @ctl
- * @tx_lkey: their local key
- * @tx_owned: per descriptor, control data to free once it is released
- * @tx_inv: per descriptor, the number of the invalidation it carries, or 0
- * @wrs: per descriptor, its work request
- * @sges: per descriptor, two gather entries
- * @chain: work requests taken and not yet posted, in order (@chain_tail:
- *	   where the next is linked, @chain_len: how many)
- * @corked: cork(): post only when uncorked
- * @tx_head: next descriptor to use
- * @tx_used: descriptors taken and not yet released
- * @tx_unsignaled: work requests since the last signalled one
- * @tx_backlog: struct tx_pending, oldest first, while no descriptor is free
- * @inv_posted: number of the last invalidation queued
- * @inv_done: every invalidation up to this number has completed
- * @rq_depth: most receives posted at once
- * @rx: struct rx_slot; the index is the wr_id
- * @rx_chunks: the @ctl buffers the receive buffers are carved from
- * @rx_posted: receives posted and not yet completed
- * @rx_ffp: full-feature receive buffers
- * @rx_error: errno of a failure to add receive buffers, reported by rx_check()
- * @held: ring of @rq_depth received PDUs held back, oldest at @held_head
- * @held_count: how many
- * @cmds: struct dm_task * -> struct iser_cmd, commands sent and not forgotten
- * @copied: payload bytes bounced (see dm_ops.stats_copied)
- */
-struct dm_conn {
-	struct dm_upcalls up;
-	int epfd;
-	struct rdma_event_channel *cm_ch;
-	struct rdma_cm_id *id;
-	struct ibv_pd *pd;
-	struct ibv_comp_channel *comp_ch;
-	struct ibv_cq *cq;
-	unsigned int cq_events;
-	int connect_step;
-	struct addrinfo *connect_res;
-	struct addrinfo *connect_ai;
-	GString *connect_errs;
-	int connect_ms;
-	bool connected;
-	bool failed;
-	struct dm_params params;
-	bool params_set;
-	struct pool_budget budget;
-	bool bound_met;
-	struct dm_pool *pool;
-	bool pool_kept;
-	struct dm_pool *ctl;
-	struct iser_wins *wins;
-	gint64 last_trim;
-	int kick_fd;
-	bool in_sync;
-	int fail_err;
-	char *fail_msg;
-	uint32_t sq_depth;
-	uint8_t *tx_ring;
-	uint32_t tx_lkey;
-	void **tx_owned;
-	uint64_t *tx_inv;
-	struct ibv_send_wr *wrs;
-	struct ibv_sge *sges;
-	struct ibv_send_wr *chain;
-	struct ibv_send_wr **chain_tail;
-	uint32_t chain_len;
-	bool corked;
-	uint32_t tx_head;
-	uint32_t tx_used;
-	uint32_t tx_unsignaled;
-	GQueue tx_backlog;
-	uint64_t inv_posted;
-	uint64_t inv_done;
-	uint32_t rq_depth;
-	GPtrArray *rx;
-	GPtrArray *rx_chunks;
-	uint32_t rx_posted;
-	uint32_t rx_ffp;
-	int rx_error;
-	struct rx_held *held;
-	uint32_t held_head;
-	uint32_t held_count;
-	GHashTable *cmds;
-	uint64_t copied;
-};
-
-static void tx_pending_free(struct dm_conn *c, struct tx_pending *p)
-{
-	if (c->ctl)
-		pool_free(c->ctl, p->d.owned);
-	g_free(p);
-}
+#include "datamover/iser-conn.h"
 
 /* Makes service() run soon, for work no completion will announce. */
 static void kick(struct dm_conn *c)
@@ -355,36 +74,12 @@ static void kick(struct dm_conn *c)
 		g_debug("iSER: eventfd write: %s", g_strerror(errno));
 }
 
-static void tx_backlog_purge(struct dm_conn *c)
-{
-	struct tx_pending *p;
-
-	while ((p = g_queue_pop_head(&c->tx_backlog)))
-		tx_pending_free(c, p);
-}
-
-/*
- * Puts the QP into the error state: no more RDMA to or from our memory,
- * and every work request posted comes back flushed. rdma_disconnect() also
- * tells the target; after it disconnected us the QP is moved directly.
- */
-static void qp_stop(struct dm_conn *c)
-{
-	struct ibv_qp_attr attr = {.qp_state = IBV_QPS_ERR};
-
-	if (c->connected)
-		rdma_disconnect(c->id);
-	else if (c->id && c->id->qp)
-		ibv_modify_qp(c->id->qp, &attr, IBV_QP_STATE);
-	c->connected = false;
-}
-
 /*
  * Marks the connection dead and tells the iSCSI layer, once. The QP goes to
  * the error state at once (rdma_disconnect), so that the target can no
  * longer reach buffers the iSCSI layer is about to give back.
  */
-static void G_GNUC_PRINTF(3, 4) dm_fail(struct dm_conn *c, int err, const char *fmt, ...)
+void G_GNUC_PRINTF(3, 4) iser_fail(struct dm_conn *c, int err, const char *fmt, ...)
 {
 	g_autofree char *msg = NULL;
 	va_list ap;
@@ -395,8 +90,8 @@ static void G_GNUC_PRINTF(3, 4) dm_fail(struct dm_conn *c, int err, const char *
 	va_start(ap, fmt);
 	msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	qp_stop(c);
-	tx_backlog_purge(c);
+	iser_qp_stop(c);
+	iser_tx_backlog_purge(c);
 	/* No upcall inside forget_task(): service() reports it. */
 	if (c->in_sync) {
 		c->fail_err = err;
@@ -407,7 +102,7 @@ static void G_GNUC_PRINTF(3, 4) dm_fail(struct dm_conn *c, int err, const char *
 	c->up.failed(c->up.opaque, err, msg);
 }
 
-static int epoll_add(int epfd, int fd)
+int iser_epoll_add(int epfd, int fd)
 {
 	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
 
@@ -433,7 +128,7 @@ static struct dm_conn *iser_create(const struct dm_upcalls *up)
 	c->up = *up;
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	c->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (c->epfd < 0 || c->kick_fd < 0 || epoll_add(c->epfd, c->kick_fd) < 0) {
+	if (c->epfd < 0 || c->kick_fd < 0 || iser_epoll_add(c->epfd, c->kick_fd) < 0) {
 		if (c->epfd >= 0)
 			close(c->epfd);
 		if (c->kick_fd >= 0)
@@ -452,514 +147,6 @@ static struct dm_conn *iser_create(const struct dm_upcalls *up)
 	return c;
 }
 
-/* Names a CM event that is not the one we waited for, for messages. */
-static char *cm_what(enum rdma_cm_event_type type, int status)
-{
-	switch (type) {
-	case RDMA_CM_EVENT_REJECTED:
-		/* IB CM reject reason 8: invalid service ID, i.e. no listener. */
-		return g_strdup_printf("connection refused by the target%s (RDMA CM reject, "
-				       "status %d)",
-				       status == 8 ? ": nothing listens for iSER there" : "",
-				       status);
-	case RDMA_CM_EVENT_UNREACHABLE:
-		return g_strdup_printf("target unreachable (%s)",
-				       g_strerror(status < 0 ? -status : ETIMEDOUT));
-	case RDMA_CM_EVENT_ADDR_ERROR:
-	case RDMA_CM_EVENT_ROUTE_ERROR:
-	case RDMA_CM_EVENT_CONNECT_ERROR:
-		return g_strdup_printf("%s (%s)", rdma_event_str(type),
-				       g_strerror(status < 0 ? -status : EIO));
-	default:
-		return g_strdup_printf("unexpected %s", rdma_event_str(type));
-	}
-}
-
-/* Gives a payload buffer back to the pool, if there still is one. */
-static void pool_put(struct dm_conn *c, void *buf)
-{
-	if (c->pool)
-		pool_free(c->pool, buf);
-}
-
-/*
- * Frees what belongs to one connection, in the order verbs requires: QP
- * (its windows with it), CM id, CQ, completion channel, the control memory
- * and the bounces. The protection domain and the payload pool go too unless
- * @keep_pool: the iSCSI layer's payload buffers outlive a reset().
- */
-static void conn_teardown(struct dm_conn *c, bool keep_pool)
-{
-	GHashTableIter it;
-	gpointer v;
-
-	if (c->id && c->id->qp)
-		rdma_destroy_qp(c->id);
-	if (c->id)
-		rdma_destroy_id(c->id);
-	c->id = NULL;
-	tx_backlog_purge(c);
-	g_hash_table_iter_init(&it, c->cmds);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		struct iser_cmd *cmd = v;
-
-		pool_put(c, cmd->bounce_write);
-		pool_put(c, cmd->bounce_read);
-	}
-	g_hash_table_remove_all(c->cmds);
-	/* Bound or not, with the QP gone no window leads anywhere. */
-	g_clear_pointer(&c->wins, wins_destroy);
-	g_ptr_array_set_size(c->rx_chunks, 0);
-	g_ptr_array_set_size(c->rx, 0);
-	c->rx_posted = 0;
-	c->rx_ffp = 0;
-	g_clear_pointer(&c->held, g_free);
-	c->held_head = 0;
-	c->held_count = 0;
-	g_clear_pointer(&c->tx_owned, g_free);
-	g_clear_pointer(&c->tx_inv, g_free);
-	g_clear_pointer(&c->wrs, g_free);
-	g_clear_pointer(&c->sges, g_free);
-	c->chain = NULL;
-	c->chain_tail = &c->chain;
-	c->chain_len = 0;
-	c->tx_ring = NULL;
-	c->tx_head = 0;
-	c->tx_used = 0;
-	c->tx_unsignaled = 0;
-	c->inv_posted = 0;
-	c->inv_done = 0;
-	/* The send ring, receive buffers and control PDU copies. */
-	g_clear_pointer(&c->ctl, pool_destroy);
-	if (c->cq) {
-		ibv_ack_cq_events(c->cq, c->cq_events);
-		c->cq_events = 0;
-		ibv_destroy_cq(c->cq);
-		c->cq = NULL;
-	}
-	if (c->comp_ch) {
-		ibv_destroy_comp_channel(c->comp_ch);
-		c->comp_ch = NULL;
-	}
-	if (keep_pool)
-		return;
-	g_clear_pointer(&c->pool, pool_destroy);
-	if (c->pd) {
-		ibv_dealloc_pd(c->pd);
-		c->pd = NULL;
-	}
-}
-
-static int rx_post(struct dm_conn *c, uint32_t idx)
-{
-	struct rx_slot *s = g_ptr_array_index(c->rx, idx);
-	struct ibv_sge sge = {.addr = (uintptr_t)s->buf, .length = s->size, .lkey = s->lkey};
-	struct ibv_recv_wr wr = {.wr_id = WR_ID(WR_RX, idx), .sg_list = &sge, .num_sge = 1};
-	struct ibv_recv_wr *bad;
-	int rc = ibv_post_recv(c->id->qp, &wr, &bad);
-
-	if (rc) {
-		errno = rc;
-		return -1;
-	}
-	c->rx_posted++;
-	return 0;
-}
-
-/* Adds @count receive buffers of @size bytes, carved from one pool buffer. */
-static int rx_add(struct dm_conn *c, uint32_t count, uint32_t size, bool login)
-{
-	uint8_t *chunk = pool_alloc(c->ctl, (size_t)count * size);
-	struct ibv_mr *mr;
-	uint32_t i;
-
-	if (!chunk)
-		return -1;
-	g_ptr_array_add(c->rx_chunks, chunk);
-	mr = pool_find(c->ctl, chunk, (size_t)count * size);
-	for (i = 0; i < count; i++) {
-		struct rx_slot *s = g_new0(struct rx_slot, 1);
-
-		s->buf = chunk + (size_t)i * size;
-		s->size = size;
-		s->lkey = mr->lkey;
-		s->login = login;
-		g_ptr_array_add(c->rx, s);
-		if (rx_post(c, c->rx->len - 1) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/*
- * Keeps at least @want full-feature receives posted: one per command in
- * flight and a margin. Each is as large as the InitiatorRecvDataSegmentLength
- * we declared, never smaller, or a large PDU would break the connection.
- */
-static int rx_provision(struct dm_conn *c, uint32_t want)
-{
-	uint32_t size = (uint32_t)ISER_HDRS_LEN + MAX(c->params.max_recv_dsl, ISER_LOGIN_DSL);
-	uint32_t count;
-
-	want = MIN(want, c->rq_depth);
-	if (c->rx_ffp >= want)
-		return 0;
-	size = (size + 63u) & ~63u;
-	count = MAX(want - c->rx_ffp, ISER_RX_CHUNK);
-	/* Fill the pool buffer: its size class may hold more than asked for. */
-	count = (uint32_t)MIN(pool_usable((size_t)count * size) / size, c->rq_depth - c->rx_ffp);
-	if (rx_add(c, count, size, false) < 0) {
-		c->rx_error = errno ? errno : ENOMEM;
-		return -1;
-	}
-	c->rx_ffp += count;
-	return 0;
-}
-
-/* Reports a failure of rx_provision() outside set_params(), which has no upcalls. */
-static int rx_check(struct dm_conn *c)
-{
-	if (c->rx_error)
-		dm_fail(c, c->rx_error, "cannot post receive buffers: %s", g_strerror(c->rx_error));
-	return c->failed ? -1 : 0;
-}
-
-/* Creates PD, CQ, QP, the pool, the send ring and the login receive. */
-static int verbs_setup(struct dm_conn *c, char **why)
-{
-	struct ibv_device_attr da;
-	struct ibv_qp_init_attr qa = {0};
-	g_autofree char *how = NULL;
-	struct ibv_mr *mr;
-	int cqe;
-
-	if (ibv_query_device(c->id->verbs, &da)) {
-		*why = g_strdup_printf("cannot query the RDMA device: %s", g_strerror(errno));
-		return -1;
-	}
-	c->sq_depth = MIN(ISER_SQ_DEPTH, (uint32_t)da.max_qp_wr);
-	c->rq_depth = MIN(ISER_RQ_DEPTH, (uint32_t)da.max_qp_wr);
-	cqe = (int)MIN(c->sq_depth + c->rq_depth, (uint32_t)da.max_cqe);
-	if (c->pd && c->pd->context != c->id->verbs) {
-		*why = g_strdup_printf("the portal now routes to RDMA device %s, not to %s where "
-				       "our buffers are registered",
-				       ibv_get_device_name(c->id->verbs->device),
-				       ibv_get_device_name(c->pd->context->device));
-		return -1;
-	}
-	if (!c->pd) {
-		c->pd = ibv_alloc_pd(c->id->verbs);
-		if (!c->pd) {
-			*why = g_strdup_printf("cannot allocate a protection domain: %s",
-					       g_strerror(errno));
-			return -1;
-		}
-	}
-	c->wins = wins_new(c->pd, &how);
-	if (!c->pool) {
-		/* Payload: reached only through windows (mr mode: per-command MRs). */
-		g_debug("iSER: the target reaches each payload buffer through %s", how);
-		c->pool = pool_new_rdma(
-		    c->pd, IBV_ACCESS_LOCAL_WRITE | (wins_are_mw(c->wins) ? IBV_ACCESS_MW_BIND : 0),
-		    true, &c->budget);
-	}
-	c->ctl = pool_new_rdma(c->pd, IBV_ACCESS_LOCAL_WRITE, false, &c->budget);
-	c->comp_ch = ibv_create_comp_channel(c->id->verbs);
-	if (!c->comp_ch || dm_set_nonblock(c->comp_ch->fd) < 0) {
-		*why = g_strdup_printf("cannot create a completion channel: %s", g_strerror(errno));
-		return -1;
-	}
-	c->cq = ibv_create_cq(c->id->verbs, cqe, c, c->comp_ch, 0);
-	if (!c->cq || ibv_req_notify_cq(c->cq, 0)) {
-		*why = g_strdup_printf("cannot create a completion queue of %d entries: %s", cqe,
-				       g_strerror(errno));
-		return -1;
-	}
-	qa.send_cq = c->cq;
-	qa.recv_cq = c->cq;
-	qa.qp_type = IBV_QPT_RC;
-	qa.cap.max_send_wr = c->sq_depth;
-	qa.cap.max_recv_wr = c->rq_depth;
-	qa.cap.max_send_sge = 2;
-	qa.cap.max_recv_sge = 1;
-	if (rdma_create_qp(c->id, c->pd, &qa)) {
-		*why = g_strdup_printf("cannot create a queue pair: %s", g_strerror(errno));
-		return -1;
-	}
-	c->tx_ring = pool_alloc(c->ctl, (size_t)c->sq_depth * ISER_TX_SLOT);
-	if (!c->tx_ring) {
-		*why = g_strdup_printf("cannot register the send ring: %s", g_strerror(errno));
-		return -1;
-	}
-	g_debug("iSER: send ring at 0x%016lx, %zu bytes", (unsigned long)(uintptr_t)c->tx_ring,
-		(size_t)c->sq_depth * ISER_TX_SLOT);
-	mr = pool_find(c->ctl, c->tx_ring, (size_t)c->sq_depth * ISER_TX_SLOT);
-	c->tx_lkey = mr->lkey;
-	c->tx_owned = g_new0(void *, c->sq_depth);
-	c->tx_inv = g_new0(uint64_t, c->sq_depth);
-	c->wrs = g_new0(struct ibv_send_wr, c->sq_depth);
-	c->sges = g_new0(struct ibv_sge, 2 * (size_t)c->sq_depth);
-	c->held = g_new0(struct rx_held, c->rq_depth);
-	if (rx_add(c, 1, (uint32_t)ISER_HDRS_LEN + ISER_LOGIN_DSL, true) < 0) {
-		*why = g_strdup_printf("cannot post the login receive: %s", g_strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* What the QP got from rdma_cm: how long a dead peer takes to notice. */
-static void qp_log_timers(struct dm_conn *c)
-{
-	struct ibv_qp_attr a;
-	struct ibv_qp_init_attr ia;
-
-	if (ibv_query_qp(c->id->qp, &a, IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY, &ia))
-		return;
-	g_debug("iSER: QP %u: ACK timeout %u (%.0f ms), retry count %u, RNR retry count %u",
-		c->id->qp->qp_num, a.timeout,
-		a.timeout ? 4.096e-3 * (double)(1ull << a.timeout) : 0.0, a.retry_cnt, a.rnr_retry);
-}
-
-/*
- * Connecting never blocks (name resolution aside). connect() resolves the
- * name and starts on the first address: an RDMA CM id, then address
- * resolution; everything after is driven by CM events in cm_service():
- *
- *   ADDR_RESOLVED  -> route resolution
- *   ROUTE_RESOLVED -> PD (first time), CQ, QP, login receive; rdma_connect
- *   ESTABLISHED    -> the target's CM reply checked; connected()
- *   anything else  -> this address failed: next address, or failed()
- *
- * The session times the attempt out by resetting the connection.
- */
-enum connect_step {
-	CONNECT_NONE,
-	CONNECT_ADDR,
-	CONNECT_ROUTE,
-	CONNECT_ESTABLISH,
-};
-
-static void connect_note(struct dm_conn *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void connect_note(struct dm_conn *c, const char *fmt, ...)
-{
-	const struct addrinfo *ai = c->connect_ai;
-	g_autofree char *where = dm_addr_str(ai->ai_addr, ai->ai_addrlen);
-	g_autofree char *why = NULL;
-	va_list ap;
-
-	va_start(ap, fmt);
-	why = g_strdup_vprintf(fmt, ap);
-	va_end(ap);
-	if (c->connect_errs->len)
-		g_string_append(c->connect_errs, "; ");
-	g_string_append_printf(c->connect_errs, "connect to %s over iSER: %s", where, why);
-}
-
-/* Milliseconds rdma_resolve_*() may take. */
-static int step_ms(const struct dm_conn *c)
-{
-	return c->connect_ms > 0 ? c->connect_ms : 2000;
-}
-
-/*
- * Starts on the addresses from @ai on, undoing what an earlier one left.
- * Returns 0 while one is under way, -1 when every one failed at once.
- */
-static int connect_from(struct dm_conn *c, struct addrinfo *ai)
-{
-	uint8_t ack_timeout = ISER_ACK_TIMEOUT;
-
-	for (; ai; ai = ai->ai_next) {
-		conn_teardown(c, c->pool_kept);
-		c->connect_ai = ai;
-		if (rdma_create_id(c->cm_ch, &c->id, c, RDMA_PS_TCP)) {
-			c->id = NULL;
-			connect_note(c, "cannot create an RDMA CM id: %s", g_strerror(errno));
-			continue;
-		}
-		/* Before route resolution: on RoCE it also sets the path's life time. */
-		if (rdma_set_option(c->id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &ack_timeout,
-				    sizeof(ack_timeout))) {
-			connect_note(c, "cannot set the ACK timeout: %s", g_strerror(errno));
-			continue;
-		}
-		if (rdma_resolve_addr(c->id, NULL, ai->ai_addr, step_ms(c))) {
-			connect_note(c, "address resolution: %s", g_strerror(errno));
-			continue;
-		}
-		c->connect_step = CONNECT_ADDR;
-		return 0;
-	}
-	conn_teardown(c, c->pool_kept);
-	c->connect_step = CONNECT_NONE;
-	return -1;
-}
-
-static void connect_end(struct dm_conn *c)
-{
-	if (c->connect_res)
-		freeaddrinfo(c->connect_res);
-	c->connect_res = NULL;
-	c->connect_ai = NULL;
-	c->connect_step = CONNECT_NONE;
-}
-
-static int iser_connect(struct dm_conn *c, const char *host, uint16_t port, int timeout_ms,
-			GError **error)
-{
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICSERV,
-	};
-	char serv[8];
-	int rc;
-
-	if (c->id || c->failed || c->cm_ch) {
-		g_set_error(error, DM_ISER_ERROR, EISCONN, "connect to %s:%u: already used", host,
-			    port);
-		return -1;
-	}
-	snprintf(serv, sizeof(serv), "%u", port);
-	rc = getaddrinfo(host, serv, &hints, &c->connect_res);
-	if (rc) {
-		c->connect_res = NULL;
-		g_set_error(error, DM_ISER_ERROR, rc == EAI_SYSTEM ? errno : ENOENT,
-			    "cannot resolve %s: %s", host,
-			    rc == EAI_SYSTEM ? g_strerror(errno) : gai_strerror(rc));
-		return -1;
-	}
-	c->cm_ch = rdma_create_event_channel();
-	if (!c->cm_ch || dm_set_nonblock(c->cm_ch->fd) < 0 ||
-	    epoll_add(c->epfd, c->cm_ch->fd) < 0) {
-		g_set_error(error, DM_ISER_ERROR, errno, "connect to %s:%u over iSER: %s", host,
-			    port, g_strerror(errno));
-		goto fail;
-	}
-	c->connect_ms = timeout_ms;
-	g_string_truncate(c->connect_errs, 0);
-	if (connect_from(c, c->connect_res) < 0) {
-		g_set_error_literal(error, DM_ISER_ERROR, ECONNREFUSED, c->connect_errs->str);
-		goto fail;
-	}
-	return 0;
-fail:
-	connect_end(c);
-	if (c->cm_ch)
-		rdma_destroy_event_channel(c->cm_ch);
-	c->cm_ch = NULL;
-	return -1;
-}
-
-/* Route resolved: the verbs objects, then the connect request. */
-static int connect_request(struct dm_conn *c)
-{
-	struct iser_cm_hdr priv = {.flags = ISER_CM_ZBVA_NOT_SUP};
-	struct rdma_conn_param cp = {0};
-	struct ibv_device_attr da;
-	g_autofree char *why = NULL;
-
-	if (verbs_setup(c, &why) < 0) {
-		connect_note(c, "%s", why);
-		return -1;
-	}
-	/*
-	 * A window may be invalidated by the target's Send with Invalidate
-	 * (LIO does, tgt does not); a per-command MR may not.
-	 */
-	if (!wins_are_mw(c->wins))
-		priv.flags |= ISER_CM_SEND_W_INV_NOT_SUP;
-	if (epoll_add(c->epfd, c->comp_ch->fd) < 0) {
-		connect_note(c, "epoll: %s", g_strerror(errno));
-		return -1;
-	}
-	if (ibv_query_device(c->id->verbs, &da)) {
-		connect_note(c, "cannot query the RDMA device: %s", g_strerror(errno));
-		return -1;
-	}
-	/*
-	 * The target sizes its outstanding RDMA Reads (our Data-Out) by what
-	 * we accept as responder; 0 would leave it none.
-	 */
-	cp.responder_resources = (uint8_t)CLAMP(da.max_qp_rd_atom, 1, 255);
-	cp.initiator_depth = (uint8_t)CLAMP(da.max_qp_init_rd_atom, 1, 255);
-	cp.retry_count = ISER_RETRY_COUNT;
-	cp.rnr_retry_count = 6;
-	cp.private_data = &priv;
-	cp.private_data_len = sizeof(priv);
-	if (rdma_connect(c->id, &cp)) {
-		connect_note(c, "rdma_connect: %s", g_strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * One CM event of a connect under way. Returns 1 once connected, 0 while
- * under way, -1 when this address failed.
- */
-static int connect_event(struct dm_conn *c, const struct rdma_cm_event *ev)
-{
-	uint8_t flags;
-	int reply;
-
-	switch (c->connect_step) {
-	case CONNECT_ADDR:
-		if (ev->event != RDMA_CM_EVENT_ADDR_RESOLVED) {
-			connect_note(c, "address resolution: %s",
-				     g_strerror(ev->status < 0 ? -ev->status : EIO));
-			return -1;
-		}
-		if (rdma_resolve_route(c->id, step_ms(c))) {
-			connect_note(c, "route resolution: %s", g_strerror(errno));
-			return -1;
-		}
-		c->connect_step = CONNECT_ROUTE;
-		return 0;
-	case CONNECT_ROUTE:
-		if (ev->event != RDMA_CM_EVENT_ROUTE_RESOLVED) {
-			connect_note(c, "route resolution: %s",
-				     g_strerror(ev->status < 0 ? -ev->status : EIO));
-			return -1;
-		}
-		if (connect_request(c) < 0)
-			return -1;
-		c->connect_step = CONNECT_ESTABLISH;
-		return 0;
-	case CONNECT_ESTABLISH:
-		if (ev->event != RDMA_CM_EVENT_ESTABLISHED) {
-			g_autofree char *what = cm_what(ev->event, ev->status);
-
-			connect_note(c, "%s", what);
-			return -1;
-		}
-		reply = iser_cm_reply_flags(ev->param.conn.private_data,
-					    ev->param.conn.private_data_len, &flags) < 0
-			    ? -1
-			    : flags;
-		if (reply < 0) {
-			connect_note(c, "the target's iSER connection data is shorter than its "
-					"header");
-			return -1;
-		}
-		/*
-		 * LIO answers with the flags of what it will not use; tgt sends
-		 * no data (no flags). A Send with Invalidate must name a window
-		 * of the command it answers (checked at completion).
-		 */
-		g_debug("iSER: the target %s ZBVA and %s Send with Invalidate",
-			reply & ISER_CM_ZBVA_NOT_SUP ? "does not use" : "did not rule out",
-			reply & ISER_CM_SEND_W_INV_NOT_SUP ? "does not use" : "did not rule out");
-		c->connected = true;
-		c->pool_kept = true;
-		qp_log_timers(c);
-		return 1;
-	case CONNECT_NONE:
-		break;
-	}
-	return 0;
-}
-
 static int iser_get_fd(struct dm_conn *c)
 {
 	return c->epfd;
@@ -971,198 +158,6 @@ static uint32_t iser_which_events(struct dm_conn *c)
 	if (c->fail_msg)
 		return EPOLLIN;
 	return c->failed || !c->cm_ch ? 0 : EPOLLIN;
-}
-
-/*
- * Work requests are taken into send descriptors as they come and posted
- * together by tx_flush(): one ibv_post_send() for a command's window bind
- * and Send, for the invalidations of a batch of responses, for everything
- * queued while corked.
- */
-
-/* Takes free descriptor @c->tx_head for @d and links it into the chain. */
-static void tx_take(struct dm_conn *c, const struct tx_desc *d)
-{
-	uint32_t idx = c->tx_head;
-	struct ibv_send_wr *wr = &c->wrs[idx];
-	struct ibv_sge *sge = &c->sges[2 * (size_t)idx];
-
-	if (d->kind == TX_SEND) {
-		uint8_t *slot = c->tx_ring + (size_t)idx * ISER_TX_SLOT;
-
-		memcpy(slot, d->hdr, d->hdr_len);
-		memset(wr, 0, sizeof(*wr));
-		sge[0] = (struct ibv_sge){
-		    .addr = (uintptr_t)slot, .length = d->hdr_len, .lkey = c->tx_lkey};
-		sge[1] = (struct ibv_sge){
-		    .addr = (uintptr_t)d->data, .length = d->dlen, .lkey = d->lkey};
-		wr->sg_list = sge;
-		wr->num_sge = d->dlen ? 2 : 1;
-		wr->opcode = IBV_WR_SEND;
-	} else {
-		*wr = d->wr;
-	}
-	wr->wr_id = WR_ID(WR_TX, idx);
-	wr->next = NULL;
-	/*
-	 * Descriptors are released only by a signalled completion: signal
-	 * regularly, always when this takes the last free one, and every
-	 * invalidation, whose completion a response waits for.
-	 */
-	if (++c->tx_unsignaled >= ISER_SIGNAL_EVERY || c->tx_used + 1 == c->sq_depth ||
-	    d->kind == TX_INV) {
-		wr->send_flags |= IBV_SEND_SIGNALED;
-		c->tx_unsignaled = 0;
-	}
-	c->tx_owned[idx] = d->owned;
-	c->tx_inv[idx] = d->inv_seq;
-	c->tx_head = (idx + 1) % c->sq_depth;
-	c->tx_used++;
-	*c->chain_tail = wr;
-	c->chain_tail = &wr->next;
-	c->chain_len++;
-}
-
-/* Gives back the last @n descriptors taken, which were not posted. */
-static void tx_untake(struct dm_conn *c, uint32_t n)
-{
-	while (n--) {
-		c->tx_head = (c->tx_head + c->sq_depth - 1) % c->sq_depth;
-		c->tx_used--;
-		pool_free(c->ctl, c->tx_owned[c->tx_head]);
-		c->tx_owned[c->tx_head] = NULL;
-		c->tx_inv[c->tx_head] = 0;
-	}
-}
-
-/* Drops the chain without posting it (the connection is going away). */
-static void tx_chain_drop(struct dm_conn *c)
-{
-	tx_untake(c, c->chain_len);
-	c->chain = NULL;
-	c->chain_tail = &c->chain;
-	c->chain_len = 0;
-}
-
-/* Posts the chain. On failure what was not posted is given back. */
-static int tx_flush(struct dm_conn *c)
-{
-	struct ibv_send_wr *bad = NULL, *wr;
-	uint32_t n = 0;
-	int rc;
-
-	if (!c->chain)
-		return c->failed ? -1 : 0;
-	rc = ibv_post_send(c->id->qp, c->chain, &bad);
-	for (wr = c->chain; wr && wr != bad; wr = wr->next)
-		if (wr->opcode == IBV_WR_BIND_MW)
-			win_posted(wr);
-	if (rc) {
-		for (wr = bad; wr; wr = wr->next)
-			n++;
-		tx_untake(c, n);
-	}
-	c->chain = NULL;
-	c->chain_tail = &c->chain;
-	c->chain_len = 0;
-	if (rc) {
-		dm_fail(c, rc, "cannot post a send: %s", g_strerror(rc));
-		return -1;
-	}
-	return 0;
-}
-
-/* Posts now unless corked. */
-static int tx_kick(struct dm_conn *c)
-{
-	return c->corked ? (c->failed ? -1 : 0) : tx_flush(c);
-}
-
-/*
- * Queues @d: into a descriptor now or, while every descriptor is in use,
- * once one is released. A Send's @d->owned is freed once sent.
- */
-static int tx_queue(struct dm_conn *c, const struct tx_desc *d)
-{
-	struct tx_pending *p;
-
-	if (c->failed) {
-		pool_free(c->ctl, d->owned);
-		return -1;
-	}
-	if (g_queue_is_empty(&c->tx_backlog) && c->tx_used < c->sq_depth) {
-		tx_take(c, d);
-		return 0;
-	}
-	p = g_malloc(sizeof(*p) + d->hdr_len);
-	p->d = *d;
-	if (d->hdr_len)
-		memcpy(p->hdr, d->hdr, d->hdr_len);
-	p->d.hdr = p->hdr;
-	g_queue_push_tail(&c->tx_backlog, p);
-	return 0;
-}
-
-static int tx_send(struct dm_conn *c, const uint8_t *hdr, uint32_t hdr_len, const void *data,
-		   uint32_t dlen, uint32_t lkey, void *owned, struct dm_task *task)
-{
-	const struct tx_desc d = {
-	    .kind = TX_SEND,
-	    .task = task,
-	    .hdr = hdr,
-	    .hdr_len = hdr_len,
-	    .data = data,
-	    .dlen = dlen,
-	    .lkey = lkey,
-	    .owned = owned,
-	};
-
-	return tx_queue(c, &d);
-}
-
-static void tx_backlog_flush(struct dm_conn *c)
-{
-	while (!c->failed && c->tx_used < c->sq_depth && !g_queue_is_empty(&c->tx_backlog)) {
-		struct tx_pending *p = g_queue_pop_head(&c->tx_backlog);
-
-		tx_take(c, &p->d);
-		g_free(p);
-	}
-	tx_kick(c);
-}
-
-/* A completion for descriptor @idx: it and every older one are done. */
-static void tx_release(struct dm_conn *c, uint32_t idx)
-{
-	uint32_t tail = (c->tx_head + c->sq_depth - c->tx_used) % c->sq_depth;
-	uint32_t n = (idx + c->sq_depth - tail) % c->sq_depth + 1;
-
-	if (idx >= c->sq_depth || n > c->tx_used)
-		return;
-	while (n--) {
-		pool_free(c->ctl, c->tx_owned[tail]);
-		c->tx_owned[tail] = NULL;
-		/*
-		 * A flushed invalidation counts too: a QP in the error state
-		 * lets no RDMA through any more.
-		 */
-		if (c->tx_inv[tail] > c->inv_done)
-			c->inv_done = c->tx_inv[tail];
-		c->tx_inv[tail] = 0;
-		tail = (tail + 1) % c->sq_depth;
-		c->tx_used--;
-	}
-}
-
-/* Builds the iSER header and BHS (+ AHS) of a PDU to send into @out. */
-static uint32_t tx_hdr(uint8_t *out, const struct iser_hdr *ih, const uint8_t *bhs, uint32_t dlen)
-{
-	uint32_t blen = ISCSI_BHS_LEN + ((const struct iscsi_bhs *)bhs)->ahs_len * 4u;
-
-	memcpy(out, ih, sizeof(*ih));
-	memcpy(out + sizeof(*ih), bhs, blen);
-	iscsi_set_dlength(((struct iscsi_bhs *)(out + sizeof(*ih)))->dlength, dlen);
-	return (uint32_t)sizeof(*ih) + blen;
 }
 
 static int iser_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data, uint32_t dlen)
@@ -1179,17 +174,17 @@ static int iser_send_pdu(struct dm_conn *c, const uint8_t *bhs, const void *data
 	if (dlen) {
 		copy = pool_alloc(c->ctl, dlen);
 		if (!copy) {
-			dm_fail(c, ENOMEM, "out of registered memory for a %u-byte PDU: %s", dlen,
-				g_strerror(errno));
+			iser_fail(c, ENOMEM, "out of registered memory for a %u-byte PDU: %s", dlen,
+				  g_strerror(errno));
 			return -1;
 		}
 		memcpy(copy, data, dlen);
 		lkey = pool_find(c->ctl, copy, dlen)->lkey;
 	}
-	hlen = tx_hdr(hdr, &ih, bhs, dlen);
-	if (tx_send(c, hdr, hlen, copy, dlen, lkey, copy, NULL) < 0)
+	hlen = iser_tx_hdr(hdr, &ih, bhs, dlen);
+	if (iser_tx_send(c, hdr, hlen, copy, dlen, lkey, copy, NULL) < 0)
 		return -1;
-	return tx_kick(c);
+	return iser_tx_kick(c);
 }
 
 /*
@@ -1238,8 +233,8 @@ static int tx_data_out(struct dm_conn *c, struct dm_task *task, const uint8_t *w
 		h.exp_statsn = htonl(c->up.exp_statsn(c->up.opaque));
 		h.datasn = htonl(datasn++);
 		h.offset = htonl(off);
-		hlen = tx_hdr(hdr, &ih, (const uint8_t *)&h, len);
-		if (tx_send(c, hdr, hlen, wbuf + off, len, lkey, NULL, task) < 0)
+		hlen = iser_tx_hdr(hdr, &ih, (const uint8_t *)&h, len);
+		if (iser_tx_send(c, hdr, hlen, wbuf + off, len, lkey, NULL, task) < 0)
 			return -1;
 		off += len;
 	}
@@ -1258,13 +253,13 @@ static uint32_t cmd_window(struct dm_conn *c, struct dm_task *task, struct iser_
 	struct iser_win *win = win_open(c->wins, mr, buf, len, access, &d.wr);
 
 	if (!win) {
-		dm_fail(c, errno, "cannot open a window of %u bytes for the target: %s", len,
-			g_strerror(errno));
+		iser_fail(c, errno, "cannot open a window of %u bytes for the target: %s", len,
+			  g_strerror(errno));
 		return 0;
 	}
 	cmd->win[which] = win;
 	cmd->live[which] = true;
-	if (wins_are_mw(c->wins) && tx_queue(c, &d) < 0)
+	if (wins_are_mw(c->wins) && iser_tx_queue(c, &d) < 0)
 		return 0;
 	return win->rkey;
 }
@@ -1287,7 +282,7 @@ static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_ta
 	struct iser_cmd *cmd;
 	uint32_t hlen, imm, unsol, stag;
 
-	if (c->failed || !c->connected || rx_check(c) < 0)
+	if (c->failed || !c->connected || iser_rx_check(c) < 0)
 		return -1;
 	if (task->imm_len > task->unsol_len || task->unsol_len > task->write_len ||
 	    task->imm_len > c->params.max_xmit_dsl || (task->write_len && !task->write_buf) ||
@@ -1323,16 +318,16 @@ static int iser_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_ta
 		ih.read_stag = htonl(stag);
 		ih.read_va = htobe64((uintptr_t)rbuf);
 	}
-	hlen = tx_hdr(hdr, &ih, bhs, imm);
-	if (tx_send(c, hdr, hlen, wbuf, imm, wmr ? wmr->lkey : 0, NULL, task) < 0 ||
-	    tx_data_out(c, task, wbuf, wmr ? wmr->lkey : 0, imm, unsol) < 0 || tx_kick(c) < 0)
+	hlen = iser_tx_hdr(hdr, &ih, bhs, imm);
+	if (iser_tx_send(c, hdr, hlen, wbuf, imm, wmr ? wmr->lkey : 0, NULL, task) < 0 ||
+	    tx_data_out(c, task, wbuf, wmr ? wmr->lkey : 0, imm, unsol) < 0 || iser_tx_kick(c) < 0)
 		return -1;
-	rx_provision(c, g_hash_table_size(c->cmds) + ISER_RX_SPARE);
-	return rx_check(c);
+	iser_rx_provision(c, g_hash_table_size(c->cmds) + ISER_RX_SPARE);
+	return iser_rx_check(c);
 
 nomem:
-	dm_fail(c, ENOMEM, "out of registered memory for a %u-byte bounce buffer: %s",
-		MAX(task->read_len, task->write_len), g_strerror(errno));
+	iser_fail(c, ENOMEM, "out of registered memory for a %u-byte bounce buffer: %s",
+		  MAX(task->read_len, task->write_len), g_strerror(errno));
 	return -1;
 }
 
@@ -1341,7 +336,7 @@ nomem:
  * use (mw mode); in mr mode drops their registrations now. Afterwards
  * @cmd->inv_seq is what to wait for.
  */
-static void cmd_invalidate(struct dm_conn *c, struct iser_cmd *cmd)
+void iser_cmd_invalidate(struct dm_conn *c, struct iser_cmd *cmd)
 {
 	int i;
 
@@ -1359,7 +354,7 @@ static void cmd_invalidate(struct dm_conn *c, struct iser_cmd *cmd)
 		win_inv_wr(cmd->win[i], &d.wr);
 		d.inv_seq = ++c->inv_posted;
 		cmd->inv_seq = d.inv_seq;
-		tx_queue(c, &d);
+		iser_tx_queue(c, &d);
 	}
 }
 
@@ -1368,20 +363,18 @@ static bool cmd_quiet(const struct dm_conn *c, const struct iser_cmd *cmd)
 	return !cmd->live[0] && !cmd->live[1] && cmd->inv_seq <= c->inv_done;
 }
 
-static void cq_drain_quiet(struct dm_conn *c);
-
 /*
  * Waits until the target can no longer reach @cmd's buffers: its windows
  * invalidated, or the connection failed (a QP in the error state lets no
  * RDMA through). Received PDUs are held meanwhile and delivered from the
  * next service(), which kick() brings about.
  */
-static void cmd_quiesce(struct dm_conn *c, struct iser_cmd *cmd)
+void iser_cmd_quiesce(struct dm_conn *c, struct iser_cmd *cmd)
 {
 	gint64 deadline = g_get_monotonic_time() + ISER_DRAIN_MS * 1000LL;
 
-	cmd_invalidate(c, cmd);
-	tx_flush(c);
+	iser_cmd_invalidate(c, cmd);
+	iser_tx_flush(c);
 	if (c->failed || cmd_quiet(c, cmd))
 		return;
 	c->in_sync = true;
@@ -1391,18 +384,19 @@ static void cmd_quiesce(struct dm_conn *c, struct iser_cmd *cmd)
 		gint64 left;
 		void *ctx;
 
-		cq_drain_quiet(c);
+		iser_cq_drain_quiet(c);
 		if (c->failed || cmd_quiet(c, cmd) || ibv_req_notify_cq(c->cq, 0))
 			break;
-		cq_drain_quiet(c);
+		iser_cq_drain_quiet(c);
 		if (c->failed || cmd_quiet(c, cmd))
 			break;
 		left = deadline - g_get_monotonic_time();
 		if (left <= 0) {
-			dm_fail(c, ETIMEDOUT,
-				"the invalidation of a given-up command's windows did not complete "
-				"within %d ms",
-				ISER_DRAIN_MS);
+			iser_fail(
+			    c, ETIMEDOUT,
+			    "the invalidation of a given-up command's windows did not complete "
+			    "within %d ms",
+			    ISER_DRAIN_MS);
 			break;
 		}
 		if (poll(&pfd, 1, (int)((left + 999) / 1000)) < 0 && errno != EINTR)
@@ -1413,7 +407,7 @@ static void cmd_quiesce(struct dm_conn *c, struct iser_cmd *cmd)
 	c->in_sync = false;
 	/* Armed again for service(), which delivers what was held. */
 	if (!c->failed && ibv_req_notify_cq(c->cq, 0))
-		dm_fail(c, EIO, "cannot arm the completion queue");
+		iser_fail(c, EIO, "cannot arm the completion queue");
 	kick(c);
 }
 
@@ -1430,7 +424,7 @@ static void iser_forget_task(struct dm_conn *c, struct dm_task *task)
 		/* Invalidations stay: the windows they end are still bound. */
 		if (p->d.task == task && p->d.kind != TX_INV) {
 			g_queue_delete_link(&c->tx_backlog, l);
-			tx_pending_free(c, p);
+			iser_tx_pending_free(c, p);
 		}
 		l = next;
 	}
@@ -1449,7 +443,7 @@ static void iser_forget_task(struct dm_conn *c, struct dm_task *task)
 	 * sure. The connection stays (ABORT TASK, LUN RESET).
 	 */
 	if (c->wins && !c->failed && !cmd_quiet(c, cmd))
-		cmd_quiesce(c, cmd);
+		iser_cmd_quiesce(c, cmd);
 	if (c->wins) {
 		win_close(c->wins, cmd->win[0]);
 		win_close(c->wins, cmd->win[1]);
@@ -1460,7 +454,7 @@ static void iser_forget_task(struct dm_conn *c, struct dm_task *task)
 }
 
 /*
- * Called with no upcall allowed (see rx_check()). The full-feature
+ * Called with no upcall allowed (see iser_rx_check()). The full-feature
  * receives are posted here, before any command can provoke a response.
  */
 static void iser_set_params(struct dm_conn *c, const struct dm_params *p)
@@ -1470,318 +464,7 @@ static void iser_set_params(struct dm_conn *c, const struct dm_params *p)
 	c->params.max_xmit_dsl = MAX(p->max_xmit_dsl, ISCSI_MIN_MRDSL);
 	c->params_set = true;
 	if (!c->failed && c->connected)
-		rx_provision(c, ISER_RX_CHUNK + ISER_RX_SPARE);
-}
-
-/* Final Login Response: transit to full feature phase, status success. */
-static bool is_final_login(const uint8_t *bhs)
-{
-	const struct iscsi_login_rsp *r = (const void *)bhs;
-
-	return (r->opcode & ISCSI_OPCODE_MASK) == ISCSI_OP_LOGIN_RSP &&
-	       (r->flags & ISCSI_LOGIN_TRANSIT) &&
-	       (r->flags & ISCSI_LOGIN_NSG_MASK) == ISCSI_STAGE_FULL_FEATURE &&
-	       r->status_class == ISCSI_LOGIN_CLASS_SUCCESS;
-}
-
-/* The task a SCSI Response or the Reject of a SCSI Command answers, or NULL. */
-static struct dm_task *answered_task(struct dm_conn *c, const struct iser_msg *m)
-{
-	const struct iscsi_bhs *h = (const void *)m->bhs;
-
-	if (m->op == ISCSI_OP_REJECT) {
-		if (m->dlen < ISCSI_BHS_LEN ||
-		    (m->data[0] & ISCSI_OPCODE_MASK) != ISCSI_OP_SCSI_CMD)
-			return NULL;
-		h = (const void *)m->data;
-	} else if (m->op != ISCSI_OP_SCSI_RSP) {
-		return NULL;
-	}
-	return c->up.find_task(c->up.opaque, ntohl(h->itt));
-}
-
-/*
- * On arrival of PDU @m (with @wc's invalidation, if any): the command it
- * answers is answered, and its windows are ended. Returns the invalidation
- * the PDU must wait for before the iSCSI layer sees it (0: none), or -1
- * with the connection failed.
- */
-static int64_t rx_end_windows(struct dm_conn *c, const struct iser_msg *m, const struct ibv_wc *wc,
-			      struct dm_task **task_out)
-{
-	struct dm_task *task = answered_task(c, m);
-	struct iser_cmd *cmd = task ? g_hash_table_lookup(c->cmds, task) : NULL;
-
-	*task_out = task;
-	if (wc->wc_flags & IBV_WC_WITH_INV) {
-		int i = -1;
-
-		if (cmd && cmd->live[0] && cmd->win[0]->rkey == wc->invalidated_rkey)
-			i = 0;
-		else if (cmd && cmd->live[1] && cmd->win[1]->rkey == wc->invalidated_rkey)
-			i = 1;
-		if (i < 0 || m->op != ISCSI_OP_SCSI_RSP) {
-			dm_fail(c, EPROTO,
-				"the target's %s invalidated STag 0x%08x, which is not a window of "
-				"the command it answers",
-				iscsi_opcode_name(m->op), wc->invalidated_rkey);
-			return -1;
-		}
-		/* Invalid already: the target's Send did it. */
-		cmd->live[i] = false;
-	}
-	if (!cmd)
-		return 0;
-	cmd->answered = true;
-	cmd_invalidate(c, cmd);
-	return cmd->inv_seq > c->inv_done ? (int64_t)cmd->inv_seq : 0;
-}
-
-/*
- * Before the iSCSI layer sees an answer to a command, whose windows are
- * invalid now: bring bounced read data home and count what was placed.
- */
-static void rx_answered(struct dm_conn *c, struct dm_task *task, const struct iser_msg *m)
-{
-	const struct iscsi_scsi_rsp *r = (const void *)m->bhs;
-	struct iser_cmd *cmd = task ? g_hash_table_lookup(c->cmds, task) : NULL;
-	uint32_t n;
-
-	if (!cmd || m->op != ISCSI_OP_SCSI_RSP)
-		return;
-	n = task->read_len;
-	if (r->flags & ISCSI_RSP_UNDERFLOW)
-		n -= MIN(ntohl(r->residual_count), n);
-	if (cmd->bounce_read) {
-		memcpy(task->read_buf, cmd->bounce_read, n);
-		c->copied += n;
-	}
-	task->read_placed = n;
-}
-
-/* Hands PDU @m of receive slot @idx to the iSCSI layer and re-posts the slot. */
-static void rx_deliver(struct dm_conn *c, uint32_t idx, const struct iser_msg *m,
-		       struct dm_task *task, bool final, bool dropped)
-{
-	if (!dropped) {
-		rx_answered(c, task, m);
-		if (c->up.pdu(c->up.opaque, m->bhs, m->ahs, m->ahs_len, m->data, m->dlen) < 0)
-			dm_fail(c, EPROTO, "%s rejected by the iSCSI layer",
-				iscsi_opcode_name(m->op));
-	}
-	if (c->failed)
-		return;
-	/*
-	 * Login requests and responses alternate, so one login receive is
-	 * enough; after the last one the full-feature receives take over.
-	 */
-	if (final)
-		return;
-	if (rx_post(c, idx) < 0)
-		dm_fail(c, errno, "cannot post a receive: %s", g_strerror(errno));
-}
-
-/* Delivers the held PDUs whose invalidations have completed, in order. */
-static void rx_deliver_held(struct dm_conn *c)
-{
-	while (c->held_count && !c->in_sync && !c->failed) {
-		struct rx_held h = c->held[c->held_head];
-
-		if (h.seq > c->inv_done)
-			return;
-		c->held_head = (c->held_head + 1) % c->rq_depth;
-		c->held_count--;
-		rx_deliver(c, h.idx, &h.m, h.task, h.final, h.dropped);
-	}
-}
-
-/* A receive completed (@wc) in slot @idx: check, end windows, deliver or hold. */
-static void rx_complete(struct dm_conn *c, uint32_t idx, const struct ibv_wc *wc)
-{
-	struct dm_task *task;
-	struct rx_slot *s;
-	struct rx_held *h;
-	struct iser_msg m;
-	char why[160];
-	int64_t seq;
-	bool final;
-
-	if (idx >= c->rx->len) {
-		dm_fail(c, EPROTO, "receive completion for an unknown buffer");
-		return;
-	}
-	s = g_ptr_array_index(c->rx, idx);
-	if (wc->byte_len > s->size) {
-		dm_fail(c, EPROTO, "iSER message of %u bytes in a %u-byte receive buffer",
-			wc->byte_len, s->size);
-		return;
-	}
-	if (iser_msg_parse(s->buf, wc->byte_len,
-			   c->params_set ? c->params.max_recv_dsl : ISER_LOGIN_DSL, &m, why,
-			   sizeof(why)) < 0) {
-		dm_fail(c, EPROTO, "%s", why);
-		return;
-	}
-	final = s->login && is_final_login(m.bhs);
-	seq = rx_end_windows(c, &m, wc, &task);
-	if (seq < 0)
-		return;
-	if (!seq && !c->held_count && !c->in_sync) {
-		rx_deliver(c, idx, &m, task, final, false);
-		return;
-	}
-	if (c->held_count == c->rq_depth) {
-		dm_fail(c, EPROTO, "more PDUs held than receives posted");
-		return;
-	}
-	h = &c->held[(c->held_head + c->held_count++) % c->rq_depth];
-	*h = (struct rx_held){
-	    .idx = idx, .m = m, .task = task, .seq = (uint64_t)seq, .final = final};
-}
-
-static const char *wr_kind(uint64_t wr_id)
-{
-	return wr_id >> 32 == WR_RX ? "receive" : "send";
-}
-
-/* Acts on one completion; after a failure only the accounting. */
-static void cq_handle(struct dm_conn *c, const struct ibv_wc *wc)
-{
-	uint32_t idx = (uint32_t)wc->wr_id;
-	bool rx = wc->wr_id >> 32 == WR_RX;
-
-	if (rx)
-		c->rx_posted--;
-	else
-		tx_release(c, idx);
-	if (wc->status == IBV_WC_WR_FLUSH_ERR && !c->failed) {
-		/*
-		 * The first failure is a flush: none of our requests failed,
-		 * the QP was moved to the error state under us. rdma_rxe does
-		 * that when the target's RDMA Write or Read was refused (an
-		 * STag, address or length outside the windows it was given).
-		 */
-		dm_fail(c, EIO,
-			"the RDMA queue pair went into the error state with no request of ours "
-			"failed: the target broke the RDMA protocol, e.g. an RDMA access outside "
-			"the memory windows it was given");
-		return;
-	}
-	if (wc->status != IBV_WC_SUCCESS) {
-		dm_fail(c, EIO, "%s completion failed: %s (vendor error 0x%x)", wr_kind(wc->wr_id),
-			ibv_wc_status_str(wc->status), wc->vendor_err);
-		return;
-	}
-	if (rx && !c->failed)
-		rx_complete(c, idx, wc);
-}
-
-/* Polls the CQ until it is empty; returns how many completions there were. */
-static unsigned int cq_drain(struct dm_conn *c)
-{
-	struct ibv_wc wc[ISER_CQ_BATCH];
-	unsigned int total = 0;
-	int n, i;
-
-	do {
-		n = ibv_poll_cq(c->cq, ISER_CQ_BATCH, wc);
-		if (n < 0) {
-			dm_fail(c, EIO, "polling the completion queue failed");
-			return total;
-		}
-		for (i = 0; i < n; i++)
-			cq_handle(c, &wc[i]);
-		total += (unsigned int)n;
-	} while (n == ISER_CQ_BATCH);
-	return total;
-}
-
-/* cq_drain() for cmd_quiesce(): posts what it queued, whatever the cork. */
-static void cq_drain_quiet(struct dm_conn *c)
-{
-	cq_drain(c);
-	while (!c->failed && c->tx_used < c->sq_depth && !g_queue_is_empty(&c->tx_backlog)) {
-		struct tx_pending *p = g_queue_pop_head(&c->tx_backlog);
-
-		tx_take(c, &p->d);
-		g_free(p);
-	}
-	tx_flush(c);
-}
-
-/*
- * Consumes the completion event, then polls, re-arms and polls again. The
- * CQ is armed and empty whenever this returns, so every later completion
- * raises an event: without one there is nothing to poll. The invalidations
- * the responses queued are posted after each poll, and the responses
- * delivered once they are complete (on rdma_rxe mostly by the second poll).
- */
-static void cq_service(struct dm_conn *c)
-{
-	struct ibv_cq *cq;
-	void *ctx;
-
-	/* One arm, one event; another one left keeps the fd readable. */
-	if (ibv_get_cq_event(c->comp_ch, &cq, &ctx) == 0)
-		c->cq_events++;
-	if (c->cq_events >= ISER_ACK_EVERY) {
-		ibv_ack_cq_events(c->cq, c->cq_events);
-		c->cq_events = 0;
-	}
-	cq_drain(c);
-	tx_flush(c);
-	if (ibv_req_notify_cq(c->cq, 0)) {
-		dm_fail(c, EIO, "cannot arm the completion queue");
-		return;
-	}
-	/* What completed between the last poll and the re-arm raised no event. */
-	cq_drain(c);
-	tx_flush(c);
-	rx_deliver_held(c);
-	tx_backlog_flush(c);
-}
-
-static void cm_service(struct dm_conn *c)
-{
-	struct rdma_cm_event *ev;
-
-	while (!c->failed && rdma_get_cm_event(c->cm_ch, &ev) == 0) {
-		enum rdma_cm_event_type type = ev->event;
-
-		if (c->connect_step != CONNECT_NONE) {
-			int rc = connect_event(c, ev);
-
-			rdma_ack_cm_event(ev);
-			if (rc == 1) {
-				connect_end(c);
-				c->up.connected(c->up.opaque);
-			} else if (rc < 0 && connect_from(c, c->connect_ai->ai_next) < 0) {
-				connect_end(c);
-				dm_fail(c, ECONNREFUSED, "%s", c->connect_errs->str);
-			}
-			continue;
-		}
-		rdma_ack_cm_event(ev);
-		switch (type) {
-		case RDMA_CM_EVENT_DISCONNECTED:
-			/*
-			 * The target's last Send (say, a Login Response that
-			 * refuses us) may sit in the CQ with no completion
-			 * event seen yet: take it before calling the link dead.
-			 */
-			cq_drain(c);
-			c->connected = false;
-			if (!c->failed)
-				dm_fail(c, ECONNRESET, "connection closed by target");
-			break;
-		case RDMA_CM_EVENT_DEVICE_REMOVAL:
-			dm_fail(c, ENODEV, "the RDMA device was removed");
-			break;
-		default:
-			g_debug("iSER: RDMA CM event %s ignored", rdma_event_str(type));
-			break;
-		}
-	}
+		iser_rx_provision(c, ISER_RX_CHUNK + ISER_RX_SPARE);
 }
 
 /*
@@ -1835,10 +518,10 @@ static int iser_service(struct dm_conn *c, uint32_t revents)
 	}
 	/* Completions first: responses that came before a disconnect count. */
 	if (cq_ready)
-		cq_service(c);
+		iser_cq_service(c);
 	if (cm_ready)
-		cm_service(c);
-	rx_check(c);
+		iser_cm_service(c);
+	iser_rx_check(c);
 	pool_maybe_trim(c);
 	return c->failed ? -1 : 0;
 }
@@ -1878,7 +561,7 @@ static void iser_cork(struct dm_conn *c, bool on)
 {
 	c->corked = on;
 	if (!on && !c->failed && c->id && c->id->qp)
-		tx_flush(c);
+		iser_tx_flush(c);
 }
 
 static void iser_set_pinned_limit(struct dm_conn *c, uint64_t max)
@@ -1892,86 +575,13 @@ static uint64_t iser_stats_copied(struct dm_conn *c)
 }
 
 /*
- * Sends that completed unsignalled leave no completion behind, so the QP,
- * now in the error state, gets one more send, signalled: its flush
- * completion releases every descriptor before it. When the ring is full
- * its last send is signalled already.
- */
-static void drain_mark_sends(struct dm_conn *c)
-{
-	struct ibv_send_wr wr = {
-	    .wr_id = WR_ID(WR_TX, c->tx_head),
-	    .opcode = IBV_WR_SEND,
-	    .send_flags = IBV_SEND_SIGNALED,
-	};
-	struct ibv_send_wr *bad;
-
-	if (!c->tx_used || c->tx_used == c->sq_depth || ibv_post_send(c->id->qp, &wr, &bad))
-		return;
-	c->tx_head = (c->tx_head + 1) % c->sq_depth;
-	c->tx_used++;
-}
-
-/*
- * Waits, at most ISER_DRAIN_MS, until every posted work request has come
- * back flushed from the QP in the error state, so that none is in flight
- * while the memory behind it goes away.
- */
-static void drain(struct dm_conn *c)
-{
-	gint64 deadline = g_get_monotonic_time() + ISER_DRAIN_MS * 1000LL;
-
-	drain_mark_sends(c);
-	for (;;) {
-		struct pollfd pfd = {.fd = c->comp_ch->fd, .events = POLLIN};
-		gint64 left;
-		struct ibv_cq *cq;
-		void *ctx;
-
-		cq_drain(c);
-		if (!c->rx_posted && !c->tx_used)
-			return;
-		if (ibv_req_notify_cq(c->cq, 0))
-			return;
-		if (cq_drain(c))
-			continue;
-		left = deadline - g_get_monotonic_time();
-		if (left <= 0) {
-			g_debug("iSER: %u receives and %u sends not flushed after %d ms",
-				c->rx_posted, c->tx_used, ISER_DRAIN_MS);
-			return;
-		}
-		if (poll(&pfd, 1, (int)((left + 999) / 1000)) < 0 && errno != EINTR)
-			return;
-		while (ibv_get_cq_event(c->comp_ch, &cq, &ctx) == 0)
-			c->cq_events++;
-	}
-}
-
-/* Closes the connection; from here on no upcall. */
-static void conn_shutdown(struct dm_conn *c, bool keep_pool)
-{
-	c->failed = true;
-	connect_end(c);
-	qp_stop(c);
-	tx_chain_drop(c);
-	if (c->cq && c->id && c->id->qp)
-		drain(c);
-	conn_teardown(c, keep_pool);
-	if (c->cm_ch) {
-		rdma_destroy_event_channel(c->cm_ch);
-		c->cm_ch = NULL;
-	}
-}
-
-/*
  * Back to a fresh connection object for session recovery. The protection
  * domain and the pool stay, so the payload buffers the iSCSI layer holds
  * keep their registration; the next connect() must reach the same device.
  */
 static void iser_reset(struct dm_conn *c)
 {
-	conn_shutdown(c, true);
+	iser_shutdown(c, true);
 	c->failed = false;
 	c->rx_error = 0;
 	g_clear_pointer(&c->fail_msg, g_free);
@@ -1982,7 +592,7 @@ static void iser_destroy(struct dm_conn *c)
 {
 	if (!c)
 		return;
-	conn_shutdown(c, false);
+	iser_shutdown(c, false);
 	g_free(c->fail_msg);
 	close(c->kick_fd);
 	close(c->epfd);
@@ -2014,201 +624,3 @@ const struct dm_ops dm_iser_ops = {
     .reset = iser_reset,
     .destroy = iser_destroy,
 };
-
-/*
- * The local address the kernel would send to @sa from, found by connecting
- * a UDP socket (which sends nothing): a route lookup, no ARP.
- */
-static int local_source(const struct sockaddr *sa, socklen_t len, struct sockaddr_storage *src,
-			char **why)
-{
-	socklen_t slen = sizeof(*src);
-	int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || connect(fd, sa, len) < 0 || getsockname(fd, (struct sockaddr *)src, &slen)) {
-		*why = g_strdup_printf("no route: %s", g_strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
-/*
- * The probe's blocking helpers: --transport auto decides before the
- * session starts, so waiting here holds up nothing but the attach itself.
- */
-/*
- * Waits for the next event of @ch until @deadline (monotonic, us) and
- * acknowledges it at once: rdma_destroy_id() waits for every event of its
- * id to be acknowledged, so none is ever kept. Returns 0 with *@type and
- * *@status, or -1 with errno (ETIMEDOUT at the deadline). When @reply is
- * not NULL and the event is ESTABLISHED, the target's iSER CM flags go to
- * *@reply (-1 when its private data is too short to hold them).
- */
-static int cm_wait(struct rdma_event_channel *ch, gint64 deadline, enum rdma_cm_event_type *type,
-		   int *status, int *reply)
-{
-	for (;;) {
-		struct pollfd pfd = {.fd = ch->fd, .events = POLLIN};
-		gint64 left = deadline - g_get_monotonic_time();
-		struct rdma_cm_event *ev;
-		int n;
-
-		if (rdma_get_cm_event(ch, &ev) == 0) {
-			uint8_t flags;
-
-			*type = ev->event;
-			*status = ev->status;
-			if (reply && ev->event == RDMA_CM_EVENT_ESTABLISHED)
-				*reply =
-				    iser_cm_reply_flags(ev->param.conn.private_data,
-							ev->param.conn.private_data_len, &flags) < 0
-					? -1
-					: flags;
-			rdma_ack_cm_event(ev);
-			return 0;
-		}
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return -1;
-		if (left <= 0) {
-			errno = ETIMEDOUT;
-			return -1;
-		}
-		n = poll(&pfd, 1, (int)((left + 999) / 1000));
-		if (n < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
-/* Milliseconds left until @deadline, at least 1, for rdma_resolve_*(). */
-static int ms_left(gint64 deadline)
-{
-	gint64 left = (deadline - g_get_monotonic_time()) / 1000;
-
-	return (int)CLAMP(left, 1, G_MAXINT);
-}
-
-/*
- * Resolves @sa to an RDMA device and a route on @id, waiting on @ch until
- * @deadline. Returns 0, or -1 with *@why allocated.
- */
-static int resolve(struct rdma_event_channel *ch, struct rdma_cm_id *id, struct sockaddr *sa,
-		   gint64 deadline, char **why)
-{
-	enum rdma_cm_event_type type;
-	int status;
-
-	if (rdma_resolve_addr(id, NULL, sa, ms_left(deadline))) {
-		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
-		return -1;
-	}
-	if (cm_wait(ch, deadline, &type, &status, NULL) < 0) {
-		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
-		return -1;
-	}
-	if (type != RDMA_CM_EVENT_ADDR_RESOLVED) {
-		*why = g_strdup_printf("address resolution: %s",
-				       g_strerror(status < 0 ? -status : EIO));
-		return -1;
-	}
-	if (rdma_resolve_route(id, ms_left(deadline))) {
-		*why = g_strdup_printf("route resolution: %s", g_strerror(errno));
-		return -1;
-	}
-	if (cm_wait(ch, deadline, &type, &status, NULL) < 0) {
-		*why = g_strdup_printf("route resolution: %s", g_strerror(errno));
-		return -1;
-	}
-	if (type != RDMA_CM_EVENT_ROUTE_RESOLVED) {
-		*why =
-		    g_strdup_printf("route resolution: %s", g_strerror(status < 0 ? -status : EIO));
-		return -1;
-	}
-	return 0;
-}
-
-static bool is_loopback(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-	return sa->sa_family == AF_INET6 &&
-	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-}
-
-/*
- * Whether one address routes to an RDMA device: the device that owns the
- * local address the route leaves from. Binding an RDMA CM id to that
- * address asks no one on the network, unlike resolving the peer, which
- * waits for ARP (seconds on a slow or emulated host, where a probe with a
- * deadline would wrongly fall back to TCP). The RDMA CM serves loopback
- * with any device it has, so a loopback portal is resolved as a connect
- * would resolve it.
- */
-static bool probe_one(struct rdma_event_channel *ch, const struct addrinfo *ai, char **why)
-{
-	struct sockaddr_storage src;
-	struct rdma_cm_id *id;
-	bool ok;
-
-	if (rdma_create_id(ch, &id, NULL, RDMA_PS_TCP)) {
-		*why = g_strdup_printf("cannot create an RDMA CM id: %s", g_strerror(errno));
-		return false;
-	}
-	if (is_loopback(ai->ai_addr)) {
-		ok = resolve(ch, id, ai->ai_addr, g_get_monotonic_time() + ISER_PROBE_MS * 1000LL,
-			     why) == 0;
-	} else if (local_source(ai->ai_addr, ai->ai_addrlen, &src, why) < 0) {
-		ok = false;
-	} else if (rdma_bind_addr(id, (struct sockaddr *)&src)) {
-		*why = g_strdup_printf("address resolution: %s", g_strerror(errno));
-		ok = false;
-	} else {
-		ok = id->verbs != NULL;
-		if (!ok)
-			*why = g_strdup("its interface has no RDMA device");
-	}
-	rdma_destroy_id(id);
-	return ok;
-}
-
-bool dm_iser_usable(const char *host, uint16_t port, GError **err)
-{
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICSERV,
-	};
-	struct addrinfo *res = NULL, *ai;
-	struct rdma_event_channel *ch;
-	g_autofree char *why = NULL;
-	char serv[8];
-	bool ok = false;
-	int rc;
-
-	snprintf(serv, sizeof(serv), "%u", port);
-	rc = getaddrinfo(host, serv, &hints, &res);
-	if (rc) {
-		g_set_error(err, DM_ISER_ERROR, ENOENT, "cannot resolve %s: %s", host,
-			    rc == EAI_SYSTEM ? g_strerror(errno) : gai_strerror(rc));
-		return false;
-	}
-	ch = rdma_create_event_channel();
-	if (!ch || dm_set_nonblock(ch->fd) < 0) {
-		why = g_strdup_printf("no RDMA devices (%s)", g_strerror(errno));
-		goto out;
-	}
-	for (ai = res; ai && !ok; ai = ai->ai_next) {
-		g_clear_pointer(&why, g_free);
-		ok = probe_one(ch, ai, &why);
-	}
-out:
-	if (!ok)
-		g_set_error(err, DM_ISER_ERROR, ENODEV, "no RDMA device routes to %s: %s", host,
-			    why);
-	if (ch)
-		rdma_destroy_event_channel(ch);
-	freeaddrinfo(res);
-	return ok;
-}
