@@ -21,10 +21,9 @@ iser_setup_rxe
 start_tgtd_iser
 tgt_simple_target "$IQN" 64
 tgt_bind_initiator 1
-# The NOP timeout (60 s) is far past the freeze: task management at work,
-# not a reconnect.
-fault_attach --transport iser --command-timeout 2 --nop-timeout 60 -v \
-	"$TGT_ISER_PORTAL" "$IQN"
+# The NOP timeout (15 s) is past the freeze: task management at work, not
+# a reconnect.
+fault_attach --transport iser --command-timeout 2 -v "$TGT_ISER_PORTAL" "$IQN"
 grep -q "a type 2 memory window per command" "$FAULT_LOG" ||
 	die "not in memory-window mode: $(cat "$FAULT_LOG")"
 thaw_tgtd()
