@@ -63,6 +63,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include "datamover/dm-common.h"
 #include "datamover/iser-conn.h"
 
 /* Makes service() run soon, for work no completion will announce. */
@@ -112,12 +113,7 @@ int iser_epoll_add(int epfd, int fd)
 /* The values in force during login, before set_params(). */
 static void params_login(struct dm_conn *c)
 {
-	memset(&c->params, 0, sizeof(c->params));
-	c->params.max_recv_dsl = ISER_LOGIN_DSL;
-	c->params.max_xmit_dsl = ISER_LOGIN_DSL;
-	c->params.first_burst = 65536;
-	c->params.max_burst = 262144;
-	c->params.max_outstanding_r2t = 1;
+	dm_params_login(&c->params);
 	c->params_set = false;
 }
 
@@ -222,17 +218,11 @@ static int tx_data_out(struct dm_conn *c, struct dm_task *task, const uint8_t *w
 
 	while (off < end) {
 		uint32_t len = MIN(end - off, MIN(c->params.max_xmit_dsl, ISER_SEND_DSL));
-		struct iscsi_data_out h = {.opcode = ISCSI_OP_DATA_OUT};
+		struct iscsi_data_out h;
 		uint32_t hlen;
 
-		if (off + len == end)
-			h.flags = ISCSI_FLAG_FINAL;
-		memcpy(h.lun, task->lun, sizeof(h.lun));
-		h.itt = htonl(task->itt);
-		h.ttt = htonl(ISCSI_RESERVED_TAG);
-		h.exp_statsn = htonl(c->up.exp_statsn(c->up.opaque));
-		h.datasn = htonl(datasn++);
-		h.offset = htonl(off);
+		dm_data_out_bhs(&h, task->lun, task->itt, htonl(ISCSI_RESERVED_TAG),
+				c->up.exp_statsn(c->up.opaque), datasn++, off, off + len == end);
 		hlen = iser_tx_hdr(hdr, &ih, (const uint8_t *)&h, len);
 		if (iser_tx_send(c, hdr, hlen, wbuf + off, len, lkey, NULL, task) < 0)
 			return -1;

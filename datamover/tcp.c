@@ -35,6 +35,7 @@
 
 #include "datamover/crc32c.h"
 #include "datamover/datamover.h"
+#include "datamover/dm-common.h"
 #include "datamover/netutil.h"
 #include "datamover/pool.h"
 #include "datamover/tcp-test.h"
@@ -220,11 +221,7 @@ static struct dm_conn *tcp_create(const struct dm_upcalls *up)
 	c->pool = pool_new(NULL);
 	c->fd = -1;
 	c->connect_errs = g_string_new(NULL);
-	c->params.max_recv_dsl = DM_LOGIN_DSL;
-	c->params.max_xmit_dsl = DM_LOGIN_DSL;
-	c->params.first_burst = 65536;
-	c->params.max_burst = 262144;
-	c->params.max_outstanding_r2t = 1;
+	dm_params_login(&c->params);
 	g_queue_init(&c->txq);
 	c->rx.hdr_need = ISCSI_BHS_LEN;
 	return c;
@@ -507,17 +504,13 @@ static void tx_data_out(struct dm_conn *c, struct dm_task *task, const uint8_t t
 
 	while (off < end) {
 		uint32_t len = MIN(end - off, c->params.max_xmit_dsl);
-		struct iscsi_data_out h = {.opcode = ISCSI_OP_DATA_OUT};
+		struct iscsi_data_out h;
+		uint32_t ttt_net;
 		struct tx_pdu *t;
 
-		if (off + len == end)
-			h.flags = ISCSI_FLAG_FINAL;
-		memcpy(h.lun, task->lun, sizeof(h.lun));
-		h.itt = htonl(task->itt);
-		memcpy(&h.ttt, ttt, 4);
-		h.exp_statsn = htonl(c->up.exp_statsn(c->up.opaque));
-		h.datasn = htonl(datasn++);
-		h.offset = htonl(off);
+		memcpy(&ttt_net, ttt, 4);
+		dm_data_out_bhs(&h, task->lun, task->itt, ttt_net, c->up.exp_statsn(c->up.opaque),
+				datasn++, off, off + len == end);
 		t = tx_pdu_new(c, (const uint8_t *)&h, sizeof(h),
 			       (const uint8_t *)task->write_buf + off, len);
 		t->ends_r2t = r2t && off + len == end;
@@ -986,10 +979,7 @@ static void tcp_reset(struct dm_conn *c)
 	memset(&c->rx, 0, sizeof(c->rx));
 	c->rx.hdr_need = ISCSI_BHS_LEN;
 	c->params_set = false;
-	c->params.max_recv_dsl = DM_LOGIN_DSL;
-	c->params.max_xmit_dsl = DM_LOGIN_DSL;
-	c->params.header_digest = false;
-	c->params.data_digest = false;
+	dm_params_login(&c->params);
 }
 
 static void tcp_destroy(struct dm_conn *c)

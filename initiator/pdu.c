@@ -14,6 +14,7 @@
 #include <glib.h>
 
 #include "common/iscsi-proto.h"
+#include "datamover/dm-common.h"
 #include "initiator/pdu.h"
 
 /* Byte 1 of TMF and Logout requests is the F bit followed by a 7-bit code. */
@@ -237,18 +238,10 @@ void pdu_build_data_out(uint8_t *bhs, const uint8_t lun[8], uint32_t itt, uint32
 			uint32_t exp_statsn, uint32_t datasn, uint32_t offset, uint32_t dlen,
 			bool final)
 {
-	struct iscsi_data_out h = {0};
+	struct iscsi_data_out h;
 
-	h.opcode = ISCSI_OP_DATA_OUT;
-	if (final)
-		h.flags = ISCSI_FLAG_FINAL;
+	dm_data_out_bhs(&h, lun, itt, htobe32(ttt), exp_statsn, datasn, offset, final);
 	iscsi_set_dlength(h.dlength, dlen);
-	copy_lun(h.lun, lun);
-	h.itt = htobe32(itt);
-	h.ttt = htobe32(ttt);
-	h.exp_statsn = htobe32(exp_statsn);
-	h.datasn = htobe32(datasn);
-	h.offset = htobe32(offset);
 	memcpy(bhs, &h, sizeof(h));
 }
 
