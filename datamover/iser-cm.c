@@ -191,7 +191,8 @@ fail:
 /* Route resolved: the verbs objects, then the connect request. */
 static int connect_request(struct dm_conn *c)
 {
-	struct iser_cm_hdr priv = {.flags = ISER_CM_ZBVA_NOT_SUP};
+	/* We invalidate our windows ourselves: see rx_end_windows(). */
+	struct iser_cm_hdr priv = {.flags = ISER_CM_ZBVA_NOT_SUP | ISER_CM_SEND_W_INV_NOT_SUP};
 	struct rdma_conn_param cp = {0};
 	struct ibv_device_attr da;
 	g_autofree char *why = NULL;
@@ -200,12 +201,6 @@ static int connect_request(struct dm_conn *c)
 		connect_note(c, "%s", why);
 		return -1;
 	}
-	/*
-	 * A window may be invalidated by the target's Send with Invalidate
-	 * (LIO does, tgt does not); a per-command MR may not.
-	 */
-	if (!wins_are_mw(c->wins))
-		priv.flags |= ISER_CM_SEND_W_INV_NOT_SUP;
 	if (iser_epoll_add(c->epfd, c->comp_ch->fd) < 0) {
 		connect_note(c, "epoll: %s", g_strerror(errno));
 		return -1;
@@ -281,8 +276,9 @@ static int connect_event(struct dm_conn *c, const struct rdma_cm_event *ev)
 		}
 		/*
 		 * LIO answers with the flags of what it will not use; tgt sends
-		 * no data (no flags). A Send with Invalidate must name a window
-		 * of the command it answers (checked at completion).
+		 * no data (no flags). Either way our STags must not be
+		 * invalidated, as we asked; a Send with Invalidate would still
+		 * be caught at completion.
 		 */
 		g_debug("iSER: the target %s ZBVA and %s Send with Invalidate",
 			reply & ISER_CM_ZBVA_NOT_SUP ? "does not use" : "did not rule out",

@@ -62,23 +62,23 @@ static int64_t rx_end_windows(struct dm_conn *c, const struct iser_msg *m, const
 	struct iser_cmd *cmd = task ? g_hash_table_lookup(c->cmds, task) : NULL;
 
 	*task_out = task;
-	if (wc->wc_flags & IBV_WC_WITH_INV) {
-		int i = -1;
-
-		if (cmd && cmd->live[0] && cmd->win[0]->rkey == wc->invalidated_rkey)
-			i = 0;
-		else if (cmd && cmd->live[1] && cmd->win[1]->rkey == wc->invalidated_rkey)
-			i = 1;
-		if (i < 0 || m->op != ISCSI_OP_SCSI_RSP) {
-			iser_fail(
-			    c, EPROTO,
-			    "the target's %s invalidated STag 0x%08x, which is not a window of "
-			    "the command it answers",
-			    iscsi_opcode_name(m->op), wc->invalidated_rkey);
-			return -1;
-		}
-		/* Invalid already: the target's Send did it. */
-		cmd->live[i] = false;
+	/*
+	 * We asked the target not to invalidate our STags (CM flags), and
+	 * invalidate every window ourselves. A target that does anyway is
+	 * cut off before any LOCAL_INV of ours meets a window it already
+	 * freed: rdma_rxe in Linux 6.1 dereferences the window's QP, NULL
+	 * once it is free, when it is invalidated a second time (a kernel
+	 * crash in rxe_do_invalidate_mw(), met with LIO's Send with
+	 * Invalidate). rxe also writes the kernel's IB_WC_WITH_INVALIDATE
+	 * (1 << 2) into user completions, which libibverbs reads as
+	 * IBV_WC_IP_CSUM_OK, meaningless on an RC receive: both count.
+	 */
+	if (wc->wc_flags & (IBV_WC_WITH_INV | IBV_WC_IP_CSUM_OK)) {
+		iser_fail(
+		    c, EPROTO,
+		    "the target invalidated STag 0x%08x with its %s, which we asked it not to",
+		    wc->invalidated_rkey, iscsi_opcode_name(m->op));
+		return -1;
 	}
 	if (!cmd)
 		return 0;

@@ -101,6 +101,11 @@ int iser_tx_flush(struct dm_conn *c)
 
 	if (!c->chain)
 		return c->failed ? -1 : 0;
+	/* Nothing more reaches a QP in the error state, invalidations included. */
+	if (c->failed) {
+		iser_tx_chain_drop(c);
+		return -1;
+	}
 	rc = ibv_post_send(c->id->qp, c->chain, &bad);
 	for (wr = c->chain; wr && wr != bad; wr = wr->next)
 		if (wr->opcode == IBV_WR_BIND_MW)

@@ -6,7 +6,7 @@
  *
  *   mw  a type 2 memory window (IBV_WR_BIND_MW), bound in the same post as
  *       the command's Send and invalidated by IBV_WR_LOCAL_INV when the
- *       SCSI Response arrives (or by the target's Send with Invalidate).
+ *       SCSI Response arrives (targets are asked not to invalidate).
  *       Costs no system call of its own: the bind rides in the command's
  *       post, the invalidations of a batch of responses share one.
  *   mr  a memory region registered for the command (ibv_reg_mr) and

@@ -17,9 +17,9 @@
  *     (remote write for a read, remote read for a write), bound in the
  *     post that sends the command (iser-win.h);
  *   - a SCSI Response is handed to the iSCSI layer only once the windows
- *     of its command are invalid: invalidated by the target's Send with
- *     Invalidate, or by our IBV_WR_LOCAL_INV, whose completion the
- *     response waits for (with every PDU after it, so that the order in
+ *     of its command are invalid: invalidated by our IBV_WR_LOCAL_INV,
+ *     whose completion the response waits for (targets are asked not to
+ *     invalidate our STags; see rx_end_windows()) (with every PDU after it, so that the order in
  *     which the target sent them is kept); a command given up unanswered
  *     (ABORT TASK, LUN RESET, timeout) has its windows invalidated before
  *     forget_task() returns, and the connection stays up;
