@@ -11,8 +11,8 @@
 #   libiscsi    iscsi-perf iser://... (libiscsi's own reader, reads only)
 #   ours-api    isa-io perf --transport iser: our library driven directly,
 #               the like-for-like peer of iscsi-perf (no block device)
-#   mr-iser, mr-api   the same two with ISA_ISER_WINDOWS=mr: a memory
-#               registration per command instead of a memory window
+#   mw-iser, mw-api   the same two with ISA_ISER_WINDOWS=mw: a type 2
+#               memory window per command instead of a registration
 #   before-iser, before-api   the same two from another build, given as
 #               ISA_BENCH_BEFORE=BUILDDIR (the version before a change)
 #
@@ -291,7 +291,7 @@ declare -A WORKLOADS=(
 	[1m-seqwrite]="write 1m 16 - 1024 16"
 )
 WORKLOAD_ORDER=(4k-randread 1m-seqread 1m-seqwrite)
-INITIATORS=(ours-iser ours-tcp kernel libiscsi ours-api mr-iser mr-api)
+INITIATORS=(ours-iser ours-tcp kernel libiscsi ours-api mw-iser mw-api)
 [ -z "${ISA_BENCH_BEFORE:-}" ] || INITIATORS+=(before-iser before-api)
 # shellcheck disable=SC2206
 [ -z "${ISA_BENCH_INITIATORS:-}" ] || INITIATORS=($ISA_BENCH_INITIATORS)
@@ -314,8 +314,8 @@ cell()
 	ours-tcp) OUR_PID=$TCP_PID CELL=$(measure run_fio "$TCP_DEV" "$rw" "$bs" "$qd") ;;
 	kernel) CELL=$(measure run_fio "$KERNEL_DEV" "$rw" "$bs" "$qd") ;;
 	ours-api) CELL=$(measure run_api "$rw" "${kib}K" "$pqd") ;;
-	mr-iser) OUR_PID=$MR_PID CELL=$(measure run_fio "$MR_DEV" "$rw" "$bs" "$qd") ;;
-	mr-api) CELL=$(ISA_ISER_WINDOWS=mr measure run_api "$rw" "${kib}K" "$pqd") ;;
+	mw-iser) OUR_PID=$MW_PID CELL=$(measure run_fio "$MW_DEV" "$rw" "$bs" "$qd") ;;
+	mw-api) CELL=$(ISA_ISER_WINDOWS=mw measure run_api "$rw" "${kib}K" "$pqd") ;;
 	before-iser) OUR_PID=$BEFORE_PID CELL=$(measure run_fio "$BEFORE_DEV" "$rw" "$bs" "$qd") ;;
 	before-api) CELL=$(API_IO=$ISA_BENCH_BEFORE/tests/isa-io measure run_api "$rw" "${kib}K" "$pqd") ;;
 	libiscsi)
@@ -359,7 +359,7 @@ print_results()
 	local -a pairs=() heads=()
 	local p x y
 	for p in ours-iser:libiscsi ours-iser:kernel ours-iser:ours-tcp ours-api:libiscsi \
-		ours-iser:before-iser ours-api:before-api ours-iser:mr-iser ours-api:mr-api; do
+		ours-iser:before-iser ours-api:before-api ours-iser:mw-iser ours-api:mw-api; do
 		wanted "${p%%:*}" && wanted "${p##*:}" || continue
 		pairs+=("$p")
 		x=${p%%:*} y=${p##*:}
@@ -396,12 +396,12 @@ in_vm()
 	modprobe nbd nbds_max=4 || die "no nbd module"
 	! wanted ours-iser || attach ISER_DEV ISER_PID iser "$TGT_ISER_PORTAL" "$IQN"
 	! wanted ours-tcp || attach TCP_DEV TCP_PID tcp "$TGT_PORTAL" "$IQN-tcp"
-	! wanted mr-iser || ISA_ISER_WINDOWS=mr attach MR_DEV MR_PID iser "$TGT_ISER_PORTAL" "$IQN"
+	! wanted mw-iser || ISA_ISER_WINDOWS=mw attach MW_DEV MW_PID iser "$TGT_ISER_PORTAL" "$IQN"
 	! wanted before-iser ||
 		attach BEFORE_DEV BEFORE_PID iser "$TGT_ISER_PORTAL" "$IQN" "$ISA_BENCH_BEFORE/iser-attach"
 	! wanted kernel || kernel_login
 	echo "devices: ours-iser ${ISER_DEV:-}, ours-tcp ${TCP_DEV:-}, kernel ${KERNEL_DEV:-}," \
-		"mr-iser ${MR_DEV:-}, before-iser ${BEFORE_DEV:-};" \
+		"mw-iser ${MW_DEV:-}, before-iser ${BEFORE_DEV:-};" \
 		"libiscsi: iscsi-perf iser://$TGT_ISER_PORTAL/$IQN/1"
 	echo "negotiated over iSER (ours):" \
 		"$("$ISA_IO" --transport iser "$TGT_ISER_PORTAL" "$IQN" info |

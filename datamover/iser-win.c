@@ -45,15 +45,16 @@ struct iser_wins *wins_new(struct ibv_pd *pd, char **why)
 	w->pd = pd;
 	w->all = g_ptr_array_new();
 	g_queue_init(&w->free);
-	if (force && strcmp(force, "mr") == 0) {
-		*why = g_strdup("a memory registration per command (ISA_ISER_WINDOWS=mr)");
+	if (!force || strcmp(force, "mw") != 0) {
+		*why = g_strdup("a memory registration per command");
 	} else if (!device_has_mw2(pd->context)) {
-		*why = g_strdup_printf("a memory registration per command (%s has no type 2B "
-				       "memory windows)",
-				       ibv_get_device_name(pd->context->device));
+		*why =
+		    g_strdup_printf("a memory registration per command (ISA_ISER_WINDOWS=mw, but "
+				    "%s has no type 2B memory windows)",
+				    ibv_get_device_name(pd->context->device));
 	} else {
 		w->mw = true;
-		*why = g_strdup("a type 2 memory window per command");
+		*why = g_strdup("a type 2 memory window per command (ISA_ISER_WINDOWS=mw)");
 	}
 	return w;
 }

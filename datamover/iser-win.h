@@ -13,7 +13,13 @@
  *       deregistered when it is answered: two system calls and a page
  *       table walk per command, for devices without type 2 windows.
  *
- * ISA_ISER_WINDOWS=mr in the environment forces the second (to compare).
+ * The second is the default; ISA_ISER_WINDOWS=mw in the environment asks
+ * for the first. On rdma_rxe (Linux 6.1) windows held up: under load with
+ * retransmissions (tgtd killed and restarted under fio, 200 ms of netem
+ * delay; tests/vm/test-fault-iser.sh) connections stalled until the
+ * NOP-Out ping timed out, and the QP went to the error state with none of
+ * our requests failed, which registrations per command never did; not
+ * understood yet, so windows are not the default.
  * Windows bound to a connection's QP die with it: after a reconnect every
  * command is sent again with a new one.
  */

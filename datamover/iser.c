@@ -11,18 +11,21 @@
  * What the target can reach (the memory model):
  *   - control memory (send ring, receive buffers, control PDU data) is in
  *     MRs of local access only: no STag of it ever leaves us;
- *   - a payload buffer is registered for local access and window binding
- *     only (one MR per buffer); the STag a command advertises is that of a
- *     window over exactly its buffer, in exactly the direction it needs
- *     (remote write for a read, remote read for a write), bound in the
- *     post that sends the command (iser-win.h);
- *   - a SCSI Response is handed to the iSCSI layer only once the windows
- *     of its command are invalid: invalidated by our IBV_WR_LOCAL_INV,
- *     whose completion the response waits for (targets are asked not to
- *     invalidate our STags; see rx_end_windows()) (with every PDU after it, so that the order in
- *     which the target sent them is kept); a command given up unanswered
- *     (ABORT TASK, LUN RESET, timeout) has its windows invalidated before
- *     forget_task() returns, and the connection stays up;
+ *   - payload buffers are in MRs of local access too (one per buffer);
+ *     the STag a command advertises is that of a window over exactly its
+ *     buffer, in exactly the direction it needs (remote write for a read,
+ *     remote read for a write): by default a registration of its own,
+ *     dropped when the response arrives, before it is handed on
+ *     (iser-win.h);
+ *   - with type 2 memory windows instead (ISA_ISER_WINDOWS=mw), bound in
+ *     the post that sends the command, a SCSI Response is handed on only
+ *     once our IBV_WR_LOCAL_INV of its windows has completed, and every
+ *     PDU after it waits too, so that the order in which the target sent
+ *     them is kept; targets are asked not to invalidate our STags (see
+ *     rx_end_windows());
+ *   - a command given up unanswered (ABORT TASK, LUN RESET, timeout) has
+ *     its windows closed before forget_task() returns, and the connection
+ *     stays up;
  *   - the pools of a connection share a budget of pinned bytes (default
  *     64 MiB, set_pinned_limit): a buffer past it is refused with EAGAIN
  *     for the caller to wait, and regions idle for ISER_TRIM_IDLE_US are

@@ -24,8 +24,8 @@ tgt_bind_initiator 1
 # The NOP timeout (15 s) is past the freeze: task management at work, not
 # a reconnect.
 fault_attach --transport iser --command-timeout 2 -v "$TGT_ISER_PORTAL" "$IQN"
-grep -q "a type 2 memory window per command" "$FAULT_LOG" ||
-	die "not in memory-window mode: $(cat "$FAULT_LOG")"
+grep -q "reaches each payload buffer through a memory registration per command" \
+	"$FAULT_LOG" || die "not confined per command: $(cat "$FAULT_LOG")"
 thaw_tgtd()
 {
 	kill -CONT "$TGT_PID" 2>/dev/null || :
