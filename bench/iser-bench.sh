@@ -183,14 +183,16 @@ kernel_logout()
 	iscsiadm -m node -T "$IQN" -p "$TGT_ISER_PORTAL" -I iser --logout >/dev/null 2>&1 || :
 }
 
-# attach DEV_VAR PID_VAR TRANSPORT PORTAL IQN [PROGRAM]: iser-attach
-# --nbd (or PROGRAM) as a daemon, the way a user runs it; sets DEV_VAR to
-# the device and PID_VAR to the daemon's pid.
+# attach DEV_VAR PID_VAR TRANSPORT PORTAL IQN DEVICE [PROGRAM]:
+# iser-attach --nbd=DEVICE (or PROGRAM) as a daemon, the way a user runs
+# it; sets DEV_VAR to the device and PID_VAR to the daemon's pid.  The
+# device is named: a second attachment of one LUN to the next free device
+# would be taken for the first one.
 attach()
 {
 	local dev pidfile=$TGT_TMPDIR/attach-$1.pid
 
-	dev=$("${6:-$ISER_ATTACH}" --transport "$3" "$4" "$5" --nbd --pid-file "$pidfile") ||
+	dev=$("${7:-$ISER_ATTACH}" --transport "$3" "$4" "$5" --nbd="$6" --pid-file "$pidfile") ||
 		die "iser-attach --transport $3 failed"
 	cleanup_fn "$ISER_DETACH" "$dev"
 	[ "$(blockdev --getsize64 "$dev")" -eq $((LUN_MB << 20)) ] || die "$dev is not the LUN"
@@ -394,11 +396,12 @@ in_vm()
 	iser_setup_rxe
 	tgt_setup
 	modprobe nbd nbds_max=4 || die "no nbd module"
-	! wanted ours-iser || attach ISER_DEV ISER_PID iser "$TGT_ISER_PORTAL" "$IQN"
-	! wanted ours-tcp || attach TCP_DEV TCP_PID tcp "$TGT_PORTAL" "$IQN-tcp"
-	! wanted mw-iser || ISA_ISER_WINDOWS=mw attach MW_DEV MW_PID iser "$TGT_ISER_PORTAL" "$IQN"
-	! wanted before-iser ||
-		attach BEFORE_DEV BEFORE_PID iser "$TGT_ISER_PORTAL" "$IQN" "$ISA_BENCH_BEFORE/iser-attach"
+	! wanted ours-iser || attach ISER_DEV ISER_PID iser "$TGT_ISER_PORTAL" "$IQN" /dev/nbd0
+	! wanted ours-tcp || attach TCP_DEV TCP_PID tcp "$TGT_PORTAL" "$IQN-tcp" /dev/nbd1
+	! wanted mw-iser ||
+		ISA_ISER_WINDOWS=mw attach MW_DEV MW_PID iser "$TGT_ISER_PORTAL" "$IQN" /dev/nbd2
+	! wanted before-iser || attach BEFORE_DEV BEFORE_PID iser "$TGT_ISER_PORTAL" "$IQN" \
+		/dev/nbd3 "$ISA_BENCH_BEFORE/iser-attach"
 	! wanted kernel || kernel_login
 	echo "devices: ours-iser ${ISER_DEV:-}, ours-tcp ${TCP_DEV:-}, kernel ${KERNEL_DEV:-}," \
 		"mw-iser ${MW_DEV:-}, before-iser ${BEFORE_DEV:-};" \
