@@ -673,18 +673,42 @@ int nbd_server_get_fd(struct nbd_server *srv)
 	return srv->epfd;
 }
 
-void nbd_server_service(struct nbd_server *srv)
+int nbd_server_watch(struct nbd_server *srv, int fd, unsigned bit)
+{
+	struct nbd_watch *w;
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	if (srv->nwatch == NBD_MAX_WATCH) {
+		errno = ENOSPC;
+		return -1;
+	}
+	w = &srv->watch[srv->nwatch];
+	w->kind = NBD_EP_WATCH;
+	w->bit = bit;
+	ev.data.ptr = w;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -1;
+	srv->nwatch++;
+	return 0;
+}
+
+unsigned nbd_server_wait(struct nbd_server *srv, int timeout_ms)
 {
 	struct epoll_event ev[SERVICE_EVENTS];
+	unsigned ready = 0;
 	GList *l;
 	int n, i;
 
 	srv->in_service = true;
-	n = epoll_wait(srv->epfd, ev, SERVICE_EVENTS, 0);
+	n = epoll_wait(srv->epfd, ev, SERVICE_EVENTS, timeout_ms);
 	for (i = 0; i < n; i++) {
 		enum nbd_ep_kind *kind = ev[i].data.ptr;
 		struct nbd_conn *c;
 
+		if (*kind == NBD_EP_WATCH) {
+			ready |= ((struct nbd_watch *)ev[i].data.ptr)->bit;
+			continue;
+		}
 		if (*kind == NBD_EP_LISTENER) {
 			accept_all(ev[i].data.ptr);
 			continue;
@@ -703,6 +727,12 @@ void nbd_server_service(struct nbd_server *srv)
 	srv->in_service = false;
 	while ((l = g_queue_pop_head_link(&srv->reap)))
 		g_free(l->data);
+	return ready;
+}
+
+void nbd_server_service(struct nbd_server *srv)
+{
+	nbd_server_wait(srv, 0);
 }
 
 void nbd_server_shutdown(struct nbd_server *srv)
