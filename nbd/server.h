@@ -6,7 +6,9 @@
  *
  * It runs on the session's thread: the owner polls nbd_server_get_fd() and
  * isa_session_get_fd() and calls nbd_server_service() and
- * isa_session_service() when they are readable. Payload moves zero copy:
+ * isa_session_service() when they are readable, or has the server watch
+ * its other fds (nbd_server_watch()) and waits in nbd_server_wait(), one
+ * epoll_wait() for everything. Payload moves zero copy:
  * write payload is received straight into a buffer from isa_buf_alloc()
  * that the SCSI WRITE then sends; read replies are sent from the buffer
  * Data-In landed in.
