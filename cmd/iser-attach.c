@@ -87,6 +87,9 @@ struct attachment {
 	char *uri;
 	int sigfd;
 	int ctlfd;
+	/* srv->epfd watches the session, sigfd and (when this is set) ctlfd. */
+	struct nbd_server *watching;
+	bool watching_ctl;
 	char *ctl_path;
 	bool state_written;
 	gint64 started;
@@ -535,40 +538,84 @@ static bool frontend_drained(const struct attachment *a)
 	return true;
 }
 
-/* One turn of the loop; true when a signal waits on the signalfd. */
-static bool service_all(struct attachment *a, int timeout_ms)
-{
-	struct pollfd p[4] = {
-	    {.fd = isa_session_get_fd(a->s), .events = POLLIN},
-	    {.fd = a->srv ? nbd_server_get_fd(a->srv) : fuse_export_get_fd(a->fx),
-	     .events = POLLIN},
-	    {.fd = a->sigfd, .events = POLLIN},
-	    {.fd = a->ctlfd, .events = POLLIN},
-	};
+/* Readiness nbd_server_wait() reports for the fds it watches for us. */
+enum {
+	READY_SESSION = 1,
+	READY_SIGNAL = 2,
+	READY_CONTROL = 4,
+};
 
-	if (poll(p, 4, timeout_ms) < 0 && errno != EINTR)
-		g_warning("poll: %s", g_strerror(errno));
-	if (a->ctlfd >= 0 && (p[3].revents & POLLIN))
-		control_serve(a->ctlfd, report, a);
-	sample_iops(a);
-	/*
-	 * One turn, batched: the commands submitted go to the target in one
-	 * send, the replies completed go to each NBD client in one send.
-	 */
+/*
+ * The NBD server's epoll set also watches the session, the signalfd and
+ * the control socket, so that one epoll_wait() per turn waits for all.
+ */
+static void watch_fds(struct attachment *a)
+{
+	if (a->watching != a->srv) {
+		a->watching = a->srv;
+		a->watching_ctl = false;
+		if (nbd_server_watch(a->srv, isa_session_get_fd(a->s), READY_SESSION) < 0 ||
+		    nbd_server_watch(a->srv, a->sigfd, READY_SIGNAL) < 0)
+			g_error("cannot watch the session: %s", g_strerror(errno));
+	}
+	if (a->ctlfd >= 0 && !a->watching_ctl) {
+		if (nbd_server_watch(a->srv, a->ctlfd, READY_CONTROL) < 0)
+			g_error("cannot watch the control socket: %s", g_strerror(errno));
+		a->watching_ctl = true;
+	}
+}
+
+/*
+ * One turn, batched: the commands submitted go to the target in one
+ * send, the replies completed go to each NBD client in one send; what
+ * was found quiet costs no epoll_wait().
+ */
+static unsigned service_turn(struct attachment *a, int timeout_ms)
+{
+	unsigned ready;
+
 	isa_session_cork(a->s, true);
-	if (a->srv)
+	if (a->srv) {
+		watch_fds(a);
 		nbd_server_hold(a->srv, true);
-	isa_session_service(a->s);
-	if (a->srv)
-		nbd_server_service(a->srv);
-	if (a->fx)
+		/* Clients first: what they submit goes out with this turn's send. */
+		ready = nbd_server_wait(a->srv, timeout_ms);
+	} else {
+		struct pollfd p[4] = {
+		    {.fd = isa_session_get_fd(a->s), .events = POLLIN},
+		    {.fd = fuse_export_get_fd(a->fx), .events = POLLIN},
+		    {.fd = a->sigfd, .events = POLLIN},
+		    {.fd = a->ctlfd, .events = POLLIN},
+		};
+
+		if (poll(p, 4, timeout_ms) < 0 && errno != EINTR)
+			g_warning("poll: %s", g_strerror(errno));
+		ready = (p[0].revents ? READY_SESSION : 0) | (p[2].revents ? READY_SIGNAL : 0) |
+			(p[3].revents ? READY_CONTROL : 0);
+		if (ready & READY_SESSION)
+			isa_session_service(a->s);
 		fuse_export_service(a->fx);
-	/* Requests the front ends submitted that completed without the target. */
-	isa_session_service(a->s);
+		ready &= ~READY_SESSION;
+	}
+	if (ready & READY_SESSION)
+		isa_session_service(a->s);
+	else
+		isa_session_complete(a->s);
 	if (a->srv)
 		nbd_server_hold(a->srv, false);
 	isa_session_cork(a->s, false);
-	return p[2].revents & POLLIN;
+	return ready;
+}
+
+/* One turn of the loop; true when a signal waits on the signalfd. */
+static bool service_all(struct attachment *a, int timeout_ms)
+{
+	unsigned ready = service_turn(a, timeout_ms);
+
+	if (a->ctlfd >= 0 && (ready & READY_CONTROL))
+		control_serve(a->ctlfd, report, a);
+	sample_iops(a);
+	return ready & READY_SIGNAL;
 }
 
 static void flush_done(void *opaque, int err, const char *msg)

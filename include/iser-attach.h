@@ -151,6 +151,15 @@ int isa_session_get_fd(struct isa_session *s);
 int isa_session_service(struct isa_session *s);
 
 /*
+ * isa_session_complete() - the part of isa_session_service() that needs
+ * no system call: send what the window allows of the requests submitted,
+ * run the callbacks of those complete. For a loop that polled the fd and
+ * found it quiet, or that submitted requests after isa_session_service()
+ * in the same turn. Returns as isa_session_service() does.
+ */
+int isa_session_complete(struct isa_session *s);
+
+/*
  * Serve the session until @done becomes true, the session fails or
  * @timeout_ms passes (-1: no limit). Returns 0 when @done, -1 otherwise.
  */

@@ -895,6 +895,12 @@ int isa_session_service(struct isa_session *s)
 	return s->state == SESSION_FAILED ? -1 : 0;
 }
 
+int isa_session_complete(struct isa_session *s)
+{
+	session_after_io(s);
+	return s->state == SESSION_FAILED ? -1 : 0;
+}
+
 int isa_session_run(struct isa_session *s, const bool *done, int timeout_ms)
 {
 	gint64 deadline = timeout_ms < 0 ? -1 : g_get_monotonic_time() + timeout_ms * 1000LL;

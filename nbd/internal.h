@@ -40,6 +40,20 @@
 enum nbd_ep_kind {
 	NBD_EP_LISTENER,
 	NBD_EP_CONN,
+	NBD_EP_WATCH,
+};
+
+/* Most fds of the owner nbd_server_watch() takes. */
+#define NBD_MAX_WATCH 4
+
+/**
+ * struct nbd_watch - an fd of the owner's in the server's epoll set.
+ * @kind: NBD_EP_WATCH
+ * @bit: what nbd_server_wait() reports for it
+ */
+struct nbd_watch {
+	enum nbd_ep_kind kind;
+	unsigned bit;
 };
 
 /**
@@ -66,6 +80,7 @@ struct nbd_listener {
  * @inflight: requests handed to the initiator whose callback is pending
  * @queued: messages waiting in connections' output queues
  * @scratch: where refused WRITE payload is read to be thrown away
+ * @watch: the owner's fds in @epfd (nbd_server_watch()), @nwatch of them
  */
 struct nbd_server {
 	struct isa_session *s;
@@ -88,6 +103,8 @@ struct nbd_server {
 	uint64_t queued;
 	struct nbd_server_stats stats;
 	uint8_t *scratch;
+	struct nbd_watch watch[NBD_MAX_WATCH];
+	unsigned nwatch;
 };
 
 /* Where a connection is in reading what the client sends. */

@@ -10,6 +10,7 @@
  * nbd_server_service(): they queue their reply and write it at once, so
  * EPOLLOUT is only asked for when a socket does not take everything.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -20,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,6 +31,8 @@
 #define SERVICE_EVENTS 64
 /* Reads per connection per nbd_server_service() call, so no client starves the others. */
 #define READS_PER_TURN 64
+/* Request headers taken in one receive. */
+#define PEEK_HDRS 64
 /* Messages gathered into one sendmsg(). */
 #define SEND_IOVS 64
 /* Size of the buffer refused WRITE payload is thrown into. */
@@ -440,19 +444,134 @@ static void conn_input(struct nbd_conn *c)
 	}
 }
 
+/*
+ * A receive returned @r <= 0: end of file, an error, or nothing there.
+ * Returns true when reading may go on (interrupted), false otherwise.
+ */
+static bool conn_read_failed(struct nbd_conn *c, ssize_t r)
+{
+	if (r == 0) {
+		conn_eof(c);
+		return false;
+	}
+	if (errno == EINTR)
+		return true;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		nbd_conn_close(c);
+	return false;
+}
+
+/*
+ * Request headers from one look at the socket: recv(MSG_PEEK) shows what
+ * has arrived, and every whole header up to and including the first
+ * WRITE is then taken in one recv(). A WRITE's payload stays in the
+ * socket, to be read straight into its buffer; peeking copies at most
+ * PEEK_HDRS headers' worth of it, into a scratch area, never into a
+ * request. Returns false when nothing more is to be read this turn.
+ */
+static bool conn_read_headers(struct nbd_conn *c, int *calls)
+{
+	struct nbd_request h[PEEK_HDRS];
+	size_t room = MIN(PEEK_HDRS, NBD_MAX_CONN_REQS - c->nreqs), n = 0, peeked, take, i;
+	uint64_t bytes = c->nbytes;
+	ssize_t r;
+
+	r = recv(c->fd, h, room * sizeof(*h), MSG_PEEK);
+	(*calls)++;
+	if (r <= 0)
+		return conn_read_failed(c, r);
+	peeked = (size_t)r;
+	/* The budget conn_can_read() applies, for the whole batch. */
+	while (n < peeked / sizeof(*h) && bytes < NBD_MAX_CONN_BYTES) {
+		const struct nbd_request *q = &h[n++];
+		uint16_t type = be16toh(q->type);
+
+		bytes += type == NBD_CMD_READ || type == NBD_CMD_WRITE ? be32toh(q->len) : 0;
+		/* A bad magic is handled (the connection closed) on its turn. */
+		if (type == NBD_CMD_WRITE || be32toh(q->magic) != NBD_REQUEST_MAGIC)
+			break;
+	}
+	/* Not even one whole header: read the part that is there. */
+	take = n ? n * sizeof(*h) : (size_t)r;
+	r = recv(c->fd, n ? (void *)h : (void *)c->rx, take, 0);
+	(*calls)++;
+	if (r <= 0)
+		return conn_read_failed(c, r);
+	if (!n) {
+		c->rx_have = (size_t)r;
+		return false;
+	}
+	/* Peeked bytes are there to take: anything else is a broken socket. */
+	if ((size_t)r != take) {
+		nbd_conn_close(c);
+		return false;
+	}
+	for (i = 0; i < n && c->fd >= 0 && !c->stop_reading; i++) {
+		memcpy(c->rx, &h[i], sizeof(*h));
+		c->rx_have = sizeof(*h);
+		conn_input(c);
+	}
+	/*
+	 * Go on when a WRITE's payload or part of a header is left of what
+	 * the peek saw, or when the peek was full; a peek short of the room
+	 * it had saw the socket empty.
+	 */
+	return c->fd >= 0 && (peeked > take || peeked == room * sizeof(*h));
+}
+
+/*
+ * The rest of a WRITE payload, straight into the request's buffer, and
+ * in the same readv() the next request header as far as it has arrived.
+ */
+static bool conn_read_payload(struct nbd_conn *c, int *calls)
+{
+	struct iovec iov[2] = {
+	    {(uint8_t *)c->cur->buf + c->rx_have, c->rx_want - c->rx_have},
+	    {c->rx, sizeof(struct nbd_request)},
+	};
+	size_t ahead;
+	ssize_t r;
+
+	r = readv(c->fd, iov, 2);
+	(*calls)++;
+	if (r <= 0)
+		return conn_read_failed(c, r);
+	if ((size_t)r < iov[0].iov_len) {
+		c->rx_have += (size_t)r;
+		return false;
+	}
+	ahead = (size_t)r - iov[0].iov_len;
+	c->rx_have = c->rx_want;
+	conn_input(c);
+	if (c->fd < 0 || c->stop_reading || c->rx_state != NBD_RX_REQ_HDR)
+		return false;
+	c->rx_have = ahead;
+	if (ahead == c->rx_want)
+		conn_input(c);
+	/* Short of the header it had room for: the socket is empty. */
+	return ahead == sizeof(struct nbd_request);
+}
+
 static void conn_read(struct nbd_conn *c)
 {
-	int turn;
+	int calls = 0;
 
-	for (turn = 0; turn < READS_PER_TURN && conn_can_read(c); turn++) {
+	while (calls < READS_PER_TURN && conn_can_read(c)) {
 		void *p;
 		size_t want;
 		ssize_t r;
 
+		if (c->rx_state == NBD_RX_REQ_HDR && c->rx_have == 0) {
+			if (!conn_read_headers(c, &calls))
+				return;
+			continue;
+		}
+		if (c->rx_state == NBD_RX_PAYLOAD) {
+			if (!conn_read_payload(c, &calls))
+				return;
+			continue;
+		}
 		switch (c->rx_state) {
-		case NBD_RX_PAYLOAD:
-			p = (uint8_t *)c->cur->buf + c->rx_have;
-			break;
 		case NBD_RX_DISCARD:
 			p = c->srv->scratch;
 			break;
@@ -467,20 +586,18 @@ static void conn_read(struct nbd_conn *c)
 		if (c->rx_state == NBD_RX_DISCARD)
 			want = MIN(want, SCRATCH_LEN);
 		r = recv(c->fd, p, want, 0);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				nbd_conn_close(c);
-			return;
-		}
-		if (r == 0) {
-			conn_eof(c);
-			return;
+		calls++;
+		if (r <= 0) {
+			if (!conn_read_failed(c, r))
+				return;
+			continue;
 		}
 		c->rx_have += (size_t)r;
 		if (c->rx_have == c->rx_want)
 			conn_input(c);
+		/* A short read emptied the socket; epoll reports what comes next. */
+		if ((size_t)r < want)
+			return;
 	}
 }
 
@@ -562,18 +679,42 @@ int nbd_server_get_fd(struct nbd_server *srv)
 	return srv->epfd;
 }
 
-void nbd_server_service(struct nbd_server *srv)
+int nbd_server_watch(struct nbd_server *srv, int fd, unsigned bit)
+{
+	struct nbd_watch *w;
+	struct epoll_event ev = {.events = EPOLLIN};
+
+	if (srv->nwatch == NBD_MAX_WATCH) {
+		errno = ENOSPC;
+		return -1;
+	}
+	w = &srv->watch[srv->nwatch];
+	w->kind = NBD_EP_WATCH;
+	w->bit = bit;
+	ev.data.ptr = w;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -1;
+	srv->nwatch++;
+	return 0;
+}
+
+unsigned nbd_server_wait(struct nbd_server *srv, int timeout_ms)
 {
 	struct epoll_event ev[SERVICE_EVENTS];
+	unsigned ready = 0;
 	GList *l;
 	int n, i;
 
 	srv->in_service = true;
-	n = epoll_wait(srv->epfd, ev, SERVICE_EVENTS, 0);
+	n = epoll_wait(srv->epfd, ev, SERVICE_EVENTS, timeout_ms);
 	for (i = 0; i < n; i++) {
 		enum nbd_ep_kind *kind = ev[i].data.ptr;
 		struct nbd_conn *c;
 
+		if (*kind == NBD_EP_WATCH) {
+			ready |= ((struct nbd_watch *)ev[i].data.ptr)->bit;
+			continue;
+		}
 		if (*kind == NBD_EP_LISTENER) {
 			accept_all(ev[i].data.ptr);
 			continue;
@@ -592,6 +733,12 @@ void nbd_server_service(struct nbd_server *srv)
 	srv->in_service = false;
 	while ((l = g_queue_pop_head_link(&srv->reap)))
 		g_free(l->data);
+	return ready;
+}
+
+void nbd_server_service(struct nbd_server *srv)
+{
+	nbd_server_wait(srv, 0);
 }
 
 void nbd_server_shutdown(struct nbd_server *srv)

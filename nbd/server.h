@@ -6,7 +6,9 @@
  *
  * It runs on the session's thread: the owner polls nbd_server_get_fd() and
  * isa_session_get_fd() and calls nbd_server_service() and
- * isa_session_service() when they are readable. Payload moves zero copy:
+ * isa_session_service() when they are readable, or has the server watch
+ * its other fds (nbd_server_watch()) and waits in nbd_server_wait(), one
+ * epoll_wait() for everything. Payload moves zero copy:
  * write payload is received straight into a buffer from isa_buf_alloc()
  * that the SCSI WRITE then sends; read replies are sent from the buffer
  * Data-In landed in.
@@ -93,6 +95,25 @@ int nbd_server_get_fd(struct nbd_server *srv);
 
 /* Accept, read requests, send replies; never blocks. */
 void nbd_server_service(struct nbd_server *srv);
+
+/**
+ * nbd_server_watch() - put one of the owner's fds into the server's epoll
+ * set, so that one nbd_server_wait() waits for it and the clients alike.
+ * @fd: watched for readability (level-triggered)
+ * @bit: what nbd_server_wait() returns while @fd is readable
+ *
+ * Return: 0, or -1 with errno set (at most four fds).
+ */
+int nbd_server_watch(struct nbd_server *srv, int fd, unsigned bit);
+
+/**
+ * nbd_server_wait() - nbd_server_service() that waits first: up to
+ * @timeout_ms (-1: no limit) for a client or a watched fd, then serves
+ * the clients that are ready.
+ *
+ * Return: the bits of the watched fds found readable.
+ */
+unsigned nbd_server_wait(struct nbd_server *srv, int timeout_ms);
 
 /*
  * Stop accepting and stop reading new requests; requests in flight finish

@@ -12,8 +12,9 @@
  * reach the server. Requests libnbd cannot express (an unknown command, a
  * read longer than libnbd allows, a bad magic) are written on libnbd's
  * socket directly while libnbd has nothing in flight, with structured
- * replies off so that every reply is a simple one. Each check prints one
- * "ok:" line; the exit status is 0 only if all passed.
+ * replies off so that every reply is a simple one; so is a burst of good
+ * requests sent at once, a WRITE and its payload among them. Each check
+ * prints one "ok:" line; the exit status is 0 only if all passed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -568,6 +569,102 @@ static void check_huge_write(void)
 }
 
 /* A request with a bad magic: the server must hang up; others are unaffected. */
+static void put_request(uint8_t *p, uint16_t type, uint64_t cookie, uint64_t offset, uint32_t len)
+{
+	uint32_t v32 = htobe32(REQUEST_MAGIC);
+	uint16_t v16 = 0;
+	uint64_t v64;
+
+	memcpy(p, &v32, 4);
+	memcpy(p + 4, &v16, 2);
+	v16 = htobe16(type);
+	memcpy(p + 6, &v16, 2);
+	v64 = htobe64(cookie);
+	memcpy(p + 8, &v64, 8);
+	v64 = htobe64(offset);
+	memcpy(p + 16, &v64, 8);
+	v32 = htobe32(len);
+	memcpy(p + 24, &v32, 4);
+}
+
+/*
+ * Good requests in one send: reads, then a WRITE whose payload follows
+ * its header, then more reads and a flush behind the payload, so that the
+ * server finds several headers and the start of a payload in what it
+ * receives at once. Every request gets its reply (in any order), each
+ * read returns what the export holds, and the write landed.
+ */
+static void check_pipelined(struct conn *c)
+{
+	enum { N = 8, LEN = 4096, WRITE_AT = 1 << 20 };
+	static const uint16_t types[N] = {CMD_READ, CMD_READ, CMD_READ,	 CMD_WRITE,
+					  CMD_READ, CMD_READ, CMD_FLUSH, CMD_READ};
+	static uint8_t burst[N * 28 + LEN], data[LEN], back[LEN];
+	uint64_t cookie0 = c->raw_cookie, v64;
+	bool seen[N] = {false};
+	uint8_t *p = burst;
+	unsigned i, nread = 0;
+	uint32_t v32;
+	int fd, fl, e;
+
+	if (c->structured)
+		return;
+	for (i = 0; i < LEN; i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+	for (i = 0; i < N; i++) {
+		uint64_t off = types[i] == CMD_READ ? (uint64_t)(nread++ % 16) * LEN : WRITE_AT;
+
+		/* FLUSH takes neither offset nor length. */
+		if (types[i] == CMD_FLUSH)
+			put_request(p, types[i], cookie0 + i, 0, 0);
+		else
+			put_request(p, types[i], cookie0 + i, off, LEN);
+		p += 28;
+		if (types[i] == CMD_WRITE) {
+			memcpy(p, data, LEN);
+			p += LEN;
+		}
+	}
+	c->raw_cookie += N;
+	fl = raw_begin(c, &fd);
+	send_all(fd, burst, (size_t)(p - burst), "pipelined requests");
+	for (i = 0; i < N; i++) {
+		uint8_t reply[16];
+		uint64_t k;
+
+		if (!recv_all(fd, reply, sizeof(reply), "pipelined requests"))
+			fail("pipelined requests", "connection closed after %u replies", i);
+		memcpy(&v32, reply + 4, 4);
+		memcpy(&v64, reply + 8, 8);
+		k = be64toh(v64) - cookie0;
+		if (k >= N || seen[k])
+			fail("pipelined requests",
+			     "reply for cookie 0x%" PRIx64 " not asked for, or twice",
+			     be64toh(v64));
+		seen[k] = true;
+		if (be32toh(v32))
+			fail("pipelined requests", "request %" PRIu64 " failed: error %" PRIu32, k,
+			     be32toh(v32));
+		if (types[k] == CMD_READ) {
+			unsigned nth = 0, j;
+
+			for (j = 0; j < k; j++)
+				nth += types[j] == CMD_READ;
+			if (!recv_all(fd, back, LEN, "pipelined requests"))
+				fail("pipelined requests", "connection closed inside a read reply");
+			if (memcmp(back, c->ref + (nth % 16) * LEN, LEN))
+				fail("pipelined requests", "read %u returned other data", nth);
+		}
+	}
+	raw_end(fd, fl);
+	e = wait_cmd(c, "pipelined requests",
+		     nbd_aio_pread(c->h, back, LEN, WRITE_AT, NBD_NULL_COMPLETION, 0));
+	if (e || memcmp(back, data, LEN))
+		fail("pipelined requests", "the write in the burst did not land");
+	check_alive(c, "pipelined requests");
+	ok(c, "pipelined requests", "all answered, data right");
+}
+
 static void check_bad_magic(void)
 {
 	struct conn c, other;
@@ -640,6 +737,7 @@ int main(int argc, char **argv)
 			check_oversize(&c);
 			check_flags(&c);
 			check_commands(&c);
+			check_pipelined(&c);
 		}
 		disconnect_export(&c);
 	}
