@@ -26,6 +26,8 @@
 #define NBD_MAX_DISCARD (64u << 20)
 /* Per connection: stop reading requests while this many are not done... */
 #define NBD_MAX_CONN_REQS 256
+/* Request headers taken from the socket in one receive, at most. */
+#define NBD_PEEK_HDRS 64
 /* ...or while their payload buffers hold this many bytes. */
 #define NBD_MAX_CONN_BYTES (256u << 20)
 /* Handshake: a client needing more options than this is not serious. */
@@ -158,6 +160,8 @@ struct nbd_msg {
  * @inflight: those requests, to orphan them if the server goes first
  * @waiting: a request waiting for a payload buffer (pinned-memory bound);
  *	     nothing more is read meanwhile
+ * @stash: request headers read in the same batch behind @waiting, from
+ *	   @stash_i to @stash_n, to go on with in order once it does
  * @out: struct nbd_msg waiting to be sent, in order
  */
 struct nbd_conn {
@@ -185,6 +189,9 @@ struct nbd_conn {
 	unsigned ninflight;
 	GQueue inflight;
 	struct nbd_req *waiting;
+	struct nbd_request stash[NBD_PEEK_HDRS];
+	unsigned stash_i;
+	unsigned stash_n;
 	GQueue out;
 };
 

@@ -32,7 +32,7 @@
 /* Reads per connection per nbd_server_service() call, so no client starves the others. */
 #define READS_PER_TURN 64
 /* Request headers taken in one receive. */
-#define PEEK_HDRS 64
+#define PEEK_HDRS NBD_PEEK_HDRS
 /* Messages gathered into one sendmsg(). */
 #define SEND_IOVS 64
 /* Size of the buffer refused WRITE payload is thrown into. */
@@ -218,7 +218,7 @@ int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, uint16_t por
 /* Decide the epoll events of a connection from what it can do now. */
 static bool conn_can_read(const struct nbd_conn *c)
 {
-	if (c->fd < 0 || c->stop_reading || c->waiting)
+	if (c->fd < 0 || c->stop_reading || c->waiting || c->stash_i < c->stash_n)
 		return false;
 	/* Backpressure is applied between requests only. */
 	if (c->rx_state == NBD_RX_REQ_HDR && c->rx_have == 0)
@@ -327,11 +327,12 @@ void nbd_conn_close(struct nbd_conn *c)
 		nbd_req_free(c->cur);
 		c->cur = NULL;
 	}
-	/* Nor one that waited for a buffer. */
+	/* Nor one that waited for a buffer, nor the headers behind it. */
 	if (c->waiting) {
 		nbd_req_free(c->waiting);
 		c->waiting = NULL;
 	}
+	c->stash_i = c->stash_n = 0;
 	g_clear_pointer(&c->opt_data, g_free);
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -343,11 +344,31 @@ void nbd_conn_close(struct nbd_conn *c)
 	nbd_conn_maybe_release(c);
 }
 
+static void conn_input(struct nbd_conn *c);
+
+/*
+ * The request that waited for a buffer tries again; if it has one, the
+ * headers read behind it go on in order, until one of them waits too.
+ */
+static void conn_resume(struct nbd_conn *c)
+{
+	nbd_tx_retry_waiting(c);
+	while (!c->waiting && c->fd >= 0 && !c->stop_reading && c->stash_i < c->stash_n) {
+		memcpy(c->rx, &c->stash[c->stash_i++], sizeof(struct nbd_request));
+		c->rx_have = sizeof(struct nbd_request);
+		conn_input(c);
+	}
+	if (c->stash_i == c->stash_n)
+		c->stash_i = c->stash_n = 0;
+	if (c->fd >= 0)
+		nbd_conn_update(c);
+}
+
 /* Close a connection that will read nothing more once everything is answered. */
 static bool conn_finish_if_done(struct nbd_conn *c)
 {
 	if (c->fd >= 0 && c->stop_reading && !c->ninflight && !c->out.length && !c->cur &&
-	    !c->waiting) {
+	    !c->waiting && c->stash_i == c->stash_n) {
 		nbd_conn_close(c);
 		return true;
 	}
@@ -507,6 +528,13 @@ static bool conn_read_headers(struct nbd_conn *c, int *calls)
 		return false;
 	}
 	for (i = 0; i < n && c->fd >= 0 && !c->stop_reading; i++) {
+		/* One waits for a buffer: the rest of the batch waits behind it. */
+		if (c->waiting) {
+			memcpy(c->stash, &h[i], (n - i) * sizeof(*h));
+			c->stash_i = 0;
+			c->stash_n = (unsigned)(n - i);
+			return false;
+		}
 		memcpy(c->rx, &h[i], sizeof(*h));
 		c->rx_have = sizeof(*h);
 		conn_input(c);
@@ -766,7 +794,7 @@ void nbd_server_hold(struct nbd_server *srv, bool on)
 		next = l->next;
 		/* Buffers given back this turn may let a waiting request go on. */
 		if (c->fd >= 0 && c->waiting)
-			nbd_tx_retry_waiting(c);
+			conn_resume(c);
 		if (c->fd >= 0 && c->out.length)
 			nbd_conn_flush(c);
 	}
