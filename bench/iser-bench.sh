@@ -17,7 +17,8 @@
 #               ISA_BENCH_BEFORE=BUILDDIR (the version before a change)
 #
 # ISA_BENCH_INITIATORS="ours-iser ours-api ..." runs only those (default:
-# all; the before-* rows only with ISA_BENCH_BEFORE).
+# all; the before-* rows only with ISA_BENCH_BEFORE), ISA_BENCH_WORKLOADS=
+# "4k-randread ..." only those workloads.
 #
 # Workloads: 4 KiB random read at queue depth 32, 1 MiB sequential read
 # and 1 MiB sequential write at queue depth 16 (fio: libaio, O_DIRECT, no
@@ -293,6 +294,8 @@ declare -A WORKLOADS=(
 	[1m-seqwrite]="write 1m 16 - 1024 16"
 )
 WORKLOAD_ORDER=(4k-randread 1m-seqread 1m-seqwrite)
+# shellcheck disable=SC2206
+[ -z "${ISA_BENCH_WORKLOADS:-}" ] || WORKLOAD_ORDER=($ISA_BENCH_WORKLOADS)
 INITIATORS=(ours-iser ours-tcp kernel libiscsi ours-api mw-iser mw-api)
 [ -z "${ISA_BENCH_BEFORE:-}" ] || INITIATORS+=(before-iser before-api)
 # shellcheck disable=SC2206
