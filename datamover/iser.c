@@ -524,6 +524,8 @@ static int verbs_setup(struct dm_conn *c, char **why)
 		*why = g_strdup_printf("cannot register the send ring: %s", g_strerror(errno));
 		return -1;
 	}
+	g_debug("iSER: send ring at 0x%016lx, %zu bytes", (unsigned long)(uintptr_t)c->tx_ring,
+		(size_t)c->sq_depth * ISER_TX_SLOT);
 	mr = pool_find(c->pool, c->tx_ring, (size_t)c->sq_depth * ISER_TX_SLOT);
 	c->tx_lkey = mr->lkey;
 	c->tx_owned = g_new0(void *, c->sq_depth);
