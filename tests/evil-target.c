@@ -2521,7 +2521,9 @@ int main(int argc, char **argv)
 		note("served %u connections, misbehaved on %u", conns, struck);
 	note("exit %d: %s", rc,
 	     rc == EXIT_BEHAVED	    ? "the initiator behaved"
-	     : rc == EXIT_VIOLATION ? "the initiator broke the protocol"
+	     : rc == EXIT_VIOLATION ? (il ? "the initiator broke the protocol or let a hostile "
+					    "RDMA access land"
+					  : "the initiator broke the protocol")
 	     : rc == EXIT_STUCK	    ? "the initiator got stuck"
 				    : "setup error");
 	g_free(disk.data);
