@@ -67,7 +67,10 @@
  * refused (STATUS)" with ibv_wc_status_str() of the completion when the
  * initiator's side refused it (the QP then fails; the next connection is
  * served), or "evil-target: hostile MODE: not sent (WHY)". Written bytes
- * are 0xe5; past-length writes the READ's real data first.
+ * are 0xe5; past-length writes the READ's real data first. --wrong-stag
+ * flips the low byte of every STag a hostile access uses, so that even an
+ * initiator that confines nothing refuses it: the tests check their own
+ * recovery path with it.
  */
 #include <arpa/inet.h>
 #include <endian.h>
@@ -236,6 +239,7 @@ struct mode {
  * @lun: the disk
  * @iser: the iSER connection, or NULL on TCP (@fd)
  * @iser_mode: @mode is one of the iSER modes
+ * @wrong_stag: hostile accesses use a key the initiator never advertised
  * @strike_lba: the LBA of the command an iSER mode strikes on
  * @ring_file: the initiator's log, where send-ring finds the send ring
  * @later: an iSER mode's access waits for the next SCSI Command: with the
@@ -247,6 +251,7 @@ struct target {
 	int fd;
 	struct evil_iser *iser;
 	bool iser_mode;
+	bool wrong_stag;
 	uint64_t strike_lba;
 	const char *ring_file;
 	bool later;
@@ -1953,8 +1958,11 @@ static void hostile(struct target *t, bool write, uint32_t stag, uint64_t va, ui
 	char why[128];
 	int st = 0, rc;
 
-	note("hostile %s: RDMA %s of %u bytes at 0x%016" PRIx64 " with STag 0x%08x", name,
-	     write ? "Write" : "Read", len, va, stag);
+	/* The self-check of the tests: a key the initiator never gave out. */
+	if (t->wrong_stag)
+		stag ^= 0xffu;
+	note("hostile %s: RDMA %s of %u bytes at 0x%016" PRIx64 " with STag 0x%08x%s", name,
+	     write ? "Write" : "Read", len, va, stag, t->wrong_stag ? " (--wrong-stag)" : "");
 	rc = evil_iser_rdma(t->iser, write, stag, va, len, &st, why, sizeof(why));
 	if (rc < 0) {
 		note("hostile %s: not sent (%s)", name, why);
@@ -2359,6 +2367,7 @@ int main(int argc, char **argv)
 	g_autofree char *opt_iser = NULL;
 	g_autofree char *opt_ring = NULL;
 	gint64 opt_strike_lba = 4096;
+	gboolean opt_wrong_stag = FALSE;
 	gint64 opt_block = 512, opt_blocks = 8192, opt_resize = 0, opt_lifetime = EVIL_LIFETIME_S;
 	gint64 opt_phys_exp = 0;
 	const GOptionEntry entries[] = {
@@ -2384,6 +2393,10 @@ int main(int argc, char **argv)
 	     "An iSER mode strikes on the READ or WRITE starting at LBA N (4096)", "N"},
 	    {"send-ring-from", 0, 0, G_OPTION_ARG_FILENAME, &opt_ring,
 	     "send-ring: the initiator's -v log, naming its send ring", "FILE"},
+	    {"wrong-stag", 0, 0, G_OPTION_ARG_NONE, &opt_wrong_stag,
+	     "Hostile accesses with an STag never advertised (any initiator refuses them: "
+	     "a check of the test itself)",
+	     NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- a hostile iSCSI target");
@@ -2438,6 +2451,7 @@ int main(int argc, char **argv)
 	t.max_burst = EVIL_MAX_BURST;
 	t.strike_lba = (uint64_t)opt_strike_lba;
 	t.ring_file = opt_ring;
+	t.wrong_stag = opt_wrong_stag;
 	g_queue_init(&t.backlog);
 	alarm((unsigned)opt_lifetime);
 

@@ -19,6 +19,10 @@
 # iser-attach's log has a line about the lost connection and no sanitizer
 # report. A mode failing does not stop the others: each prints one
 # "protection:" line, and the test fails at the end if any failed.
+#
+# ISA_PROTECTION_SELFCHECK=1 runs the target with --wrong-stag: its
+# accesses use keys never advertised, which any initiator refuses, so the
+# test passes whatever the initiator confines: a check of the test itself.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 source "$top_srcdir/tests/vm/vm-functions.sh"
 run_self_in_vm "$@"
@@ -40,6 +44,8 @@ LATER=$((3 << 20))
 IO_TIMEOUT=180
 EVIL_PID=
 FAILED=()
+EVIL_EXTRA=()
+[ "${ISA_PROTECTION_SELFCHECK:-0}" != 1 ] || EVIL_EXTRA=(--wrong-stag)
 
 evil_stop()
 {
@@ -97,7 +103,7 @@ qio()
 # mode_fail MESSAGE: the mode under test failed; the test goes on.
 mode_fail()
 {
-	echo "protection: $MODE: FAIL: $*" >&2
+	echo "protection: $NAME: FAIL: $*" >&2
 	RESULT=FAIL
 	WHY+=("$*")
 }
@@ -109,12 +115,13 @@ protect()
 
 	MODE=$1
 	[ "${2:-}" != --persistent ] || name=$1-persistent
+	NAME=$name
 	DIR=$WORK/$name
 	RESULT=ok
 	WHY=()
 	mkdir -p "$DIR"
 	"$EVIL" --iser "$ISER_ADDR" --misbehave "$MODE" --iqn "$IQN" --lifetime 1800 \
-		--strike-lba "$STRIKE_LBA" --send-ring-from "$DIR/attach/err" "${@:2}" \
+		--strike-lba "$STRIKE_LBA" --send-ring-from "$DIR/attach/err" "${EVIL_EXTRA[@]}" "${@:2}" \
 		>"$DIR/port" 2>"$DIR/target.log" &
 	EVIL_PID=$!
 	wait_until 60 "evil-target $name to listen" _evil_listening
