@@ -1263,8 +1263,15 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 		return 0;
 	}
 	if (rw_cdb(cdb, &write, &lba, &blocks)) {
-		note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u", write ? "WRITE" : "READ",
-		     itt, lba, blocks);
+		if (t->iser)
+			note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u, %s STag 0x%08x at "
+			     "0x%016" PRIx64,
+			     write ? "WRITE" : "READ", itt, lba, blocks, write ? "write" : "read",
+			     ntohl(write ? p->ih.write_stag : p->ih.read_stag),
+			     (uint64_t)be64toh(write ? p->ih.write_va : p->ih.read_va));
+		else
+			note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u",
+			     write ? "WRITE" : "READ", itt, lba, blocks);
 		if (mode_strikes(t, write, lba)) {
 			strike(t, p);
 			if (t->misbehaved)
