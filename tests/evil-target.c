@@ -50,7 +50,7 @@
  *
  *   stale-stag           after the READ was answered, RDMA-Write its
  *                        STag and address just before serving the next
- *                        command
+ *                        READ or WRITE
  *   past-length          RDMA-Write the READ's length + 4096 bytes to its
  *                        buffer
  *   send-ring            RDMA-Write 4096 bytes to the initiator's send
@@ -59,7 +59,7 @@
  *                        initiator's -v log)
  *   read-after-response  after the WRITE was answered, RDMA-Read its
  *                        buffer with its STag just before serving the next
- *                        command
+ *                        READ or WRITE
  *
  * Each hostile access logs one line: "evil-target: hostile MODE: landed
  * (N bytes)" (read-after-response: "landed (N bytes, the write's data)" or
@@ -1242,8 +1242,6 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 				  cmdsn, t->exp_cmdsn);
 		t->exp_cmdsn = cmdsn + 1;
 	}
-	if (t->later && iser_later(t) < 0)
-		return -1;
 	if (disk.resize_armed) {
 		disk.resize_armed = 0;
 		note("capacity changed from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT " blocks",
@@ -1263,6 +1261,9 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 		return 0;
 	}
 	if (rw_cdb(cdb, &write, &lba, &blocks)) {
+		/* Data of the next command could land where the last one's was. */
+		if (t->later && iser_later(t) < 0)
+			return -1;
 		if (t->iser)
 			note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u, %s STag 0x%08x at "
 			     "0x%016" PRIx64,
@@ -2054,9 +2055,10 @@ static void arm_later(struct target *t, const struct pdu *cmd, bool write)
 }
 
 /*
- * The next SCSI Command has come, so the initiator has completed the one
+ * The next READ or WRITE has come, so the initiator has completed the one
  * armed: its buffer, which a correct initiator no longer exposes, is
- * attacked before the new command is served. -1 when that took the
+ * attacked before the new command is served (its buffer may be the same
+ * memory again: a WRITE's data is in it already). -1 when that took the
  * connection down.
  */
 static int iser_later(struct target *t)

@@ -144,8 +144,8 @@ protect()
 	# command already answered) the next one, which the attack precedes.
 	case $MODE in
 	stale-stag)
-		# The next command writes: a buffer the READ's stale STag may
-		# still reach would carry the target's bytes to the disk.
+		# The next command writes, likely from the READ's buffer: what
+		# the stale STag still reaches there goes to the disk.
 		qio strike "read -P $(fill_byte $STRIKE) $STRIKE 32k"
 		[ "$QIO_RC" -eq 0 ] || mode_fail "the READ struck on failed (qemu-io exit $QIO_RC)"
 		qio later "write -P 0x77 $LATER 32k"
@@ -178,7 +178,7 @@ protect()
 	# The access has been made: the I/O above waited for it.
 	wait_for_line 60 "hostile $MODE: (refused|landed|not sent)" "$DIR/target.log"
 	outcome=$(grep -E "hostile $MODE: (refused|landed|not sent)" "$DIR/target.log" | tail -n 1)
-	outcome=${outcome#*: hostile $MODE: }
+	outcome=${outcome#*: hostile "$MODE": }
 	refused=$(count_lines "hostile $MODE: refused" "$DIR/target.log")
 	case $outcome in
 	refused*)
@@ -226,6 +226,7 @@ protect()
 	grep -E "iSER: send ring at|connection to|reconnected|given up|Sanitizer" \
 		"$DIR/attach/err" || :
 	[ "$rc" -eq 0 ] || mode_fail "evil-target exited $rc"
+	! grep -q Sanitizer "$DIR/target.log" || mode_fail "sanitizer report in evil-target's log"
 
 	echo "protection: mode=$name target=\"$outcome\" refused=$refused" \
 		"connections_lost=$lost data=\"$diff\" initiator=\"${line#*: }\"" \
