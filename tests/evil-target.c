@@ -63,7 +63,8 @@
  *
  * Each hostile access logs one line: "evil-target: hostile MODE: landed
  * (N bytes)" (read-after-response: "landed (N bytes, the write's data)" or
- * "landed (N bytes, not the write's data)"), "evil-target: hostile MODE:
+ * "landed (N bytes, not the write's data: M of them equal)"; a freed buffer
+ * may have had its first bytes reused), "evil-target: hostile MODE:
  * refused (STATUS)" with ibv_wc_status_str() of the completion when the
  * initiator's side refused it (the QP then fails; the next connection is
  * served), or "evil-target: hostile MODE: not sent (WHY)". Written bytes
@@ -1981,10 +1982,18 @@ static void hostile(struct target *t, bool write, uint32_t stag, uint64_t va, ui
 		note("hostile %s: refused (%s)", name, ibv_wc_status_str((enum ibv_wc_status)st));
 		return;
 	}
-	if (expect)
-		note("hostile %s: landed (%u bytes, %s)", name, len,
-		     memcmp(stage, expect, len) ? "not the write's data" : "the write's data");
-	else
+	if (expect) {
+		uint32_t i, same = 0;
+
+		for (i = 0; i < len; i++)
+			same += stage[i] == expect[i];
+		if (same == len)
+			note("hostile %s: landed (%u bytes, the write's data)", name, len);
+		else
+			note(
+			    "hostile %s: landed (%u bytes, not the write's data: %u of them equal)",
+			    name, len, same);
+	} else
 		note("hostile %s: landed (%u bytes)", name, len);
 	violation(t, "the initiator let a hostile RDMA %s of %u bytes land (%s)",
 		  write ? "Write" : "Read", len, name);
