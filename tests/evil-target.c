@@ -29,12 +29,54 @@
  * Every PDU it receives is checked and logged on stderr, so a test can see
  * what reached the target. Exit status: 0 the initiator behaved (it hung up,
  * or carried on correctly), 1 it did something it must not (answered a bad
- * R2T with data, sent a wrong NOP-Out, broke the framing), 2 usage or setup
- * error, 3 it neither hung up nor went on within EVIL_WAIT_MS.
+ * R2T with data, sent a wrong NOP-Out, broke the framing; over iSER: let a
+ * hostile RDMA access land), 2 usage or setup error (the trigger never
+ * came, a hostile access could not even be attempted), 3 it neither hung
+ * up nor went on within EVIL_WAIT_MS.
+ *
+ *   evil-target --iser ADDR --misbehave MODE [--persistent]
+ *               [--strike-lba N] [--send-ring-from FILE] [...]
+ *
+ * With --iser it serves iSER (RFC 7145) instead, over rdma_cm on ADDR (an
+ * address of an RDMA device, soft-RoCE in the VM tests), printing the port
+ * of the kernel's choice: login over RDMA Sends, then the same disk, read
+ * data RDMA-Written to the read STag and address of each command's iSER
+ * header, write data RDMA-Read from its write STag and address (tests/
+ * evil-iser.c is the transport). It serves connection after connection
+ * until SIGTERM, since the initiator must be able to recover, and its modes
+ * attack the initiator's memory once, on the READ (or WRITE) starting at
+ * LBA N (--strike-lba, 4096), then behave; with --persistent on that
+ * command of every connection:
+ *
+ *   stale-stag           after the READ was answered, RDMA-Write its
+ *                        STag and address just before serving the next
+ *                        READ or WRITE
+ *   past-length          RDMA-Write the READ's length + 4096 bytes to its
+ *                        buffer
+ *   send-ring            RDMA-Write 4096 bytes to the initiator's send
+ *                        ring with the READ's STag; the address is the last
+ *                        "iSER: send ring at 0x..." line of FILE (the
+ *                        initiator's -v log)
+ *   read-after-response  after the WRITE was answered, RDMA-Read its
+ *                        buffer with its STag just before serving the next
+ *                        READ or WRITE
+ *
+ * Each hostile access logs one line: "evil-target: hostile MODE: landed
+ * (N bytes)" (read-after-response: "landed (N bytes, the write's data)" or
+ * "landed (N bytes, not the write's data: M of them equal)"; a freed buffer
+ * may have had its first bytes reused), "evil-target: hostile MODE:
+ * refused (STATUS)" with ibv_wc_status_str() of the completion when the
+ * initiator's side refused it (the QP then fails; the next connection is
+ * served), or "evil-target: hostile MODE: not sent (WHY)". Written bytes
+ * are 0xe5; past-length writes the READ's real data first. --wrong-stag
+ * flips the low byte of every STag a hostile access uses, so that even an
+ * initiator that confines nothing refuses it: the tests check their own
+ * recovery path with it.
  */
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -47,9 +89,12 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <infiniband/verbs.h>
 
 #include "common/iscsi-proto.h"
 #include "datamover/crc32c.h"
+#include "datamover/iser-proto.h"
+#include "tests/evil-iser.h"
 
 /* The MaxRecvDataSegmentLength we declare, in login and after. */
 #define EVIL_MRDSL	 8192u
@@ -67,6 +112,10 @@
 #define EVIL_ENDLESS_ROUNDS 100000u
 #define EVIL_PINGS	    100u
 #define EVIL_REJECTS	    200u
+/* What a hostile RDMA Write puts into the initiator's memory. */
+#define EVIL_ISER_BYTE 0xe5
+/* How far past-length writes beyond a READ, and send-ring into the ring. */
+#define EVIL_ISER_PAST 4096u
 
 #define EXIT_BEHAVED   0
 #define EXIT_VIOLATION 1
@@ -123,8 +172,10 @@ enum rx_result {
  * @ahs_len: bytes of AHS (skipped; initiators send none but for long CDBs)
  * @dlen: DataSegmentLength
  * @data: the data segment, @dlen bytes (never more than EVIL_MRDSL)
+ * @ih: over iSER, the iSER header it came with
  */
 struct pdu {
+	struct iser_hdr ih;
 	uint8_t bhs[ISCSI_BHS_LEN];
 	uint32_t ahs_len;
 	uint32_t dlen;
@@ -187,9 +238,30 @@ struct mode {
  *	initiator has no business sending it
  * @aborts_seen, @resets_seen: ABORT TASK and LUN RESET requests received
  * @lun: the disk
+ * @iser: the iSER connection, or NULL on TCP (@fd)
+ * @iser_mode: @mode is one of the iSER modes
+ * @wrong_stag: hostile accesses use a key the initiator never advertised
+ * @strike_lba: the LBA of the command an iSER mode strikes on
+ * @ring_file: the initiator's log, where send-ring finds the send ring
+ * @later: an iSER mode's access waits for the next SCSI Command: with the
+ *	@later_write (read) STag @later_stag at @later_va, @later_len bytes,
+ *	of the command at @later_lba
+ * @unsent: an iSER mode could not even attempt its access
  */
 struct target {
 	int fd;
+	struct evil_iser *iser;
+	bool iser_mode;
+	bool wrong_stag;
+	uint64_t strike_lba;
+	const char *ring_file;
+	bool later;
+	bool later_write;
+	uint32_t later_stag;
+	uint64_t later_va;
+	uint32_t later_len;
+	uint64_t later_lba;
+	bool unsent;
 	const struct mode *mode;
 	const char *iqn;
 	uint16_t port;
@@ -381,12 +453,50 @@ static int send_pdu_ahs(struct target *t, const void *bhs, const uint8_t *ahs, u
 		put_le32(buf + hlen + hd + ISCSI_PAD(dlen),
 			 crc32c(0, buf + hlen + hd, ISCSI_PAD(dlen)) ^
 			     (flags & TX_BAD_DDIGEST ? 1u : 0u));
+	if (t->iser)
+		return evil_iser_send(t->iser, buf, (uint32_t)total, EVIL_WAIT_MS);
 	return write_full(t->fd, buf, total);
 }
 
 static int send_pdu(struct target *t, const void *bhs, const void *data, uint32_t dlen)
 {
 	return send_pdu_ahs(t, bhs, NULL, 0, data, dlen, 0);
+}
+
+/* recv_pdu() over iSER: one Send message, its iSER header kept in @p->ih. */
+static int iser_recv_pdu(struct target *t, struct pdu *p, int timeout_ms)
+{
+	static uint8_t msg[EVIL_ISER_RX_SIZE];
+	uint32_t len;
+	int rc = evil_iser_recv(t->iser, msg, sizeof(msg), &len, timeout_ms);
+
+	if (rc != EVIL_ISER_OK)
+		return rc;
+	if (len < ISER_HDRS_LEN) {
+		violation(t, "iSER message of %u bytes, shorter than its headers", len);
+		return RX_ERROR;
+	}
+	memcpy(&p->ih, msg, sizeof(p->ih));
+	memcpy(p->bhs, msg + sizeof(p->ih), ISCSI_BHS_LEN);
+	if ((p->ih.flags & ISER_TYPE_MASK) != ISER_TYPE_CONTROL) {
+		violation(t, "iSER message of type 0x%02x, not an iSCSI control PDU",
+			  p->ih.flags & ISER_TYPE_MASK);
+		return RX_ERROR;
+	}
+	p->ahs_len = p->bhs[4] * 4u;
+	p->dlen = iscsi_dlength(p->bhs + 5);
+	if (p->dlen > EVIL_MRDSL) {
+		violation(t, "opcode 0x%02x with DataSegmentLength %u over our %u", pdu_op(p),
+			  p->dlen, EVIL_MRDSL);
+		return RX_ERROR;
+	}
+	if (p->ahs_len + p->dlen > len - ISER_HDRS_LEN) {
+		violation(t, "opcode 0x%02x longer than the %u-byte iSER message carrying it",
+			  pdu_op(p), len);
+		return RX_ERROR;
+	}
+	memcpy(p->data, msg + ISER_HDRS_LEN + p->ahs_len, p->dlen);
+	return RX_OK;
 }
 
 /*
@@ -400,6 +510,8 @@ static int recv_pdu(struct target *t, struct pdu *p, int timeout_ms)
 	uint32_t pad;
 	int rc;
 
+	if (t->iser)
+		return iser_recv_pdu(t, p, timeout_ms);
 	rc = read_full(t->fd, p->bhs, ISCSI_BHS_LEN, deadline);
 	if (rc != RX_OK)
 		return rc;
@@ -538,6 +650,16 @@ static void answer_key(struct target *t, const char *key, const char *value, GBy
 		text_add(out, key, "0");
 	} else if (!strcmp(key, "DefaultTime2Wait") || !strcmp(key, "DefaultTime2Retain")) {
 		text_add(out, key, value);
+	} else if (!strcmp(key, "RDMAExtensions")) {
+		text_add(out, key, t->iser && !strcmp(value, "Yes") ? "Yes" : "No");
+	} else if (!strcmp(key, "InitiatorRecvDataSegmentLength")) {
+		/* Ours to accept as the initiator declares it: it bounds our Sends. */
+		t->init_mrdsl = (uint32_t)CLAMP(v, ISCSI_MIN_MRDSL, ISCSI_MAX_DSL);
+		num = g_strdup_printf("%u", t->init_mrdsl);
+		text_add(out, key, num);
+	} else if (!strcmp(key, "TargetRecvDataSegmentLength")) {
+		num = g_strdup_printf("%u", (uint32_t)MIN(v, EVIL_MRDSL));
+		text_add(out, key, num);
 	} else {
 		text_add(out, key, "NotUnderstood");
 	}
@@ -670,6 +792,89 @@ static int send_illegal(struct target *t, uint32_t itt, uint8_t asc)
 	return send_scsi_rsp(t, itt, SCSI_CHECK_CONDITION, sense, sizeof(sense));
 }
 
+/* --- iSER: SCSI data moved by RDMA --- */
+
+/* SCSI Response GOOD, with an underflow of the @residual bytes not moved. */
+static int send_good_residual(struct target *t, uint32_t itt, uint32_t residual)
+{
+	struct iscsi_scsi_rsp r = {.opcode = ISCSI_OP_SCSI_RSP, .flags = ISCSI_FLAG_FINAL};
+
+	r.cmd_status = SCSI_GOOD;
+	r.itt = htonl(itt);
+	if (residual) {
+		r.flags |= ISCSI_RSP_UNDERFLOW;
+		r.residual_count = htonl(residual);
+	}
+	set_sn(t, &r, true);
+	return send_pdu(t, &r, NULL, 0);
+}
+
+/*
+ * RDMA through the stage buffer between our memory and the initiator's
+ * buffer at @stag/@va for the command @cmd: @src RDMA-Written, or @dst
+ * filled by RDMA Reads, @len bytes.
+ */
+static int iser_move(struct target *t, const struct pdu *cmd, const uint8_t *src, uint8_t *dst,
+		     uint32_t stag, uint64_t va, uint32_t len)
+{
+	size_t room;
+	uint8_t *stage = evil_iser_stage(t->iser, &room);
+	uint32_t off, n;
+	char why[128];
+	int st = 0, rc;
+
+	for (off = 0; off < len; off += n) {
+		n = (uint32_t)MIN(len - off, room);
+		if (src)
+			memcpy(stage, src + off, n);
+		rc = evil_iser_rdma(t->iser, src != NULL, stag, va + off, n, &st, why, sizeof(why));
+		if (rc != 1) {
+			note("RDMA %s of %u bytes for ITT 0x%08x failed: %s",
+			     src ? "Write" : "Read", n, pdu_itt(cmd),
+			     rc ? why : ibv_wc_status_str((enum ibv_wc_status)st));
+			return -1;
+		}
+		if (dst)
+			memcpy(dst + off, stage, n);
+	}
+	return 0;
+}
+
+/* send_data_in() over iSER: RDMA Write to the read buffer, then the status. */
+static int iser_data_in(struct target *t, const struct pdu *cmd, const uint8_t *buf, uint32_t len)
+{
+	uint32_t edtl = get_be32(cmd->bhs + 20);
+
+	len = MIN(len, edtl);
+	if (len && !(cmd->ih.flags & ISER_RSV)) {
+		violation(t,
+			  "command ITT 0x%08x expects %u bytes of data but advertises no read STag",
+			  pdu_itt(cmd), edtl);
+		return -1;
+	}
+	if (len && iser_move(t, cmd, buf, NULL, ntohl(cmd->ih.read_stag), be64toh(cmd->ih.read_va),
+			     len) < 0)
+		return -1;
+	return send_good_residual(t, pdu_itt(cmd), edtl - len);
+}
+
+/* receive_data() over iSER: the immediate data, the rest by RDMA Read. */
+static int iser_data_out(struct target *t, const struct pdu *cmd, uint8_t *dst, uint32_t len)
+{
+	uint32_t imm = MIN(cmd->dlen, len);
+
+	memcpy(dst, cmd->data, imm);
+	if (imm == len)
+		return 0;
+	if (!(cmd->ih.flags & ISER_WSV)) {
+		violation(t, "write ITT 0x%08x of %u bytes, %u immediate, advertises no write STag",
+			  pdu_itt(cmd), len, imm);
+		return -1;
+	}
+	return iser_move(t, cmd, NULL, dst + imm, ntohl(cmd->ih.write_stag),
+			 be64toh(cmd->ih.write_va), len - imm);
+}
+
 /*
  * Data-In for [@buf, @buf + @len) of a command expecting @edtl bytes, cut at
  * the initiator's MaxRecvDataSegmentLength, status in the last PDU.
@@ -679,6 +884,8 @@ static int send_data_in(struct target *t, const struct pdu *cmd, const uint8_t *
 	uint32_t edtl = get_be32(cmd->bhs + 20), off = 0, datasn = 0;
 	uint32_t chunk = MIN(t->init_mrdsl, 65536u);
 
+	if (t->iser)
+		return iser_data_in(t, cmd, buf, len);
 	len = MIN(len, edtl);
 	if (!len)
 		return send_scsi_rsp(t, pdu_itt(cmd), SCSI_GOOD, NULL, 0);
@@ -861,6 +1068,8 @@ static int receive_data(struct target *t, const struct pdu *cmd, uint8_t *dst, u
 {
 	uint32_t off, r2tsn = 0;
 
+	if (t->iser)
+		return iser_data_out(t, cmd, dst, len);
 	for (off = 0; off < len;) {
 		struct iscsi_r2t r = {.opcode = ISCSI_OP_R2T, .flags = ISCSI_FLAG_FINAL};
 		uint32_t n = MIN(len - off, t->max_burst);
@@ -1009,15 +1218,17 @@ static bool rw_cdb(const uint8_t *cdb, bool *write, uint64_t *lba, uint32_t *blo
 	}
 }
 
-static bool mode_strikes(struct target *t, bool write)
+static bool mode_strikes(struct target *t, bool write, uint64_t lba)
 {
 	enum trigger tr;
 
-	if (!t->mode || t->struck)
+	if (!t->mode || t->struck || (t->iser_mode && lba != t->strike_lba))
 		return false;
 	tr = t->mode->trigger;
 	return tr == ON_IO || (tr == ON_READ && !write) || (tr == ON_WRITE && write);
 }
+
+static int iser_later(struct target *t);
 
 static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 {
@@ -1051,12 +1262,24 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 		return 0;
 	}
 	if (rw_cdb(cdb, &write, &lba, &blocks)) {
-		note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u", write ? "WRITE" : "READ",
-		     itt, lba, blocks);
-		if (mode_strikes(t, write)) {
+		/* Data of the next command could land where the last one's was. */
+		if (t->later && iser_later(t) < 0)
+			return -1;
+		if (t->iser)
+			note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u, %s STag 0x%08x at "
+			     "0x%016" PRIx64,
+			     write ? "WRITE" : "READ", itt, lba, blocks, write ? "write" : "read",
+			     ntohl(write ? p->ih.write_stag : p->ih.read_stag),
+			     (uint64_t)be64toh(write ? p->ih.write_va : p->ih.read_va));
+		else
+			note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u",
+			     write ? "WRITE" : "READ", itt, lba, blocks);
+		if (mode_strikes(t, write, lba)) {
 			strike(t, p);
 			if (t->misbehaved)
 				return 0;
+			if (t->iser && evil_iser_down(t->iser))
+				return -1;
 			if (t->swallow) {
 				t->swallow = false;
 				return 0;
@@ -1727,6 +1950,204 @@ static void misbehave_slow_nop(struct target *t, const struct pdu *cmd)
 	t->misbehaved = true;
 }
 
+/* --- the iSER modes: RDMA accesses the initiator must not allow --- */
+
+/*
+ * One hostile RDMA access of @len bytes at @va with @stag (a Write sends
+ * what the caller put in the stage buffer), its outcome logged in the
+ * fixed form the tests look for. For a Read, @expect (when not NULL) is
+ * the data of the write the buffer held.
+ */
+static void hostile(struct target *t, bool write, uint32_t stag, uint64_t va, uint32_t len,
+		    const uint8_t *expect)
+{
+	const char *name = t->mode->name;
+	size_t room;
+	uint8_t *stage = evil_iser_stage(t->iser, &room);
+	char why[128];
+	int st = 0, rc;
+
+	/* The self-check of the tests: a key the initiator never gave out. */
+	if (t->wrong_stag)
+		stag ^= 0xffu;
+	note("hostile %s: RDMA %s of %u bytes at 0x%016" PRIx64 " with STag 0x%08x%s", name,
+	     write ? "Write" : "Read", len, va, stag, t->wrong_stag ? " (--wrong-stag)" : "");
+	rc = evil_iser_rdma(t->iser, write, stag, va, len, &st, why, sizeof(why));
+	if (rc < 0) {
+		note("hostile %s: not sent (%s)", name, why);
+		t->unsent = true;
+		return;
+	}
+	if (!rc) {
+		note("hostile %s: refused (%s)", name, ibv_wc_status_str((enum ibv_wc_status)st));
+		return;
+	}
+	if (expect) {
+		uint32_t i, same = 0;
+
+		for (i = 0; i < len; i++)
+			same += stage[i] == expect[i];
+		if (same == len)
+			note("hostile %s: landed (%u bytes, the write's data)", name, len);
+		else
+			note(
+			    "hostile %s: landed (%u bytes, not the write's data: %u of them equal)",
+			    name, len, same);
+	} else
+		note("hostile %s: landed (%u bytes)", name, len);
+	violation(t, "the initiator let a hostile RDMA %s of %u bytes land (%s)",
+		  write ? "Write" : "Read", len, name);
+}
+
+/* An iSER mode cannot go ahead with the command @cmd: say why. */
+static void G_GNUC_PRINTF(2, 3) hostile_unsent(struct target *t, const char *fmt, ...)
+{
+	g_autofree char *why = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	why = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	note("hostile %s: not sent (%s)", t->mode->name, why);
+	t->unsent = true;
+}
+
+/*
+ * The READ or WRITE @cmd: its LBA range within the disk, its length and
+ * (the buffer the mode attacks) its read STag, or with @write its write
+ * STag, advertised. False, said, when not.
+ */
+static bool hostile_target(struct target *t, const struct pdu *cmd, bool write, uint64_t *lba,
+			   uint32_t *len, size_t room)
+{
+	uint32_t blocks;
+	bool is_write;
+
+	if (!rw_cdb(cmd->bhs + 32, &is_write, lba, &blocks) || *lba > disk.blocks ||
+	    blocks > disk.blocks - *lba) {
+		hostile_unsent(t, "ITT 0x%08x is out of the disk's range", pdu_itt(cmd));
+		return false;
+	}
+	*len = blocks * disk.block;
+	if (!(cmd->ih.flags & (write ? ISER_WSV : ISER_RSV))) {
+		hostile_unsent(t, "ITT 0x%08x advertises no %s STag", pdu_itt(cmd),
+			       write ? "write" : "read");
+		return false;
+	}
+	if (!*len || *len + EVIL_ISER_PAST > room) {
+		hostile_unsent(t, "ITT 0x%08x moves %u bytes; we attack up to %zu", pdu_itt(cmd),
+			       *len, room - EVIL_ISER_PAST);
+		return false;
+	}
+	return true;
+}
+
+/* Remember the buffer of @cmd, for an access once the command is answered. */
+static void arm_later(struct target *t, const struct pdu *cmd, bool write)
+{
+	size_t room;
+	uint64_t lba;
+	uint32_t len;
+
+	evil_iser_stage(t->iser, &room);
+	if (!hostile_target(t, cmd, write, &lba, &len, room))
+		return;
+	t->later = true;
+	t->later_write = write;
+	t->later_stag = ntohl(write ? cmd->ih.write_stag : cmd->ih.read_stag);
+	t->later_va = be64toh(write ? cmd->ih.write_va : cmd->ih.read_va);
+	t->later_len = len;
+	t->later_lba = lba;
+	note("hostile %s: ITT 0x%08x (STag 0x%08x at 0x%016" PRIx64 ") is attacked once answered, "
+	     "before the next command",
+	     t->mode->name, pdu_itt(cmd), t->later_stag, t->later_va);
+}
+
+/*
+ * The next READ or WRITE has come, so the initiator has completed the one
+ * armed: its buffer, which a correct initiator no longer exposes, is
+ * attacked before the new command is served (its buffer may be the same
+ * memory again: a WRITE's data is in it already). -1 when that took the
+ * connection down.
+ */
+static int iser_later(struct target *t)
+{
+	size_t room;
+	uint8_t *stage = evil_iser_stage(t->iser, &room);
+
+	t->later = false;
+	if (!t->later_write)
+		memset(stage, EVIL_ISER_BYTE, t->later_len);
+	hostile(t, !t->later_write, t->later_stag, t->later_va, t->later_len,
+		t->later_write ? disk.data + t->later_lba * disk.block : NULL);
+	return evil_iser_down(t->iser) ? -1 : 0;
+}
+
+/* After the READ is answered, RDMA-Write with its STag: see iser_later(). */
+static void misbehave_stale_stag(struct target *t, const struct pdu *cmd)
+{
+	arm_later(t, cmd, false);
+}
+
+/* After the WRITE is answered, RDMA-Read its buffer: see iser_later(). */
+static void misbehave_read_after_response(struct target *t, const struct pdu *cmd)
+{
+	arm_later(t, cmd, true);
+}
+
+/* The READ's data, and 4096 bytes more, in one RDMA Write to its buffer. */
+static void misbehave_past_length(struct target *t, const struct pdu *cmd)
+{
+	size_t room;
+	uint8_t *stage = evil_iser_stage(t->iser, &room);
+	uint64_t lba;
+	uint32_t len;
+
+	if (!hostile_target(t, cmd, false, &lba, &len, room))
+		return;
+	memcpy(stage, disk.data + lba * disk.block, len);
+	memset(stage + len, EVIL_ISER_BYTE, EVIL_ISER_PAST);
+	hostile(t, true, ntohl(cmd->ih.read_stag), be64toh(cmd->ih.read_va), len + EVIL_ISER_PAST,
+		NULL);
+}
+
+/* The address of the last "iSER: send ring at 0x..." line of @file. */
+static bool ring_address(const char *file, uint64_t *va)
+{
+	static const char key[] = "iSER: send ring at 0x";
+	g_autofree char *text = NULL;
+	const char *at, *last = NULL;
+
+	if (!file || !g_file_get_contents(file, &text, NULL, NULL))
+		return false;
+	for (at = strstr(text, key); at; at = strstr(at + 1, key))
+		last = at;
+	if (!last)
+		return false;
+	*va = g_ascii_strtoull(last + sizeof(key) - 1, NULL, 16);
+	return *va != 0;
+}
+
+/* 4096 bytes into the initiator's send ring, with the READ's STag. */
+static void misbehave_send_ring(struct target *t, const struct pdu *cmd)
+{
+	size_t room;
+	uint8_t *stage = evil_iser_stage(t->iser, &room);
+	uint64_t lba, va;
+	uint32_t len;
+
+	if (!hostile_target(t, cmd, false, &lba, &len, room))
+		return;
+	if (!ring_address(t->ring_file, &va)) {
+		hostile_unsent(t, "no \"iSER: send ring at 0x...\" line in %s",
+			       t->ring_file ? t->ring_file
+					    : "the --send-ring-from file (none given)");
+		return;
+	}
+	memset(stage, EVIL_ISER_BYTE, EVIL_ISER_PAST);
+	hostile(t, true, ntohl(cmd->ih.read_stag), va, EVIL_ISER_PAST, NULL);
+}
+
 static const struct mode modes[] = {
     {"bad-dsl", ON_READ, false, misbehave_bad_dsl,
      "Data-In with a DataSegmentLength over the initiator's MaxRecvDataSegmentLength"},
@@ -1775,6 +2196,18 @@ static const struct mode modes[] = {
      "leave a READ unanswered; refuse ABORT TASK, LUN RESET not supported"},
 };
 
+/* The iSER modes (--iser), apart: they strike on the command at --strike-lba. */
+static const struct mode iser_modes[] = {
+    {"stale-stag", ON_READ, false, misbehave_stale_stag,
+     "after the READ was answered, RDMA-Write to its buffer with its STag"},
+    {"past-length", ON_READ, false, misbehave_past_length,
+     "RDMA-Write the READ's length + 4096 bytes to its buffer"},
+    {"send-ring", ON_READ, false, misbehave_send_ring,
+     "RDMA-Write 4096 bytes to the initiator's send ring with the READ's STag"},
+    {"read-after-response", ON_WRITE, false, misbehave_read_after_response,
+     "after the WRITE was answered, RDMA-Read its buffer with its STag"},
+};
+
 static const struct mode *find_mode(const char *name)
 {
 	size_t i;
@@ -1782,7 +2215,20 @@ static const struct mode *find_mode(const char *name)
 	for (i = 0; i < G_N_ELEMENTS(modes); i++)
 		if (!strcmp(modes[i].name, name))
 			return &modes[i];
+	for (i = 0; i < G_N_ELEMENTS(iser_modes); i++)
+		if (!strcmp(iser_modes[i].name, name))
+			return &iser_modes[i];
 	return NULL;
+}
+
+static bool is_iser_mode(const struct mode *m)
+{
+	size_t i;
+
+	for (i = 0; i < G_N_ELEMENTS(iser_modes); i++)
+		if (m == &iser_modes[i])
+			return true;
+	return false;
 }
 
 /* Listen on 127.0.0.1, port chosen by the kernel. */
@@ -1830,6 +2276,8 @@ static int run(struct target *t)
 		note("the trigger of %s never came", t->mode->name);
 		return EXIT_SETUP;
 	}
+	if (t->unsent && !t->violations)
+		return EXIT_SETUP;
 	return t->violations ? EXIT_VIOLATION : rc;
 }
 
@@ -1862,6 +2310,25 @@ static int next_connection(int lfd, bool first, bool persistent)
 		return -1;
 	}
 	return accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+/*
+ * The next iSER initiator, as next_connection(): EVIL_WAIT_MS for the
+ * first, then for as long as no SIGTERM came.
+ */
+static struct evil_iser *next_iser(struct evil_iser_listener *l, bool first)
+{
+	struct evil_iser *c;
+
+	do {
+		if (stop_serving)
+			return NULL;
+		errno = 0;
+		c = evil_iser_accept(l, first ? EVIL_WAIT_MS : -1);
+	} while (!c && errno == EINTR);
+	if (!c && first)
+		note("no initiator connected");
+	return c;
 }
 
 static void on_sigusr1(int sig)
@@ -1915,6 +2382,10 @@ int main(int argc, char **argv)
 	gboolean opt_list = FALSE;
 	gboolean opt_persistent = FALSE;
 	g_autofree char *opt_limits = NULL;
+	g_autofree char *opt_iser = NULL;
+	g_autofree char *opt_ring = NULL;
+	gint64 opt_strike_lba = 4096;
+	gboolean opt_wrong_stag = FALSE;
 	gint64 opt_block = 512, opt_blocks = 8192, opt_resize = 0, opt_lifetime = EVIL_LIFETIME_S;
 	gint64 opt_phys_exp = 0;
 	const GOptionEntry entries[] = {
@@ -1934,14 +2405,25 @@ int main(int argc, char **argv)
 	     "Give up after S seconds whatever happens (a hang guard; 120)", "S"},
 	    {"resize-to", 0, 0, G_OPTION_ARG_INT64, &opt_resize,
 	     "On SIGUSR1, change the size to N blocks (the next command gets UNIT ATTENTION)", "N"},
+	    {"iser", 0, 0, G_OPTION_ARG_STRING, &opt_iser,
+	     "Serve iSER over rdma_cm on ADDR, connection after connection", "ADDR"},
+	    {"strike-lba", 0, 0, G_OPTION_ARG_INT64, &opt_strike_lba,
+	     "An iSER mode strikes on the READ or WRITE starting at LBA N (4096)", "N"},
+	    {"send-ring-from", 0, 0, G_OPTION_ARG_FILENAME, &opt_ring,
+	     "send-ring: the initiator's -v log, naming its send ring", "FILE"},
+	    {"wrong-stag", 0, 0, G_OPTION_ARG_NONE, &opt_wrong_stag,
+	     "Hostile accesses with an STag never advertised (any initiator refuses them: "
+	     "a check of the test itself)",
+	     NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- a hostile iSCSI target");
 	g_autoptr(GError) err = NULL;
 	struct sigaction sa = {.sa_handler = on_sigterm};
 	struct target t = {.fd = -1}, proto;
+	struct evil_iser_listener *il = NULL;
 	unsigned conns = 0, struck = 0;
-	int lfd, fd, rc = EXIT_BEHAVED, conn_rc;
+	int lfd = -1, fd = -1, rc = EXIT_BEHAVED, conn_rc;
 	size_t i;
 
 	g_option_context_add_main_entries(ctx, entries, NULL);
@@ -1951,17 +2433,27 @@ int main(int argc, char **argv)
 	}
 	if (opt_list) {
 		for (i = 0; i < G_N_ELEMENTS(modes); i++)
-			printf("%-16s %s%s\n", modes[i].name, modes[i].help,
+			printf("%-19s %s%s\n", modes[i].name, modes[i].help,
 			       modes[i].digest ? " (needs digests)" : "");
+		for (i = 0; i < G_N_ELEMENTS(iser_modes); i++)
+			printf("%-19s %s (--iser)\n", iser_modes[i].name, iser_modes[i].help);
 		return 0;
 	}
 	if (!opt_mode || (strcmp(opt_mode, "none") && !(t.mode = find_mode(opt_mode)))) {
 		note("--misbehave MODE is required: none or one of --list");
 		return EXIT_SETUP;
 	}
+	t.iser_mode = t.mode && is_iser_mode(t.mode);
+	if (t.mode && t.iser_mode != !!opt_iser) {
+		note("%s %s", t.mode->name,
+		     opt_iser ? "is a TCP mode: over iSER only the iSER modes of --list"
+			      : "is an iSER mode: it needs --iser ADDR");
+		return EXIT_SETUP;
+	}
 	if ((opt_block != 512 && opt_block != 4096) || opt_blocks < 16 || opt_blocks > (1 << 20) ||
 	    opt_resize < 0 || opt_resize > (1 << 20) || opt_lifetime < 1 || opt_lifetime > 3600 ||
-	    opt_phys_exp < 0 || opt_phys_exp > 8 || (opt_limits && parse_limits(opt_limits) < 0)) {
+	    opt_phys_exp < 0 || opt_phys_exp > 8 || opt_strike_lba < 0 ||
+	    (opt_limits && parse_limits(opt_limits) < 0)) {
 		note("bad --block-size (512 or 4096), --blocks, --resize-to (16 to 1048576) or "
 		     "--limits (ws=N,unmap=N,desc=N,gran=N,align=N[,nows])");
 		return EXIT_SETUP;
@@ -1975,13 +2467,25 @@ int main(int argc, char **argv)
 	t.next_ttt = 0x7e000000;
 	t.init_mrdsl = 8192;
 	t.max_burst = EVIL_MAX_BURST;
+	t.strike_lba = (uint64_t)opt_strike_lba;
+	t.ring_file = opt_ring;
+	t.wrong_stag = opt_wrong_stag;
 	g_queue_init(&t.backlog);
 	alarm((unsigned)opt_lifetime);
 
-	lfd = listen_loopback(&t.port);
-	if (lfd < 0) {
-		note("cannot listen on 127.0.0.1: %s", g_strerror(errno));
-		return EXIT_SETUP;
+	if (opt_iser) {
+		il = evil_iser_listen(opt_iser, &t.port);
+		if (!il) {
+			note("cannot listen with rdma_cm on %s: %s", opt_iser, g_strerror(errno));
+			return EXIT_SETUP;
+		}
+		note("listening for iSER on %s port %u", opt_iser, t.port);
+	} else {
+		lfd = listen_loopback(&t.port);
+		if (lfd < 0) {
+			note("cannot listen on 127.0.0.1: %s", g_strerror(errno));
+			return EXIT_SETUP;
+		}
 	}
 	printf("%u\n", t.port);
 	fflush(stdout);
@@ -2000,37 +2504,58 @@ int main(int argc, char **argv)
 	t.lun = disk.data;
 	proto = t;
 
-	while ((fd = next_connection(lfd, conns == 0, opt_persistent)) >= 0) {
+	for (;;) {
+		struct evil_iser *ic = NULL;
+
+		if (il) {
+			ic = next_iser(il, conns == 0);
+			if (!ic)
+				break;
+		} else if ((fd = next_connection(lfd, conns == 0, opt_persistent)) < 0) {
+			break;
+		}
 		/* Each connection meets the target afresh, as after a restart. */
 		t = proto;
 		g_queue_init(&t.backlog);
 		t.fd = fd;
+		t.iser = ic;
+		/* Over iSER the initiator recovers on correct connections. */
+		if (il && !opt_persistent && struck)
+			t.mode = NULL;
 		conns++;
 		conn_rc = run(&t);
 		if (t.mode && t.mode->digest && !(t.hdigest && t.ddigest))
 			conn_rc = EXIT_SETUP;
 		struck += t.struck;
 		/* A later connection that only logs in and out never meets the trigger. */
-		if (opt_persistent && conns > 1 && conn_rc == EXIT_SETUP && !t.struck &&
-		    !t.violations)
+		if ((opt_persistent || il) && conns > 1 && conn_rc == EXIT_SETUP && !t.struck &&
+		    !t.violations && !t.unsent)
 			conn_rc = EXIT_BEHAVED;
-		if (opt_persistent)
+		if (opt_persistent || il)
 			note("connection %u: exit %d", conns, conn_rc);
 		if (conn_rc != EXIT_BEHAVED && (rc == EXIT_BEHAVED || conn_rc == EXIT_VIOLATION))
 			rc = conn_rc;
-		close(t.fd);
+		if (t.fd >= 0)
+			close(t.fd);
+		evil_iser_close(t.iser);
 		g_queue_clear_full(&t.backlog, g_free);
-		if (!opt_persistent)
+		if (!opt_persistent && !il)
 			break;
 	}
-	close(lfd);
+	if (lfd >= 0)
+		close(lfd);
+	evil_iser_listener_close(il);
 	if (!conns)
 		rc = EXIT_SETUP;
-	if (opt_persistent)
+	if (proto.mode && !struck)
+		rc = rc == EXIT_VIOLATION ? rc : EXIT_SETUP;
+	if (opt_persistent || il)
 		note("served %u connections, misbehaved on %u", conns, struck);
 	note("exit %d: %s", rc,
 	     rc == EXIT_BEHAVED	    ? "the initiator behaved"
-	     : rc == EXIT_VIOLATION ? "the initiator broke the protocol"
+	     : rc == EXIT_VIOLATION ? (il ? "the initiator broke the protocol or let a hostile "
+					    "RDMA access land"
+					  : "the initiator broke the protocol")
 	     : rc == EXIT_STUCK	    ? "the initiator got stuck"
 				    : "setup error");
 	g_free(disk.data);
