@@ -209,12 +209,12 @@ static void cq_handle(struct dm_conn *c, const struct ibv_wc *wc)
 		 * The first failure is a flush: none of our requests failed,
 		 * the QP was moved to the error state under us. rdma_rxe does
 		 * that when the target's RDMA Write or Read was refused (an
-		 * STag, address or length outside the windows it was given).
+		 * STag, address or length outside what its commands were given).
 		 */
 		iser_fail(c, EIO,
 			  "the RDMA queue pair went into the error state with no request of ours "
 			  "failed: the target broke the RDMA protocol, e.g. an RDMA access outside "
-			  "the memory windows it was given");
+			  "the buffers of the commands in flight");
 		return;
 	}
 	if (wc->status != IBV_WC_SUCCESS) {
