@@ -52,4 +52,10 @@ make -C build/asan check-fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
 step "VM tests: kernel nbd, rdma_rxe, LIO (build/plain, make check-vm)"
 make -C build/plain -j"$JOBS" check-vm VERBOSE=1
 
+# The hostile iSER targets once more, against the sanitized build: what
+# they attack is our memory.
+step "VM tests: hostile iSER targets under AddressSanitizer (build/asan)"
+make -C build/asan check-vm VERBOSE=1 \
+	VM_TESTS="tests/vm/test-iser-protection.sh tests/vm/test-iser-abort.sh"
+
 step "all passed"

@@ -2444,7 +2444,14 @@ int main(int argc, char **argv)
 		return EXIT_SETUP;
 	}
 	t.iser_mode = t.mode && is_iser_mode(t.mode);
-	if (t.mode && t.iser_mode != !!opt_iser) {
+	/*
+	 * Leaving a READ unanswered until ABORT TASK or LUN RESET ends it
+	 * takes no transport of its own: over iSER it checks that the
+	 * initiator keeps the connection and ends the command's STag.
+	 */
+	if (t.mode && t.iser_mode != !!opt_iser &&
+	    !(opt_iser &&
+	      (t.mode->fn == misbehave_stall_abort || t.mode->fn == misbehave_stall_reset))) {
 		note("%s %s", t.mode->name,
 		     opt_iser ? "is a TCP mode: over iSER only the iSER modes of --list"
 			      : "is an iSER mode: it needs --iser ADDR");
