@@ -116,7 +116,12 @@ uint32_t session_alloc_itt(struct isa_session *s)
 void session_update_events(struct isa_session *s)
 {
 	struct epoll_event ev = {0};
-	int fd = s->conn ? s->dm->get_fd(s->conn) : -1;
+	/*
+	 * A failed session serves its connection no more: out of the set,
+	 * or a socket in error would keep the set readable (EPOLLERR and
+	 * EPOLLHUP are reported whatever the events) and its owner spinning.
+	 */
+	int fd = s->conn && s->state != SESSION_FAILED ? s->dm->get_fd(s->conn) : -1;
 
 	if (fd != s->dm_fd) {
 		if (s->dm_fd >= 0)
@@ -874,21 +879,25 @@ int isa_session_service(struct isa_session *s)
 	struct epoll_event ev[4];
 	int n, i;
 
-	if (s->state != SESSION_FAILED) {
-		n = epoll_wait(s->epfd, ev, G_N_ELEMENTS(ev), 0);
-		for (i = 0; i < n; i++) {
-			if (ev[i].data.fd == s->defer_fd) {
-				continue;
-			} else if (ev[i].data.fd == s->timerfd) {
-				uint64_t ticks;
+	/*
+	 * A failed session still drains its set (the timer), so that whoever
+	 * polls it does not find it readable for ever.
+	 */
+	n = epoll_wait(s->epfd, ev, G_N_ELEMENTS(ev), 0);
+	for (i = 0; i < n; i++) {
+		if (ev[i].data.fd == s->defer_fd) {
+			continue;
+		} else if (ev[i].data.fd == s->timerfd) {
+			uint64_t ticks;
 
-				if (read(s->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-					g_debug("timerfd read: %s", g_strerror(errno));
+			if (read(s->timerfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+				g_debug("timerfd read: %s", g_strerror(errno));
+			if (s->state != SESSION_FAILED) {
 				session_keepalive(s);
 				session_tick(s);
-			} else if (s->conn && s->state != SESSION_FAILED) {
-				s->dm->service(s->conn, ev[i].events);
 			}
+		} else if (s->conn && s->state != SESSION_FAILED) {
+			s->dm->service(s->conn, ev[i].events);
 		}
 	}
 	session_after_io(s);

@@ -52,6 +52,24 @@ grep -q "Input/output error" "$TGT_TMPDIR/write.out" ||
 out=$(expect_ok_with '"state": "failed"' "$top_builddir/iser-list" --json) || die "iser-list does not say failed"
 grep -q "could not reconnect to $TGT_PORTAL within $TIMEOUT_S s" "$TGT_TMPDIR/attach0/err" ||
 	die "no log line says why: $(cat "$TGT_TMPDIR/attach0/err")"
+# Failed, the serving process waits for its clients and control requests
+# and does nothing else: it once spun at 100% CPU on its session's socket
+# in error. 100 iser-list round trips through its control socket cost it
+# well under a tick each; a spinning loop burns every tick they take.
+ticks()
+{
+	local stat
+	stat=$(<"/proc/$NBD_PID/stat")
+	stat=${stat##*) }
+	awk '{ print $12 + $13 }' <<<"$stat"
+}
+c0=$(ticks)
+for ((i = 0; i < 100; i++)); do
+	"$top_builddir/iser-list" --json >/dev/null || die "iser-list failed"
+done
+c1=$(ticks)
+echo "iser-attach used $((c1 - c0)) clock ticks over 100 iser-list calls while failed"
+[ $((c1 - c0)) -lt 25 ] || die "the failed attachment's process keeps busy: $((c1 - c0)) ticks"
 nbd_detach
 cmp "$(tgt_lun_file 1 1)" "$TGT_TMPDIR/lun-before" ||
 	die "the LUN file changed after the target died"
