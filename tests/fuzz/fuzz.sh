@@ -30,17 +30,17 @@ ALL=(pdu text negotiate login discovery scsi tcp-rx nbd iser)
 
 # Project sources each harness links, besides tests/fuzz/fuzz-NAME.c.
 declare -A SOURCES=(
-	[pdu]="initiator/pdu.c initiator/sense.c"
+	[pdu]="initiator/pdu.c initiator/sense.c datamover/dm-common.c"
 	[text]="initiator/keys.c initiator/chap.c initiator/sha3.c"
 	[negotiate]="initiator/negotiate.c initiator/keys.c initiator/params.c"
 	[login]="initiator/login.c initiator/chap.c initiator/sha3.c initiator/keys.c
-		 initiator/negotiate.c initiator/params.c initiator/pdu.c"
-	[discovery]="initiator/discovery.c initiator/keys.c initiator/pdu.c"
+		 initiator/negotiate.c initiator/params.c initiator/pdu.c datamover/dm-common.c"
+	[discovery]="initiator/discovery.c initiator/keys.c initiator/pdu.c datamover/dm-common.c"
 	[scsi]="initiator/sense.c initiator/vpd.c"
 	[tcp-rx]="datamover/tcp.c datamover/netutil.c datamover/crc32c.c datamover/pool.c
-		  initiator/pdu.c"
+		  initiator/pdu.c datamover/dm-common.c"
 	[nbd]="nbd/server.c nbd/handshake.c nbd/transmission.c"
-	[iser]="datamover/iser-msg.c initiator/pdu.c"
+	[iser]="datamover/iser-msg.c initiator/pdu.c datamover/dm-common.c"
 )
 
 # pkg-config packages each harness links besides glib-2.0.
