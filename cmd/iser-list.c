@@ -53,18 +53,18 @@ static void print_table(GPtrArray *list, struct live *lives)
 	/* The export column is as wide as its longest path: the columns stay aligned. */
 	for (i = 0; i < list->len; i++)
 		w = MAX(w, (int)strlen(((const struct attach_state *)list->pdata[i])->export));
-	printf("%-*s %-6s %-5s %-9s %-13s %10s %8s %10s %10s %8s %7s %6s\n", w, "EXPORT", "KIND",
-	       "LUN", "TRANSPORT", "STATE", "SIZE", "IOPS", "READ", "WRITTEN", "LAT_US", "RECONN",
-	       "COPIED");
+	printf("%-*s %-6s %-5s %-9s %-13s %10s %8s %10s %10s %8s %7s %6s %10s\n", w, "EXPORT",
+	       "KIND", "LUN", "TRANSPORT", "STATE", "SIZE", "IOPS", "READ", "WRITTEN", "LAT_US",
+	       "RECONN", "COPIED", "PINNED");
 	for (i = 0; i < list->len; i++) {
 		const struct attach_state *st = list->pdata[i];
 		const struct live *lv = &lives[i];
 
-		printf("%-*s %-6s %-5u %-9s %-13s %10s %8s %10s %10s %8s %7s %6s\n", w, st->export,
-		       st->kind, st->lun, st->transport ? st->transport : "-", get(lv, "state"),
-		       get(lv, "size"), get(lv, "iops"), get(lv, "bytes_read"),
+		printf("%-*s %-6s %-5u %-9s %-13s %10s %8s %10s %10s %8s %7s %6s %10s\n", w,
+		       st->export, st->kind, st->lun, st->transport ? st->transport : "-",
+		       get(lv, "state"), get(lv, "size"), get(lv, "iops"), get(lv, "bytes_read"),
 		       get(lv, "bytes_written"), get(lv, "latency_us"), get(lv, "reconnects"),
-		       get(lv, "copied_bytes"));
+		       get(lv, "copied_bytes"), get(lv, "pinned_bytes"));
 	}
 }
 

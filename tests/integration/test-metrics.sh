@@ -147,6 +147,10 @@ header=$(head -n 1 <<<"$table")
 prefix=${header%%KIND*}
 [ "$(tail -n +2 <<<"$table" | cut -c$((${#prefix} + 1))-$((${#prefix} + 7)) | sort -u)" = "socket " ] ||
 	die "the columns of iser-list are not aligned: $table"
+# The last column is the pinned memory: 0 over TCP.
+[[ $header == *" PINNED" ]] || die "iser-list has no PINNED column: $header"
+[ "$(tail -n +2 <<<"$table" | awk '{ print $NF }' | sort -u)" = 0 ] ||
+	die "pinned memory over TCP: $table"
 
 # 1 MiB written, then 512 KiB read; qemu-io moves exactly what it is told.
 out=$(timeout -k 5 120 qemu-io -f raw -c 'write -P 0x5a 0 1M' -c 'read -P 0x5a 256k 512k' \
