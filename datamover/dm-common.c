@@ -1,9 +1,33 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* What both datamovers build the same way (see dm-common.h). */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/socket.h>
 
 #include "datamover/dm-common.h"
+
+struct addrinfo *dm_resolve(const char *host, uint16_t port, GQuark domain, GError **err)
+{
+	const struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC,
+	    .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_NUMERICSERV,
+	};
+	struct addrinfo *res = NULL;
+	char serv[8];
+	int rc;
+
+	snprintf(serv, sizeof(serv), "%u", port);
+	rc = getaddrinfo(host, serv, &hints, &res);
+	if (rc) {
+		g_set_error(err, domain, rc == EAI_SYSTEM ? errno : ENOENT, "cannot resolve %s: %s",
+			    host, rc == EAI_SYSTEM ? g_strerror(errno) : gai_strerror(rc));
+		return NULL;
+	}
+	return res;
+}
 
 void dm_params_login(struct dm_params *p)
 {

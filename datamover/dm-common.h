@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What both datamovers (tcp.c, iser.c) build the same way: the values in
- * force during login, and the header of a Data-Out PDU.
+ * What both datamovers (tcp.c, iser.c) do the same way: the values in
+ * force during login, the header of a Data-Out PDU, and resolving the
+ * portal they connect to.
  */
 #ifndef ISA_DM_COMMON_H
 #define ISA_DM_COMMON_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <netdb.h>
+#include <glib.h>
 
 #include "common/iscsi-proto.h"
 #include "datamover/datamover.h"
@@ -34,5 +37,16 @@ void dm_params_login(struct dm_params *p);
  */
 void dm_data_out_bhs(struct iscsi_data_out *h, const uint8_t lun[8], uint32_t itt, uint32_t ttt_net,
 		     uint32_t exp_statsn, uint32_t datasn, uint32_t offset, bool final);
+
+/**
+ * dm_resolve() - the addresses to try for @host, port @port, in order.
+ * @host: a name, IPv4 or IPv6 literal (a name may block in getaddrinfo())
+ * @port: the portal's port
+ * @domain: the error domain of the datamover asking
+ * @err: "cannot resolve HOST: why" on failure
+ *
+ * Return: the list (freeaddrinfo() it), or NULL with @err set.
+ */
+struct addrinfo *dm_resolve(const char *host, uint16_t port, GQuark domain, GError **err);
 
 #endif

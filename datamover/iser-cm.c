@@ -20,6 +20,7 @@
 #include <infiniband/verbs.h>
 #include <rdma/rdma_cma.h>
 
+#include "datamover/dm-common.h"
 #include "datamover/iser-conn.h"
 
 /* Names a CM event that is not the one we waited for, for messages. */
@@ -144,28 +145,14 @@ void iser_connect_end(struct dm_conn *c)
 
 int iser_connect(struct dm_conn *c, const char *host, uint16_t port, int timeout_ms, GError **error)
 {
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICSERV,
-	};
-	char serv[8];
-	int rc;
-
 	if (c->id || c->failed || c->cm_ch) {
 		g_set_error(error, DM_ISER_ERROR, EISCONN, "connect to %s:%u: already used", host,
 			    port);
 		return -1;
 	}
-	snprintf(serv, sizeof(serv), "%u", port);
-	rc = getaddrinfo(host, serv, &hints, &c->connect_res);
-	if (rc) {
-		c->connect_res = NULL;
-		g_set_error(error, DM_ISER_ERROR, rc == EAI_SYSTEM ? errno : ENOENT,
-			    "cannot resolve %s: %s", host,
-			    rc == EAI_SYSTEM ? g_strerror(errno) : gai_strerror(rc));
+	c->connect_res = dm_resolve(host, port, DM_ISER_ERROR, error);
+	if (!c->connect_res)
 		return -1;
-	}
 	c->cm_ch = rdma_create_event_channel();
 	if (!c->cm_ch || dm_set_nonblock(c->cm_ch->fd) < 0 ||
 	    iser_epoll_add(c->epfd, c->cm_ch->fd) < 0) {
@@ -496,25 +483,14 @@ static bool probe_one(struct rdma_event_channel *ch, const struct addrinfo *ai, 
 
 bool dm_iser_usable(const char *host, uint16_t port, GError **err)
 {
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICSERV,
-	};
-	struct addrinfo *res = NULL, *ai;
+	struct addrinfo *res, *ai;
 	struct rdma_event_channel *ch;
 	g_autofree char *why = NULL;
-	char serv[8];
 	bool ok = false;
-	int rc;
 
-	snprintf(serv, sizeof(serv), "%u", port);
-	rc = getaddrinfo(host, serv, &hints, &res);
-	if (rc) {
-		g_set_error(err, DM_ISER_ERROR, ENOENT, "cannot resolve %s: %s", host,
-			    rc == EAI_SYSTEM ? g_strerror(errno) : gai_strerror(rc));
+	res = dm_resolve(host, port, DM_ISER_ERROR, err);
+	if (!res)
 		return false;
-	}
 	ch = rdma_create_event_channel();
 	if (!ch || dm_set_nonblock(ch->fd) < 0) {
 		why = g_strdup_printf("no RDMA devices (%s)", g_strerror(errno));

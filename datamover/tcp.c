@@ -300,29 +300,15 @@ static void connect_end(struct dm_conn *c)
 static int tcp_connect(struct dm_conn *c, const char *host, uint16_t port, int timeout_ms,
 		       GError **error)
 {
-	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
-	    .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICSERV,
-	};
-	char serv[8];
-	int rc;
-
 	(void)timeout_ms;
 	if (c->fd >= 0 || c->failed || c->connecting) {
 		g_set_error(error, DM_TCP_ERROR, EISCONN, "connect to %s:%u: already used", host,
 			    port);
 		return -1;
 	}
-	snprintf(serv, sizeof(serv), "%u", port);
-	rc = getaddrinfo(host, serv, &hints, &c->connect_res);
-	if (rc) {
-		c->connect_res = NULL;
-		g_set_error(error, DM_TCP_ERROR, rc == EAI_SYSTEM ? errno : ENOENT,
-			    "cannot resolve %s: %s", host,
-			    rc == EAI_SYSTEM ? g_strerror(errno) : gai_strerror(rc));
+	c->connect_res = dm_resolve(host, port, DM_TCP_ERROR, error);
+	if (!c->connect_res)
 		return -1;
-	}
 	g_string_truncate(c->connect_errs, 0);
 	if (connect_from(c, c->connect_res) < 0) {
 		g_set_error_literal(error, DM_TCP_ERROR, ECONNREFUSED, c->connect_errs->str);
