@@ -198,9 +198,11 @@ static int connect_request(struct dm_conn *c)
 	}
 	/*
 	 * The target sizes its outstanding RDMA Reads (our Data-Out) by what
-	 * we accept as responder; 0 would leave it none.
+	 * we accept as responder; 0 would leave it none. No more than
+	 * ISER_READ_REPLAYS: that many newer Reads end the replay of an old
+	 * one, which retired windows wait for (iser-win.h).
 	 */
-	cp.responder_resources = (uint8_t)CLAMP(da.max_qp_rd_atom, 1, 255);
+	cp.responder_resources = (uint8_t)CLAMP(da.max_qp_rd_atom, 1, ISER_READ_REPLAYS);
 	cp.initiator_depth = (uint8_t)CLAMP(da.max_qp_init_rd_atom, 1, 255);
 	cp.retry_count = ISER_RETRY_COUNT;
 	cp.rnr_retry_count = 6;

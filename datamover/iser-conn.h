@@ -79,6 +79,12 @@ _Static_assert(ISER_TX_SLOT >= ISER_HDRS_LEN + ISER_MAX_AHS, "send slot too smal
 #define ISER_ACK_TIMEOUT 17
 #define ISER_RETRY_COUNT 6
 
+/*
+ * Responder resources we grant: the target's RDMA Reads in flight, and
+ * how many newer Reads end the replay of an old one (iser-win.h).
+ */
+#define ISER_READ_REPLAYS 8
+
 /* wr_id: the kind of work request in the high half, its slot in the low. */
 #define WR_TX		 1ull
 #define WR_RX		 2ull

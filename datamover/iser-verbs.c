@@ -235,7 +235,7 @@ int iser_verbs_setup(struct dm_conn *c, char **why)
 			return -1;
 		}
 	}
-	c->wins = wins_new(c->pd, &how);
+	c->wins = wins_new(c->pd, ISER_READ_REPLAYS, &how);
 	if (!c->pool) {
 		/* Payload: reached only through windows (mr mode: per-command MRs). */
 		g_debug("iSER: the target reaches each payload buffer through %s", how);

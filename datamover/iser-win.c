@@ -20,12 +20,19 @@
  * @mw: type 2 memory windows, else a registration per command
  * @free: struct iser_win, oldest first (mw mode)
  * @all: every window allocated (mw mode) or open (mr mode), for wins_destroy()
+ * @retiring: remote-read windows answered but still registered, oldest
+ *	      first (mr mode; see iser-win.h)
+ * @reads_opened: remote-read windows opened so far
+ * @replays: how many newer RDMA Reads push one out of the responder's list
  */
 struct iser_wins {
 	struct ibv_pd *pd;
 	bool mw;
 	GQueue free;
 	GPtrArray *all;
+	GQueue retiring;
+	uint64_t reads_opened;
+	uint32_t replays;
 };
 
 static bool device_has_mw2(struct ibv_context *ctx)
@@ -37,14 +44,16 @@ static bool device_has_mw2(struct ibv_context *ctx)
 	return (da.device_cap_flags & IBV_DEVICE_MEM_WINDOW_TYPE_2B) && da.max_mw > 0;
 }
 
-struct iser_wins *wins_new(struct ibv_pd *pd, char **why)
+struct iser_wins *wins_new(struct ibv_pd *pd, uint32_t replays, char **why)
 {
 	struct iser_wins *w = g_new0(struct iser_wins, 1);
 	const char *force = getenv("ISA_ISER_WINDOWS");
 
 	w->pd = pd;
 	w->all = g_ptr_array_new();
+	w->replays = replays ? replays : 1;
 	g_queue_init(&w->free);
+	g_queue_init(&w->retiring);
 	if (!force || strcmp(force, "mw") != 0) {
 		*why = g_strdup("a memory registration per command");
 	} else if (!device_has_mw2(pd->context)) {
@@ -102,6 +111,8 @@ struct iser_win *win_open(struct iser_wins *w, struct ibv_mr *mr, const void *ad
 			return NULL;
 		}
 		win->rkey = win->mr->rkey;
+		if (!(access & IBV_ACCESS_REMOTE_WRITE))
+			win->seq = ++w->reads_opened;
 		g_ptr_array_add(w->all, win);
 		return win;
 	}
@@ -149,6 +160,48 @@ void win_close(struct iser_wins *w, struct iser_win *win)
 	g_queue_push_tail(&w->free, win);
 }
 
+void win_answered(struct iser_wins *w, const struct iser_win *win)
+{
+	GList *l;
+
+	if (w->mw || !win || !win->seq)
+		return;
+	/* Retired in order, so those retired before @win was opened lead. */
+	for (l = w->retiring.head; l; l = l->next) {
+		struct iser_win *old = l->data;
+
+		if (old->retired_at >= win->seq)
+			break;
+		old->later++;
+	}
+	while (!g_queue_is_empty(&w->retiring)) {
+		struct iser_win *old = g_queue_peek_head(&w->retiring);
+
+		if (old->later < w->replays)
+			break;
+		g_queue_pop_head(&w->retiring);
+		win_close(w, old);
+	}
+}
+
+void win_retire(struct iser_wins *w, struct iser_win *win)
+{
+	if (!win)
+		return;
+	if (w->mw || !win->seq) {
+		win_close(w, win);
+		return;
+	}
+	win->retired_at = w->reads_opened;
+	win->later = 0;
+	g_queue_push_tail(&w->retiring, win);
+}
+
+unsigned int wins_retiring(const struct iser_wins *w)
+{
+	return w ? w->retiring.length : 0;
+}
+
 void wins_destroy(struct iser_wins *w)
 {
 	guint i;
@@ -166,5 +219,6 @@ void wins_destroy(struct iser_wins *w)
 	}
 	g_ptr_array_unref(w->all);
 	g_queue_clear(&w->free);
+	g_queue_clear(&w->retiring);
 	g_free(w);
 }

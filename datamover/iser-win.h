@@ -14,12 +14,27 @@
  *       table walk per command, for devices without type 2 windows.
  *
  * The second is the default; ISA_ISER_WINDOWS=mw in the environment asks
- * for the first. On rdma_rxe (Linux 6.1) windows held up: under load with
- * retransmissions (tgtd killed and restarted under fio, 200 ms of netem
- * delay; tests/vm/test-fault-iser.sh) connections stalled until the
- * NOP-Out ping timed out, and the QP went to the error state with none of
- * our requests failed, which registrations per command never did; not
- * understood yet, so windows are not the default.
+ * for the first.
+ *
+ * Replayed RDMA Reads. An RC responder keeps its last RDMA Read requests
+ * (as many as the responder resources we grant, ISER_READ_REPLAYS) and
+ * answers a duplicate of one again, through the STag it named: on
+ * rdma_rxe it looks the key up again and, the registration gone, moves
+ * our QP to the error state (rxe_resp.c, rxe_recheck_mr()). The target
+ * ignores the NAK, the PSN being old. rdma_rxe's requester sends such
+ * duplicates often under load: 2,533 duplicate requests on our side
+ * (`rdma statistic`, duplicate_request) in one tgtd restart of
+ * test-fault-iser.sh, and after a reconnect the QP failed that way in 2 of
+ * 3 runs (tgt once even matched the replayed data to a newer Read and
+ * failed it with a local protection error). So in mr mode the window of a
+ * WRITE (remote read only) is not dropped at its response but retired:
+ * the target may still read it, never write it, until ISER_READ_REPLAYS
+ * WRITEs sent after that response have been answered, each with an RDMA
+ * Read of its own, newer in the responder's list, which pushes the old
+ * one out: a duplicate of it is then dropped unanswered. Windows of READs
+ * (remote write) are dropped at the response: a duplicate RDMA Write is
+ * acknowledged, not executed. mw mode invalidates both at the response,
+ * which explains the stalls it met on rxe (the same failures).
  * Windows bound to a connection's QP die with it: after a reconnect every
  * command is sent again with a new one.
  */
@@ -37,21 +52,28 @@ struct iser_wins;
  * @mw: the memory window (mw mode)
  * @mr: the registration (mr mode)
  * @rkey: the STag the target is given
+ * @seq: for a remote-read window, its number among those of the set
+ * @retired_at: when retired, how many remote-read windows had been opened
+ * @later: remote-read windows opened after @retired_at and answered since
  */
 struct iser_win {
 	struct ibv_mw *mw;
 	struct ibv_mr *mr;
 	uint32_t rkey;
+	uint64_t seq;
+	uint64_t retired_at;
+	uint32_t later;
 };
 
 /**
  * wins_new() - the windows of one connection.
  * @pd: protection domain of the QP and the buffers
+ * @replays: RDMA Read requests the responder keeps (responder resources)
  * @why: set to a line saying which kind is used and why
  *
  * Return: the set, in mw mode when the device has type 2 windows.
  */
-struct iser_wins *wins_new(struct ibv_pd *pd, char **why);
+struct iser_wins *wins_new(struct ibv_pd *pd, uint32_t replays, char **why);
 
 /* True in mw mode (binds and invalidations are work requests). */
 bool wins_are_mw(const struct iser_wins *w);
@@ -86,6 +108,27 @@ void win_inv_wr(const struct iser_win *win, struct ibv_send_wr *wr);
  * dropped here, synchronously.
  */
 void win_close(struct iser_wins *w, struct iser_win *win);
+
+/**
+ * win_answered() - the command of @win, a remote-read window, is answered.
+ * @w: the set
+ * @win: the window (still open)
+ *
+ * Counts it as a newer RDMA Read for the windows retired before it was
+ * opened, and drops those the target can no longer replay (see above).
+ */
+void win_answered(struct iser_wins *w, const struct iser_win *win);
+
+/**
+ * win_retire() - like win_close(), but in mr mode a remote-read window
+ * stays registered until its RDMA Read can no longer be replayed.
+ * @w: the set
+ * @win: the window, or NULL
+ */
+void win_retire(struct iser_wins *w, struct iser_win *win);
+
+/* Remote-read windows retired and still registered (mr mode). */
+unsigned int wins_retiring(const struct iser_wins *w);
 
 /* Destroys every window, bound or not (the QP is gone or in error). */
 void wins_destroy(struct iser_wins *w);

@@ -340,7 +340,13 @@ void iser_cmd_invalidate(struct dm_conn *c, struct iser_cmd *cmd)
 			continue;
 		cmd->live[i] = false;
 		if (!wins_are_mw(c->wins)) {
-			win_close(c->wins, cmd->win[i]);
+			/* Answered: a WRITE's window waits out replays (iser-win.h). */
+			if (cmd->answered) {
+				win_answered(c->wins, cmd->win[i]);
+				win_retire(c->wins, cmd->win[i]);
+			} else {
+				win_close(c->wins, cmd->win[i]);
+			}
 			cmd->win[i] = NULL;
 			continue;
 		}

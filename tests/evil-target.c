@@ -261,6 +261,8 @@ struct target {
 	uint64_t later_va;
 	uint32_t later_len;
 	uint64_t later_lba;
+	uint32_t later_wait;
+	uint32_t later_after;
 	bool unsent;
 	const struct mode *mode;
 	const char *iqn;
@@ -1263,8 +1265,12 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 	}
 	if (rw_cdb(cdb, &write, &lba, &blocks)) {
 		/* Data of the next command could land where the last one's was. */
-		if (t->later && iser_later(t) < 0)
+		if (t->later && t->later_wait) {
+			if (write)
+				t->later_wait--;
+		} else if (t->later && iser_later(t) < 0) {
 			return -1;
+		}
 		if (t->iser)
 			note("%s ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u, %s STag 0x%08x at "
 			     "0x%016" PRIx64,
@@ -2058,9 +2064,10 @@ static void arm_later(struct target *t, const struct pdu *cmd, bool write)
 	t->later_va = be64toh(write ? cmd->ih.write_va : cmd->ih.read_va);
 	t->later_len = len;
 	t->later_lba = lba;
+	t->later_wait = t->later_after;
 	note("hostile %s: ITT 0x%08x (STag 0x%08x at 0x%016" PRIx64 ") is attacked once answered, "
-	     "before the next command",
-	     t->mode->name, pdu_itt(cmd), t->later_stag, t->later_va);
+	     "before the next command after %u more WRITEs",
+	     t->mode->name, pdu_itt(cmd), t->later_stag, t->later_va, t->later_after);
 }
 
 /*
@@ -2385,6 +2392,7 @@ int main(int argc, char **argv)
 	g_autofree char *opt_iser = NULL;
 	g_autofree char *opt_ring = NULL;
 	gint64 opt_strike_lba = 4096;
+	gint opt_later_after = 0;
 	gboolean opt_wrong_stag = FALSE;
 	gint64 opt_block = 512, opt_blocks = 8192, opt_resize = 0, opt_lifetime = EVIL_LIFETIME_S;
 	gint64 opt_phys_exp = 0;
@@ -2409,6 +2417,9 @@ int main(int argc, char **argv)
 	     "Serve iSER over rdma_cm on ADDR, connection after connection", "ADDR"},
 	    {"strike-lba", 0, 0, G_OPTION_ARG_INT64, &opt_strike_lba,
 	     "An iSER mode strikes on the READ or WRITE starting at LBA N (4096)", "N"},
+	    {"later-after-writes", 0, 0, G_OPTION_ARG_INT, &opt_later_after,
+	     "stale-stag, read-after-response: strike only after N more WRITEs were served (0)",
+	     "N"},
 	    {"send-ring-from", 0, 0, G_OPTION_ARG_FILENAME, &opt_ring,
 	     "send-ring: the initiator's -v log, naming its send ring", "FILE"},
 	    {"wrong-stag", 0, 0, G_OPTION_ARG_NONE, &opt_wrong_stag,
@@ -2475,6 +2486,7 @@ int main(int argc, char **argv)
 	t.init_mrdsl = 8192;
 	t.max_burst = EVIL_MAX_BURST;
 	t.strike_lba = (uint64_t)opt_strike_lba;
+	t.later_after = opt_later_after > 0 ? (uint32_t)opt_later_after : 0;
 	t.ring_file = opt_ring;
 	t.wrong_stag = opt_wrong_stag;
 	g_queue_init(&t.backlog);

@@ -9,6 +9,9 @@
 #   past-length          RDMA Write of the READ's length + 4096 bytes
 #   send-ring            RDMA Write into the send ring with a READ's STag
 #   read-after-response  RDMA Read of a WRITE's buffer after its response
+#                        and 8 more WRITEs (a WRITE's window is readable
+#                        until 8 later WRITEs are answered: the replay of
+#                        RDMA Reads, datamover/iser-win.h)
 #
 # and, with --persistent, past-length on every connection. Each access
 # must be refused (the target logs "hostile MODE: refused (...)"), so the
@@ -120,8 +123,10 @@ protect()
 	RESULT=ok
 	WHY=()
 	mkdir -p "$DIR"
+	local later=()
+	[ "$MODE" != read-after-response ] || later=(--later-after-writes 8)
 	"$EVIL" --iser "$ISER_ADDR" --misbehave "$MODE" --iqn "$IQN" --lifetime 1800 \
-		--strike-lba "$STRIKE_LBA" --send-ring-from "$DIR/attach/err" "${EVIL_EXTRA[@]}" "${@:2}" \
+		--strike-lba "$STRIKE_LBA" --send-ring-from "$DIR/attach/err" "${later[@]}" "${EVIL_EXTRA[@]}" "${@:2}" \
 		>"$DIR/port" 2>"$DIR/target.log" &
 	EVIL_PID=$!
 	wait_until 60 "evil-target $name to listen" _evil_listening
@@ -170,6 +175,11 @@ protect()
 		qio strike "write -P 0x5a $STRIKE 32k"
 		[ "$QIO_RC" -eq 0 ] || mode_fail "the WRITE struck on failed (qemu-io exit $QIO_RC)"
 		expect_fill "$DIR/expect.img" "$STRIKE" 32768 0x5a
+		for i in 1 2 3 4 5 6 7 8; do
+			qio "after-$i" "write -P 0x6$i $((LATER + i * 65536)) 32k"
+			[ "$QIO_RC" -eq 0 ] || mode_fail "WRITE $i after it failed (qemu-io exit $QIO_RC)"
+			expect_fill "$DIR/expect.img" $((LATER + i * 65536)) 32768 0x6$i
+		done
 		qio later "read -P $(fill_byte $LATER) $LATER 64k"
 		[ "$QIO_RC" -eq 0 ] || mode_fail "the READ after it failed (qemu-io exit $QIO_RC)"
 		;;
