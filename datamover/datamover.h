@@ -61,6 +61,9 @@ struct dm_params {
  *		(counted by whichever layer finds them, before it fails the
  *		connection), over all the connections it was sent on: the
  *		initiator gives up on a task the target keeps breaking
+ * @read_open: datamover-owned: which connection (a datamover's own
+ *	       number) this read was sent on and may still receive Data-In
+ *	       from, 0 when none; forget_task() clears it
  */
 struct dm_task {
 	uint32_t itt;
@@ -77,6 +80,7 @@ struct dm_task {
 	uint32_t r2t_outstanding;
 	uint32_t queued;
 	uint32_t violations;
+	uint64_t read_open;
 };
 
 /**
@@ -120,11 +124,18 @@ struct dm_conn;
  *		  transport carries, or 0 for no limit of its own; the
  *		  initiator splits larger requests (iSER targets such as tgt
  *		  hold one pre-registered buffer of at most 512 KiB per command)
+ * @service_unprompted: once connected, service() may be given the events
+ *			the datamover asked for instead of those that fired:
+ *			what did not fire then costs one system call that
+ *			meets EAGAIN, and nothing is misread (TCP: a read and
+ *			a send that find nothing to do). The owner can then
+ *			skip asking which of its fds fired.
  */
 struct dm_caps {
 	bool rdma;
 	bool counts_data_in;
 	uint32_t max_transfer;
+	bool service_unprompted;
 };
 
 /**

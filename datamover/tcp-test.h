@@ -19,4 +19,7 @@
  */
 int dm_tcp_adopt_fd(struct dm_conn *c, int fd);
 
+/* Receive system calls @c has made (readv and recv), for tests to bound. */
+uint64_t dm_tcp_rx_calls(const struct dm_conn *c);
+
 #endif

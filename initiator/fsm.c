@@ -91,6 +91,8 @@ void session_arm_timer(struct isa_session *s, gint64 at_us)
 	its.it_value.tv_nsec = (at_us % G_USEC_PER_SEC) * 1000;
 	if (timerfd_settime(s->timerfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
 		g_warning("timerfd: %s", g_strerror(errno));
+	/* Same clock (CLOCK_MONOTONIC): isa_session_service() reckons with it. */
+	s->timer_due_us = at_us;
 }
 
 /* How long one step (the connect, one login exchange) may take. */

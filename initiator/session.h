@@ -165,6 +165,8 @@ struct session_log_repeat {
  *	     for (BHS followed by its data segment)
  * @command_timeout_s: a command unanswered this long is aborted (tmf.c)
  * @tmf: the task management request in flight, if any
+ * @timer_due_us: when @timerfd next expires (it is periodic, 1 s, from the
+ *		  time last armed), on the timerfd's clock
  */
 struct isa_session {
 	enum session_state state;
@@ -173,6 +175,7 @@ struct isa_session {
 	struct dm_conn *conn;
 	int epfd;
 	int timerfd;
+	gint64 timer_due_us;
 	int defer_fd;
 	GQueue deferred;
 	uint32_t dm_events;

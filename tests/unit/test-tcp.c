@@ -19,6 +19,7 @@
 #include <glib.h>
 
 #include "datamover/datamover.h"
+#include "datamover/tcp-test.h"
 
 #define PUMP_MS 30000
 
@@ -672,6 +673,7 @@ static void data_in(bool digests, uint32_t mrdsl, uint32_t len)
 {
 	struct fx f;
 	struct dm_task t = {.itt = 0x77, .read_len = len};
+	uint8_t cmd[ISCSI_BHS_LEN] = {ISCSI_OP_SCSI_CMD, ISCSI_FLAG_FINAL | ISCSI_CMD_READ};
 	g_autofree uint8_t *src = g_malloc(len);
 	uint8_t bhs[ISCSI_BHS_LEN];
 	uint32_t sn = 0;
@@ -683,6 +685,9 @@ static void data_in(bool digests, uint32_t mrdsl, uint32_t len)
 	memset(t.read_buf, 0xee, len);
 	fill_random(src, len, len);
 	f.tasks[2] = &t;
+	/* Sent first, as always: Data-In is then read straight into place. */
+	wr32(cmd + 16, t.itt);
+	ck_assert_int_eq(ops->send_command(f.c, cmd, &t), 0);
 	for (uint32_t off = 0; off < len; off += mrdsl, sn++) {
 		uint32_t n = MIN(mrdsl, len - off);
 		bool last = off + n == len;
@@ -707,6 +712,66 @@ static void data_in(bool digests, uint32_t mrdsl, uint32_t len)
 	ops->buf_free(f.c, t.read_buf, len);
 	fx_close(&f);
 }
+
+/*
+ * (4b) With only writes out, the responses are read in chunks: a burst of
+ * them, with sense data and a NOP-In among them, all parsed; then a read
+ * sent while part of a PDU is staged still gets its Data-In in place.
+ */
+START_TEST(test_staged_responses)
+{
+	struct fx f;
+	struct dm_task w = {.itt = 5, .write_len = 512}, r = {.itt = 6, .read_len = 4096};
+	uint8_t wcmd[ISCSI_BHS_LEN] = {ISCSI_OP_SCSI_CMD, ISCSI_FLAG_FINAL | ISCSI_CMD_WRITE};
+	uint8_t rcmd[ISCSI_BHS_LEN] = {ISCSI_OP_SCSI_CMD, ISCSI_FLAG_FINAL | ISCSI_CMD_READ};
+	uint8_t rsp[ISCSI_BHS_LEN] = {ISCSI_OP_SCSI_RSP, ISCSI_FLAG_FINAL};
+	uint8_t nop[ISCSI_BHS_LEN] = {ISCSI_OP_NOOP_IN, ISCSI_FLAG_FINAL};
+	uint8_t bhs[ISCSI_BHS_LEN];
+	uint8_t wbuf[512] = {0}, src[4096];
+	const unsigned burst = 200;
+
+	fx_open(&f, AF_INET, "127.0.0.1");
+	set_params(&f, 8192, 8192, 65536, 1, false);
+	w.write_buf = wbuf;
+	w.imm_len = w.unsol_len = 512;
+	wr32(wcmd + 16, w.itt);
+	f.tasks[1] = &w;
+	ck_assert_int_eq(ops->send_command(f.c, wcmd, &w), 0);
+	wr32(rsp + 16, w.itt);
+	for (unsigned i = 0; i < burst; i++)
+		target_send(&f, rsp, i == 7 ? "\x00\x04sens" : NULL, i == 7 ? 6 : 0, false, false);
+	target_send(&f, nop, "ping", 4, false, false);
+	/* Half of a Data-In header: the read is sent after it was staged. */
+	r.read_buf = ops->buf_alloc(f.c, r.read_len);
+	fill_random(src, sizeof(src), 3);
+	make_data_in(bhs, r.itt, 0, 0, ISCSI_FLAG_FINAL | ISCSI_DATA_STATUS);
+	iscsi_set_dlength(((struct iscsi_bhs *)bhs)->dlength, sizeof(src));
+	g_byte_array_append(f.tout, bhs, 20);
+	pump_until(&f, 0);
+	ck_assert_int_eq(f.nfailed, 0);
+	ck_assert_uint_eq(f.pdus->len, burst + 1);
+	/* 9.7 KB of PDUs, read in one chunk (or a few), not a call each. */
+	ck_assert_uint_le(dm_tcp_rx_calls(f.c), 4);
+	ck_assert_uint_eq(((struct got_pdu *)f.pdus->pdata[7])->dlen, 6);
+	ck_assert_mem_eq(((struct got_pdu *)f.pdus->pdata[7])->data->data, "\x00\x04sens", 6);
+	ck_assert_uint_eq(((struct got_pdu *)f.pdus->pdata[burst])->bhs[0], ISCSI_OP_NOOP_IN);
+	ck_assert_mem_eq(((struct got_pdu *)f.pdus->pdata[burst])->data->data, "ping", 4);
+	wr32(rcmd + 16, r.itt);
+	f.tasks[2] = &r;
+	ck_assert_int_eq(ops->send_command(f.c, rcmd, &r), 0);
+	g_byte_array_append(f.tout, bhs + 20, ISCSI_BHS_LEN - 20);
+	g_byte_array_append(f.tout, src, sizeof(src));
+	pump_until(&f, 0);
+	ck_assert_int_eq(f.nfailed, 0);
+	ck_assert_uint_eq(f.pdus->len, burst + 2);
+	ck_assert_mem_eq(r.read_buf, src, sizeof(src));
+	ck_assert_uint_eq(ops->stats_copied(f.c), 0);
+	ops->forget_task(f.c, &r);
+	ops->forget_task(f.c, &w);
+	ops->buf_free(f.c, r.read_buf, r.read_len);
+	fx_close(&f);
+}
+END_TEST
 
 START_TEST(test_data_in_plain)
 {
@@ -1054,6 +1119,7 @@ static Suite *tcp_suite(void)
 	tcase_add_test(tc, test_data_in_plain);
 	tcase_add_test(tc, test_data_in_digests);
 	tcase_add_test(tc, test_data_in_1mib);
+	tcase_add_test(tc, test_staged_responses);
 	tcase_add_test(tc, test_fail_unknown_itt);
 	tcase_add_test(tc, test_fail_past_end);
 	tcase_add_test(tc, test_fail_datasn_gap);
