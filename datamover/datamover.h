@@ -61,9 +61,9 @@ struct dm_params {
  *		(counted by whichever layer finds them, before it fails the
  *		connection), over all the connections it was sent on: the
  *		initiator gives up on a task the target keeps breaking
- * @read_open: datamover-owned: which connection (a datamover's own
- *	       number) this read was sent on and may still receive Data-In
- *	       from, 0 when none; forget_task() clears it
+ * @open_on: datamover-owned: which connection (a datamover's own number)
+ *	     this command was sent on and is open on (for a read: may still
+ *	     receive Data-In from), 0 when none; forget_task() clears it
  */
 struct dm_task {
 	uint32_t itt;
@@ -80,7 +80,7 @@ struct dm_task {
 	uint32_t r2t_outstanding;
 	uint32_t queued;
 	uint32_t violations;
-	uint64_t read_open;
+	uint64_t open_on;
 };
 
 /**

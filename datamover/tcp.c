@@ -12,7 +12,11 @@
  * responses, R2Ts, NOP-Ins, none of it payload), the socket is instead read
  * in chunks into a staging area and every PDU in a chunk is parsed from
  * there: a burst of SCSI Responses to writes costs one recv(), and no
- * payload is copied, since none can be in the chunk.
+ * payload is copied, since none can be in the chunk. With one command
+ * open and that a read (queue depth 1), its Data-In is expected next: the
+ * BHS, the whole payload straight into the read buffer and the next BHS
+ * are asked of one readv(); if the PDU turns out to be another, what
+ * landed in the buffer is moved to the staging area and parsed from there.
  *
  * Send: a FIFO of PDUs, each an iovec set pointing at the caller's payload,
  * written with sendmsg() as far as the socket takes it.
@@ -139,11 +143,14 @@ struct rx_state {
  * @rxbuf: data segments of PDUs other than Data-In
  * @rxbuf_size: its size
  * @copied: payload bytes memcpy'd (see dm_ops.stats_copied)
- * @gen: this connection's number, new at each reset (dm_task.read_open)
- * @reads_open: reads sent on it that may still receive Data-In
+ * @gen: this connection's number, new at each reset (dm_task.open_on)
+ * @tasks_open: commands sent on it and not yet forgotten
+ * @reads_open: those of them that are reads (may still receive Data-In)
  * @stage: a chunk read from the socket while @reads_open was 0, or NULL
+ * @stage_size: its size
  * @stage_off: bytes of @stage parsed; @stage_len: bytes in it
  * @rx_calls: receive system calls made (dm_tcp_rx_calls)
+ * @last_read: the read sent last, while it is open (forget_task clears it)
  */
 struct dm_conn {
 	struct dm_upcalls up;
@@ -163,14 +170,17 @@ struct dm_conn {
 	uint32_t rxbuf_size;
 	uint64_t copied;
 	uint64_t gen;
+	uint32_t tasks_open;
 	uint32_t reads_open;
 	uint8_t *stage;
+	uint32_t stage_size;
 	uint32_t stage_off;
 	uint32_t stage_len;
 	uint64_t rx_calls;
+	struct dm_task *last_read;
 };
 
-/* Connection numbers for dm_task.read_open; 0 is none. */
+/* Connection numbers for dm_task.open_on; 0 is none. */
 static uint64_t next_gen(void)
 {
 	static uint64_t gen;
@@ -568,9 +578,13 @@ static int tcp_send_command(struct dm_conn *c, const uint8_t *bhs, struct dm_tas
 	tx_push(c, tx_pdu_new(c, bhs, tx_hdr_len(bhs), task->write_buf, task->imm_len), task);
 	tx_data_out(c, task, no_ttt, task->imm_len, task->unsol_len, false);
 	/* From here on the target may send Data-In: no more chunked reads. */
-	if (task->read_len && task->read_open != c->gen) {
-		task->read_open = c->gen;
-		c->reads_open++;
+	if (task->open_on != c->gen) {
+		task->open_on = c->gen;
+		c->tasks_open++;
+		if (task->read_len) {
+			c->reads_open++;
+			c->last_read = task;
+		}
 	}
 	return c->corked ? 0 : tx_flush(c);
 }
@@ -622,9 +636,14 @@ static void tcp_forget_task(struct dm_conn *c, struct dm_task *task)
 	}
 	task->queued = 0;
 	task->r2t_outstanding = 0;
-	if (task->read_open == c->gen)
-		c->reads_open--;
-	task->read_open = 0;
+	if (task->open_on == c->gen) {
+		c->tasks_open--;
+		if (task->read_len)
+			c->reads_open--;
+	}
+	task->open_on = 0;
+	if (c->last_read == task)
+		c->last_read = NULL;
 	if (c->rx.task == task) {
 		c->rx.task = NULL;
 		c->rx.orphaned = true;
@@ -912,6 +931,102 @@ static bool rx_may_stage(const struct dm_conn *c)
 	return c->reads_open == 0 && !(c->rx.in_data && c->rx.opcode == ISCSI_OP_DATA_IN);
 }
 
+/*
+ * The read whose Data-In is expected next, in one PDU that needs no
+ * padding or digest, or NULL: only when it is the one command open and
+ * nothing of it has come yet, and the receiver is at a PDU boundary. Then
+ * only a PDU the target sends unasked (NOP-In, Async Message, Reject) can
+ * come first; that costs a copy of the payload read behind it (counted).
+ */
+static struct dm_task *rx_predict(const struct dm_conn *c)
+{
+	const struct dm_task *t = c->last_read;
+
+	if (c->tasks_open != 1 || c->reads_open != 1 || !t || c->rx.in_data || c->rx.hdr_got ||
+	    !c->params_set || c->params.header_digest || c->params.data_digest)
+		return NULL;
+	if (t->read_placed || t->next_datasn || !t->read_buf || t->read_len % 4 ||
+	    t->read_len > c->params.max_recv_dsl)
+		return NULL;
+	return c->last_read;
+}
+
+/*
+ * Is the BHS in rx.hdr a Data-In of @t at offset 0 (the payload then went
+ * where it belongs)? Its length is checked by the caller: it may be less
+ * than the read's (a short transfer, as INQUIRY answers are).
+ */
+static bool rx_predicted(const struct dm_conn *c, const struct dm_task *t)
+{
+	const struct iscsi_data_in *h = (const struct iscsi_data_in *)c->rx.hdr;
+
+	return (h->opcode & ISCSI_OPCODE_MASK) == ISCSI_OP_DATA_IN && !h->ahs_len &&
+	       ntohl(h->itt) == t->itt && h->offset == 0;
+}
+
+/* Bytes read past where they belong, @a then @b, to be parsed again. */
+static void rx_restage(struct dm_conn *c, const uint8_t *a, size_t alen, const uint8_t *b,
+		       size_t blen)
+{
+	size_t len = alen + blen;
+
+	if (!c->stage || c->stage_size < len) {
+		g_free(c->stage);
+		c->stage_size = MAX(DM_STAGE_LEN, (uint32_t)len);
+		c->stage = g_malloc(c->stage_size);
+	}
+	memcpy(c->stage, a, alen);
+	memcpy(c->stage + alen, b, blen);
+	c->stage_off = 0;
+	c->stage_len = (uint32_t)len;
+}
+
+/*
+ * One readv() of a BHS, @t's whole payload in place and the next BHS.
+ * Returns what readv() did, or -2 once failed. When the BHS is not a
+ * Data-In of @t's whole length, the bytes that landed behind where they
+ * belong are moved to the staging area, where the receiver parses them
+ * as if they had just been read.
+ */
+static ssize_t rx_read_predicted(struct dm_conn *c, struct dm_task *t, size_t *asked)
+{
+	struct rx_state *rx = &c->rx;
+	uint8_t *buf = t->read_buf;
+	struct iovec iov[3] = {
+	    {rx->hdr, ISCSI_BHS_LEN},
+	    {buf, t->read_len},
+	    {rx->next, ISCSI_BHS_LEN},
+	};
+	size_t after, in_buf, dlen;
+	ssize_t n;
+
+	*asked = 2 * ISCSI_BHS_LEN + t->read_len;
+	n = readv(c->fd, iov, 3);
+	c->rx_calls++;
+	if (n <= ISCSI_BHS_LEN)
+		return n;
+	rx->hdr_got = ISCSI_BHS_LEN;
+	after = (size_t)n - ISCSI_BHS_LEN;
+	in_buf = MIN(after, (size_t)t->read_len);
+	dlen = iscsi_dlength(((const struct iscsi_bhs *)rx->hdr)->dlength);
+	if (!rx_predicted(c, t) || dlen > t->read_len) {
+		rx_restage(c, buf, in_buf, rx->next, after - in_buf);
+		return rx_header_progress(c) < 0 ? -2 : n;
+	}
+	if (rx_header_progress(c) < 0)
+		return -2;
+	if (dlen == t->read_len) {
+		/* The guess was right: data, then the next BHS. */
+		rx_data_progress(c, after);
+		return n;
+	}
+	/* A short transfer: its data is in place, what follows it is not. */
+	rx->data_got = (uint32_t)MIN(in_buf, dlen);
+	if (in_buf > dlen)
+		rx_restage(c, buf + dlen, in_buf - dlen, rx->next, after - in_buf);
+	return n;
+}
+
 /* Reads and handles PDUs until the socket is empty; 0, or -1 once failed. */
 static int rx_service(struct dm_conn *c)
 {
@@ -932,6 +1047,7 @@ static int rx_service(struct dm_conn *c)
 	 */
 	while (!c->failed) {
 		struct iovec iov[3];
+		struct dm_task *predicted;
 		size_t asked = 0;
 		int cnt = 0;
 		ssize_t n;
@@ -960,9 +1076,24 @@ static int rx_service(struct dm_conn *c)
 			n = (ssize_t)rx_from_stage(c, iov, cnt);
 		} else if (drained || budget == 0) {
 			return 0;
+		} else if ((predicted = rx_predict(c))) {
+			n = rx_read_predicted(c, predicted, &asked);
+			if (n == -2)
+				return -1;
+			if (n > ISCSI_BHS_LEN) {
+				budget--;
+				drained = (size_t)n < asked;
+				continue;
+			}
+			if (n > 0) {
+				budget--;
+				drained = true;
+			}
 		} else if (rx_may_stage(c)) {
-			if (!c->stage)
+			if (!c->stage) {
+				c->stage_size = DM_STAGE_LEN;
 				c->stage = g_malloc(DM_STAGE_LEN);
+			}
 			n = recv(c->fd, c->stage, DM_STAGE_LEN, 0);
 			c->rx_calls++;
 			if (n > 0) {
@@ -1065,7 +1196,8 @@ static void tcp_reset(struct dm_conn *c)
 	memset(&c->rx, 0, sizeof(c->rx));
 	c->rx.hdr_need = ISCSI_BHS_LEN;
 	c->gen = next_gen();
-	c->reads_open = 0;
+	c->tasks_open = c->reads_open = 0;
+	c->last_read = NULL;
 	c->stage_off = c->stage_len = 0;
 	c->params_set = false;
 	dm_params_login(&c->params);

@@ -714,6 +714,113 @@ static void data_in(bool digests, uint32_t mrdsl, uint32_t len)
 }
 
 /*
+ * (4a) The one read open: its Data-In is read with the BHS around it in
+ * one call. Then the same with another PDU first (a NOP-In with data) and
+ * with the Data-In split in two, where the guess is wrong and what landed
+ * in the buffer is parsed again: the data still ends up right.
+ */
+enum predict_case { PREDICT_HIT, PREDICT_NOP_FIRST, PREDICT_SPLIT, PREDICT_SHORT };
+
+static void predict(enum predict_case which)
+{
+	struct fx f;
+	struct dm_task t = {.itt = 0x31, .read_len = 8192};
+	uint8_t cmd[ISCSI_BHS_LEN] = {ISCSI_OP_SCSI_CMD, ISCSI_FLAG_FINAL | ISCSI_CMD_READ};
+	uint8_t nop[ISCSI_BHS_LEN] = {ISCSI_OP_NOOP_IN, ISCSI_FLAG_FINAL};
+	uint8_t bhs[ISCSI_BHS_LEN];
+	g_autofree uint8_t *src = g_malloc(t.read_len);
+	const uint8_t status = ISCSI_FLAG_FINAL | ISCSI_DATA_STATUS;
+	unsigned want_pdus = 1;
+
+	fx_open(&f, AF_INET, "127.0.0.1");
+	set_params(&f, 65536, 8192, 65536, 1, false);
+	t.read_buf = ops->buf_alloc(f.c, t.read_len);
+	memset(t.read_buf, 0xee, t.read_len);
+	fill_random(src, t.read_len, 11);
+	f.tasks[2] = &t;
+	wr32(cmd + 16, t.itt);
+	ck_assert_int_eq(ops->send_command(f.c, cmd, &t), 0);
+	pump_until(&f, ISCSI_BHS_LEN);
+	if (which == PREDICT_NOP_FIRST) {
+		target_send(&f, nop, "are you there", 13, false, false);
+		want_pdus++;
+	}
+	if (which == PREDICT_SHORT) {
+		/* 4002 of 8192 bytes (and 2 of padding), then a NOP-In behind. */
+		make_data_in(bhs, t.itt, 0, 0, status | ISCSI_DATA_UNDERFLOW);
+		wr32(bhs + 44, t.read_len - 4002);
+		target_send(&f, bhs, src, 4002, false, false);
+		target_send(&f, nop, "behind", 6, false, false);
+		want_pdus++;
+	} else if (which == PREDICT_SPLIT) {
+		make_data_in(bhs, t.itt, 0, 0, 0);
+		target_send(&f, bhs, src, 4096, false, false);
+		make_data_in(bhs, t.itt, 1, 4096, status);
+		target_send(&f, bhs, src + 4096, 4096, false, false);
+		want_pdus++;
+	} else {
+		make_data_in(bhs, t.itt, 0, 0, status);
+		target_send(&f, bhs, src, t.read_len, false, false);
+	}
+	pump_until(&f, 0);
+	ck_assert_int_eq(f.nfailed, 0);
+	ck_assert_uint_eq(f.pdus->len, want_pdus);
+	if (which == PREDICT_SHORT) {
+		struct got_pdu *g = f.pdus->pdata[1];
+
+		ck_assert_mem_eq(t.read_buf, src, 4002);
+		ck_assert_uint_eq(t.read_placed, 4002);
+		ck_assert_uint_eq(g->bhs[0], ISCSI_OP_NOOP_IN);
+		ck_assert_mem_eq(g->data->data, "behind", 6);
+		ck_assert_uint_eq(dm_tcp_rx_calls(f.c), 1);
+		ck_assert_uint_eq(ops->stats_copied(f.c), 0);
+	} else {
+		ck_assert_mem_eq(t.read_buf, src, t.read_len);
+		ck_assert_uint_eq(t.read_placed, t.read_len);
+	}
+	if (which == PREDICT_NOP_FIRST) {
+		struct got_pdu *g = f.pdus->pdata[0];
+
+		ck_assert_uint_eq(g->bhs[0], ISCSI_OP_NOOP_IN);
+		ck_assert_mem_eq(g->data->data, "are you there", 13);
+	}
+	if (which == PREDICT_HIT) {
+		ck_assert_uint_eq(dm_tcp_rx_calls(f.c), 1);
+		ck_assert_uint_eq(ops->stats_copied(f.c), 0);
+	}
+	/* The payload read behind an unasked PDU is copied, and counted. */
+	if (which == PREDICT_NOP_FIRST)
+		ck_assert_uint_gt(ops->stats_copied(f.c), 0);
+	ops->forget_task(f.c, &t);
+	ops->buf_free(f.c, t.read_buf, t.read_len);
+	fx_close(&f);
+}
+
+START_TEST(test_predict_hit)
+{
+	predict(PREDICT_HIT);
+}
+END_TEST
+
+START_TEST(test_predict_nop_first)
+{
+	predict(PREDICT_NOP_FIRST);
+}
+END_TEST
+
+START_TEST(test_predict_split)
+{
+	predict(PREDICT_SPLIT);
+}
+END_TEST
+
+START_TEST(test_predict_short)
+{
+	predict(PREDICT_SHORT);
+}
+END_TEST
+
+/*
  * (4b) With only writes out, the responses are read in chunks: a burst of
  * them, with sense data and a NOP-In among them, all parsed; then a read
  * sent while part of a PDU is staged still gets its Data-In in place.
@@ -1120,6 +1227,10 @@ static Suite *tcp_suite(void)
 	tcase_add_test(tc, test_data_in_digests);
 	tcase_add_test(tc, test_data_in_1mib);
 	tcase_add_test(tc, test_staged_responses);
+	tcase_add_test(tc, test_predict_hit);
+	tcase_add_test(tc, test_predict_nop_first);
+	tcase_add_test(tc, test_predict_split);
+	tcase_add_test(tc, test_predict_short);
 	tcase_add_test(tc, test_fail_unknown_itt);
 	tcase_add_test(tc, test_fail_past_end);
 	tcase_add_test(tc, test_fail_datasn_gap);
