@@ -8,6 +8,8 @@
 #               second tgtd target on the same backing file: tgt refuses
 #               TCP logins to a target made for iSER)
 #   kernel      open-iscsi with the kernel's ib_iser -> /dev/sdX, fio
+#   kernel-tcp  open-iscsi with the kernel's iscsi_tcp on the TCP target
+#               -> /dev/sdY, fio: the peer of ours-tcp
 #   libiscsi    iscsi-perf iser://... (libiscsi's own reader, reads only)
 #   ours-api    isa-io perf --transport iser: our library driven directly,
 #               the like-for-like peer of iscsi-perf (no block device)
@@ -45,8 +47,8 @@
 # All sessions are up during the whole run, and each workload runs on
 # every initiator in turn, so that noise from the host hits them alike.
 # The ratios are of bandwidth (IOPS alike at one block size) and of CPU
-# per GiB: ours-iser / libiscsi, ours-iser / kernel, ours-iser / ours-tcp,
-# and ours-api / libiscsi.
+# per GiB: ours-iser / libiscsi, ours-iser / kernel, ours-tcp /
+# kernel-tcp, ours-iser / ours-tcp, and ours-api / libiscsi.
 #
 #   bench/iser-bench.sh [SECONDS_PER_RUN]      (default 5; as root)
 #
@@ -184,6 +186,37 @@ kernel_logout()
 	iscsiadm -m node -T "$IQN" -p "$TGT_ISER_PORTAL" -I iser --logout >/dev/null 2>&1 || :
 }
 
+# kernel_tcp_login: the kernel's iscsi_tcp on the TCP target (iscsid is
+# running: kernel_login comes first); sets KERNEL_TCP_DEV to the disk that
+# is not KERNEL_DEV.
+kernel_tcp_login()
+{
+	local i name=
+
+	modprobe iscsi_tcp || die "no iscsi_tcp module"
+	cleanup_fn kernel_tcp_logout
+	iscsiadm -m node -o new -T "$IQN-tcp" -p "$TGT_PORTAL" >/dev/null
+	iscsiadm -m node -T "$IQN-tcp" -p "$TGT_PORTAL" --login >/dev/null ||
+		die "the kernel initiator cannot log in over TCP"
+	for ((i = 0; i < 100; i++)); do
+		name=$(lsblk -dno NAME,TRAN | awk -v not="${KERNEL_DEV#/dev/}" \
+			'$2 == "iscsi" && $1 != not { print $1; exit }')
+		[ -n "$name" ] && [ -b "/dev/$name" ] && break
+		sleep 0.2
+	done
+	[ -n "$name" ] || die "the kernel initiator's TCP disk did not appear"
+	KERNEL_TCP_DEV=/dev/$name
+	[ "$(blockdev --getsize64 "$KERNEL_TCP_DEV")" -eq $((LUN_MB << 20)) ] ||
+		die "$KERNEL_TCP_DEV is not the LUN"
+	iscsiadm -m session -P 1 | grep -q 'Iface Transport: tcp' ||
+		die "no kernel session is over TCP"
+}
+
+kernel_tcp_logout()
+{
+	iscsiadm -m node -T "$IQN-tcp" -p "$TGT_PORTAL" --logout >/dev/null 2>&1 || :
+}
+
 # attach DEV_VAR PID_VAR TRANSPORT PORTAL IQN DEVICE [PROGRAM]:
 # iser-attach --nbd=DEVICE (or PROGRAM) as a daemon, the way a user runs
 # it; sets DEV_VAR to the device and PID_VAR to the daemon's pid.  The
@@ -296,7 +329,7 @@ declare -A WORKLOADS=(
 WORKLOAD_ORDER=(4k-randread 1m-seqread 1m-seqwrite)
 # shellcheck disable=SC2206
 [ -z "${ISA_BENCH_WORKLOADS:-}" ] || WORKLOAD_ORDER=($ISA_BENCH_WORKLOADS)
-INITIATORS=(ours-iser ours-tcp kernel libiscsi ours-api mw-iser mw-api)
+INITIATORS=(ours-iser ours-tcp kernel kernel-tcp libiscsi ours-api mw-iser mw-api)
 [ -z "${ISA_BENCH_BEFORE:-}" ] || INITIATORS+=(before-iser before-api)
 # shellcheck disable=SC2206
 [ -z "${ISA_BENCH_INITIATORS:-}" ] || INITIATORS=($ISA_BENCH_INITIATORS)
@@ -318,6 +351,7 @@ cell()
 	ours-iser) OUR_PID=$ISER_PID CELL=$(measure run_fio "$ISER_DEV" "$rw" "$bs" "$qd") ;;
 	ours-tcp) OUR_PID=$TCP_PID CELL=$(measure run_fio "$TCP_DEV" "$rw" "$bs" "$qd") ;;
 	kernel) CELL=$(measure run_fio "$KERNEL_DEV" "$rw" "$bs" "$qd") ;;
+	kernel-tcp) CELL=$(measure run_fio "$KERNEL_TCP_DEV" "$rw" "$bs" "$qd") ;;
 	ours-api) CELL=$(measure run_api "$rw" "${kib}K" "$pqd") ;;
 	mw-iser) OUR_PID=$MW_PID CELL=$(measure run_fio "$MW_DEV" "$rw" "$bs" "$qd") ;;
 	mw-api) CELL=$(ISA_ISER_WINDOWS=mw measure run_api "$rw" "${kib}K" "$pqd") ;;
@@ -363,7 +397,8 @@ print_results()
 	echo "ratios: bandwidth (MiB/s) and, after the bar, CPU s/GiB (A/B: A's over B's)"
 	local -a pairs=() heads=()
 	local p x y
-	for p in ours-iser:libiscsi ours-iser:kernel ours-iser:ours-tcp ours-api:libiscsi \
+	for p in ours-iser:libiscsi ours-iser:kernel ours-tcp:kernel-tcp ours-iser:ours-tcp \
+		ours-api:libiscsi \
 		ours-iser:before-iser ours-api:before-api ours-iser:mw-iser ours-api:mw-api; do
 		wanted "${p%%:*}" && wanted "${p##*:}" || continue
 		pairs+=("$p")
@@ -405,8 +440,13 @@ in_vm()
 		ISA_ISER_WINDOWS=mw attach MW_DEV MW_PID iser "$TGT_ISER_PORTAL" "$IQN" /dev/nbd2
 	! wanted before-iser || attach BEFORE_DEV BEFORE_PID iser "$TGT_ISER_PORTAL" "$IQN" \
 		/dev/nbd3 "$ISA_BENCH_BEFORE/iser-attach"
+	if wanted kernel-tcp && ! wanted kernel; then
+		die "kernel-tcp needs kernel too (it starts iscsid)"
+	fi
 	! wanted kernel || kernel_login
+	! wanted kernel-tcp || kernel_tcp_login
 	echo "devices: ours-iser ${ISER_DEV:-}, ours-tcp ${TCP_DEV:-}, kernel ${KERNEL_DEV:-}," \
+		"kernel-tcp ${KERNEL_TCP_DEV:-}," \
 		"mw-iser ${MW_DEV:-}, before-iser ${BEFORE_DEV:-};" \
 		"libiscsi: iscsi-perf iser://$TGT_ISER_PORTAL/$IQN/1"
 	echo "negotiated over iSER (ours):" \
