@@ -31,10 +31,18 @@
 /* libfuse worker threads; they only queue, so a few keep up. */
 #define FX_MAX_THREADS 4
 
+/*
+ * Wakes the session thread, with one eventfd write until it has looked:
+ * fuse_export_service() reads the eventfd before it clears @kicked and
+ * then takes the queue, so a request queued in between is taken too, and
+ * one queued after the clear writes again.
+ */
 static void kick(struct fuse_export *fx)
 {
 	uint64_t one = 1;
 
+	if (__atomic_exchange_n(&fx->kicked, true, __ATOMIC_SEQ_CST))
+		return;
 	if (write(fx->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		g_debug("fuse: eventfd write: %s", g_strerror(errno));
 }
@@ -322,8 +330,11 @@ void fuse_export_service(struct fuse_export *fx)
 	struct fx_req *r;
 	uint64_t n;
 
-	if (read(fx->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		g_debug("fuse: eventfd read: %s", g_strerror(errno));
+	if (__atomic_load_n(&fx->kicked, __ATOMIC_SEQ_CST)) {
+		if (read(fx->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+			g_debug("fuse: eventfd read: %s", g_strerror(errno));
+		__atomic_store_n(&fx->kicked, false, __ATOMIC_SEQ_CST);
+	}
 	feed_waiters(fx);
 	trim_cache(fx);
 	g_mutex_lock(&fx->lock);

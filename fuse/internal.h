@@ -112,6 +112,8 @@ struct fx_buf_cache {
  * @repliers: threads sending large read replies off the session thread
  * @efd: eventfd: worker threads and @thread ask the session thread to look
  *	 at @queue, the buffer wants and @loop_done
+ * @kicked: @efd was written and not yet read: kick() writes it only
+ *	    then, fuse_export_service() reads it only then
  * @lock: protects @queue, @caches, @alloc_failures and the @finished
  *	  flags of requests
  * @buf_cond: signalled when buffers were added to @caches
@@ -150,6 +152,7 @@ struct fuse_export {
 	GThread *thread;
 	GThreadPool *repliers;
 	int efd;
+	bool kicked;
 
 	GMutex lock;
 	GCond buf_cond;
