@@ -587,9 +587,8 @@ wait_connection_lost()
 # meet a closed port. Its targets are gone: the caller sets them up again.
 tgtd_crash_restart()
 {
-	local ns=() lost
+	local lost
 
-	[ -z "${TGT_NETNS:-}" ] || ns=(ip netns exec "$TGT_NETNS")
 	if [ "${1:-}" = --attached ]; then
 		lost=$(connections_lost) || die "no attachment to count the loss"
 	elif [ -n "${1:-}" ]; then
@@ -602,6 +601,16 @@ tgtd_crash_restart()
 	elif [ -n "${1:-}" ]; then
 		wait_for_line 60 'connection to .* lost' "$1" "$lost"
 	fi
+	tgtd_start_again
+}
+
+# tgtd_start_again: start our tgtd, which is gone (killed), again on the
+# same portals, control port and log, without targets.
+tgtd_start_again()
+{
+	local ns=()
+
+	[ -z "${TGT_NETNS:-}" ] || ns=(ip netns exec "$TGT_NETNS")
 	"${ns[@]}" tgtd -f -C "$TGT_CTL" --iscsi "${TGT_LISTEN:-portal=$TGT_PORTAL}" \
 		>>"$TGT_TMPDIR/tgtd.log" 2>&1 &
 	TGT_PID=$!
