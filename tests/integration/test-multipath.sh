@@ -8,9 +8,10 @@
 # SIGKILL under fio verify: I/O goes on through the first, no verify
 # error, and the path rejoins once tgtd is back. (c) That tgtd comes back
 # without the target for a while, refusing every login: I/O goes on, and
-# the path rejoins once the target is there again.
+# the path rejoins once the target is there again. (g) With every tgtd
+# gone past the replacement timeout, requests fail with an I/O error.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
-requires fio nbdcopy
+requires fio nbdcopy qemu-io
 
 IQN=iqn.2026-11.org.iser-attach.test:multipath
 ISER_LIST=$top_builddir/iser-list
@@ -231,4 +232,25 @@ fio_clean persistent
 [ "$(path_field 2 reconnects)" -ge 2 ] || die "path 2 counts $(path_field 2 reconnects) reconnects"
 [ "$(attachment_field errors)" -eq 0 ] || die "the attachment counts errors"
 detach crash
-cat "$log"
+
+# (g) Every path down past the replacement timeout: requests wait that long,
+# then fail with an I/O error; the attachment says failed, and detaches.
+attach gone "$TGT_PORTAL,$TGT2_PORTAL" --replacement-timeout 3
+qemu-io -f raw -c "read 0 64k" "$uri" >/dev/null || die "the first read failed"
+kill -9 "$TGT2_PID"
+wait "$TGT2_PID" 2>/dev/null || :
+wait_path_state 30 2 recovering
+t0=$(date +%s%N)
+kill -9 "$TGT_PID"
+wait "$TGT_PID" 2>/dev/null || :
+qemu-io -f raw -c "read 0 64k" "$uri" >"$TGT_TMPDIR/gone.out" 2>&1 || :
+waited_ms=$((($(date +%s%N) - t0) / 1000000))
+grep -q "Input/output error" "$TGT_TMPDIR/gone.out" ||
+	die "the read did not fail with an I/O error: $(cat "$TGT_TMPDIR/gone.out")"
+echo "the read failed $waited_ms ms after the last path's tgtd was killed"
+[ "$waited_ms" -ge 3000 ] || die "the read failed before the replacement timeout"
+expect_ok_with '"state": "failed"' "$ISER_LIST" --json >/dev/null || die "iser-list does not say failed"
+grep -q "every path has been down for more than 3 s" "$TGT_TMPDIR/gone/err" ||
+	die "no log line says why: $(cat "$TGT_TMPDIR/gone/err")"
+detach gone
+cat "$log" "$TGT_TMPDIR/gone/err"
