@@ -223,6 +223,25 @@ static void mpath_end(struct mpath *m, const char *why)
 		isa_session_abandon(m->paths[i].s, why);
 }
 
+/* Every path has been down past the timeout, the first for @down_us. */
+static void mpath_give_up(struct mpath *m, gint64 down_us)
+{
+	const struct mpath_path *last = &m->paths[0];
+	g_autofree char *why = NULL;
+	unsigned i;
+
+	/* The path that went down last says why. */
+	for (i = 1; i < m->n; i++)
+		if (m->paths[i].down_us > last->down_us)
+			last = &m->paths[i];
+	why = g_strdup_printf("every path has been down for more than %" G_GINT64_FORMAT
+			      " s (the first for %" G_GINT64_FORMAT " s); last error: %s",
+			      m->timeout_us / G_USEC_PER_SEC, down_us / G_USEC_PER_SEC,
+			      last->s->error ? last->s->error : "?");
+	g_warning("%s", why);
+	mpath_end(m, why);
+}
+
 /*
  * Note paths going down and coming back, send what was held once one is
  * up, and give up once every path has been down past the timeout.
@@ -264,16 +283,7 @@ static void mpath_check(struct mpath *m)
 	for (i = 0; i < m->n; i++)
 		if (now - m->paths[i].down_us < m->timeout_us)
 			return;
-	{
-		g_autofree char *why = g_strdup_printf(
-		    "every path has been down for more than %" G_GINT64_FORMAT " s (the first "
-		    "for %" G_GINT64_FORMAT " s); last error: %s",
-		    m->timeout_us / G_USEC_PER_SEC, (now - oldest_down) / G_USEC_PER_SEC,
-		    m->paths[0].s->error ? m->paths[0].s->error : "?");
-
-		g_warning("%s", why);
-		mpath_end(m, why);
-	}
+	mpath_give_up(m, now - oldest_down);
 }
 
 int mpath_get_fd(struct mpath *m)
