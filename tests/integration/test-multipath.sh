@@ -10,6 +10,7 @@
 # without the target for a while, refusing every login: I/O goes on, and
 # the path rejoins once the target is there again. (g) With every tgtd
 # gone past the replacement timeout, requests fail with an I/O error.
+# (h) The FUSE file goes through both paths too.
 source "${top_srcdir:-$(dirname "$0")/../..}/tests/functions.sh"
 requires fio nbdcopy qemu-io
 
@@ -161,6 +162,32 @@ attach per-portal "$TGT_PORTAL" --paths-per-portal 2
 [ "$(path_field 2 portal)" = "$TGT_PORTAL" ] || die "path 2 is not on $TGT_PORTAL"
 nbdcopy "$uri" - | head -c 8M | cmp - "$TGT_TMPDIR/pattern" || die "read back differs"
 detach per-portal
+
+# (h) The FUSE file spreads its requests over the paths the same way.
+if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+	mnt=$TGT_TMPDIR/mnt
+	mkdir -p "$mnt"
+	unmount()
+	{
+		! mountpoint -q "$1" || fusermount3 -u "$1"
+	}
+	cleanup_fn unmount "$mnt"
+	attach_start "$TGT_TMPDIR/fuse" 60 "$ISER_ATTACH" --foreground --transport tcp \
+		"$TGT_PORTAL,$TGT_PORTAL2" "$IQN" --fuse "$mnt"
+	head -c 4M /dev/urandom >"$TGT_TMPDIR/fuse-pattern"
+	dd if="$TGT_TMPDIR/fuse-pattern" of="$ATTACH_LINE" bs=64k seek=256 oflag=direct \
+		conv=notrunc,fsync status=none
+	dd if="$ATTACH_LINE" bs=64k skip=256 count=64 iflag=direct status=none |
+		cmp - "$TGT_TMPDIR/fuse-pattern" || die "the FUSE file read back differs"
+	cmp <(tail -c +$((16 * 1048576 + 1)) "$lun_file" | head -c 4M) "$TGT_TMPDIR/fuse-pattern" ||
+		die "the LUN file does not hold what the FUSE file wrote"
+	for p in 1 2; do
+		[ "$(path_field $p bytes_written)" -gt 0 ] || die "FUSE: path $p wrote nothing"
+	done
+	fusermount3 -u "$mnt"
+	rc=$(attach_wait_exit "$TGT_TMPDIR/fuse") || die "the FUSE attachment did not end"
+	[ "$rc" -eq 0 ] || die "the FUSE attachment exited $rc: $(cat "$TGT_TMPDIR/fuse/err")"
+fi
 
 # (d) A second tgtd on the same file, but its LUN names another designator.
 start_second_tgtd
