@@ -140,8 +140,11 @@ done
 	die "iser-list has no line for path 2: $("$ISER_LIST")"
 detach two
 
-# (f) Round robin: a sequential read alternates between the paths.
-attach rr "$TGT_PORTAL,$TGT_PORTAL2" --path-policy round-robin
+# (f) Round robin (from iser.conf): a sequential read alternates between the paths.
+conf=$TGT_TMPDIR/rr.conf
+printf '[global]\ninitiator_name = %s\npath_policy = round-robin\n' \
+	iqn.2026-11.org.iser-attach.test:initiator >"$conf"
+attach rr "$TGT_PORTAL,$TGT_PORTAL2" --config "$conf"
 head -c 8M /dev/urandom >"$TGT_TMPDIR/pattern"
 nbdcopy "$TGT_TMPDIR/pattern" "$uri"
 r1=$(path_field 1 bytes_read)
@@ -154,6 +157,11 @@ echo "round robin: path 1 read $r1, path 2 read $r2"
 	die "round robin did not spread the reads: $r1 and $r2"
 head -c 8M "$lun_file" | cmp - "$TGT_TMPDIR/pattern" || die "the LUN file differs"
 detach rr
+
+expect_fail_with "unknown path policy 'fastest': use least-outstanding or round-robin" \
+	"$ISER_ATTACH" --foreground --path-policy fastest "$TGT_PORTAL" "$IQN" --socket "$sock"
+expect_fail_with "--paths-per-portal must be between 1 and 16" \
+	"$ISER_ATTACH" --foreground --paths-per-portal 17 "$TGT_PORTAL" "$IQN" --socket "$sock"
 
 # (e) Two paths on one portal: two sessions at the target, each with its own ISID.
 attach per-portal "$TGT_PORTAL" --paths-per-portal 2
