@@ -2,9 +2,10 @@
 # Multipath: one LUN through several sessions. (a) Two portals of one
 # tgtd: fio verify through the NBD export, I/O on both paths. (f) Round
 # robin spreads reads evenly over both. (e) --paths-per-portal 2 on one
-# portal makes two sessions at the target. (d) A second tgtd whose LUN
-# names another VPD 83 designator is refused, with both designators in
-# the message. (b) A second tgtd on the same LUN file is killed with
+# portal makes two sessions at the target; with that tgtd killed and
+# restarted under fio verify, both paths come back, no verify error. (d) A
+# second tgtd whose LUN names another VPD 83 designator is refused, with
+# both designators in the message. (b) A second tgtd on the same LUN file is killed with
 # SIGKILL under fio verify: I/O goes on through the first, no verify
 # error, and the path rejoins once tgtd is back. (c) That tgtd comes back
 # without the target for a while, refusing every login: I/O goes on, and
@@ -169,6 +170,16 @@ attach per-portal "$TGT_PORTAL" --paths-per-portal 2
 	die "--paths-per-portal 2 did not make 2 sessions: $(tgt_adm --mode conn --op show --tid 1)"
 [ "$(path_field 2 portal)" = "$TGT_PORTAL" ] || die "path 2 is not on $TGT_PORTAL"
 nbdcopy "$uri" - | head -c 8M | cmp - "$TGT_TMPDIR/pattern" || die "read back differs"
+# Both paths die with their tgtd: requests wait for one to come back.
+run_fio both 16M 4m
+wait_io_moving "$fio_pid" fio
+tgtd_crash_restart --attached
+tgt_simple_target "$IQN" 64
+wait_path_state 60 1 logged-in
+wait_path_state 60 2 logged-in
+fio_clean both
+[ "$(attachment_field reconnects)" -ge 2 ] || die "expected both paths to reconnect"
+[ "$(attachment_field errors)" -eq 0 ] || die "the attachment counts errors"
 detach per-portal
 
 # (h) The FUSE file spreads its requests over the paths the same way.
@@ -198,6 +209,8 @@ if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
 fi
 
 # (d) A second tgtd on the same file, but its LUN names another designator.
+# tgt derives a LUN's NAA designator from its target id and LUN number
+# unless scsi_id is set: target 1 LUN 1 of either tgtd is the same LUN.
 start_second_tgtd
 with_second_tgtd tgt_add_target 1 "$IQN"
 with_second_tgtd tgt_add_lun_file 1 1 "$lun_file" scsi_id=another-lun,scsi_sn=another
