@@ -256,6 +256,7 @@ void cli_login_clear(struct cli_login *c)
 	g_free(c->mutual_secret_file);
 	g_free(c->transport);
 	g_free(c->metrics_file);
+	g_free(c->path_policy);
 	g_free(c->max_pinned);
 	free_secret(c->chap_secret);
 	free_secret(c->mutual_secret);

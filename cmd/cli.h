@@ -63,6 +63,9 @@ struct cli_login {
 	char *max_pinned;
 	/* iser-attach: where to keep its metrics (iser.conf only). */
 	char *metrics_file;
+	/* iser-attach: sessions per portal, and how requests choose a path. */
+	guint paths_per_portal;
+	char *path_policy;
 	char *file_chap_secret;
 	char *file_mutual_secret;
 	struct isa_options opts;

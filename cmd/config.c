@@ -203,6 +203,7 @@ int config_apply(struct cli_login *c, const char *portal, const char *target, GE
 		take_string(&c->transport, d, sections, "transport");
 		take_string(&c->metrics_file, d, sections, "metrics_file");
 		take_string(&c->max_pinned, d, sections, "max_pinned");
+		take_string(&c->path_policy, d, sections, "path_policy");
 		if (!c->secret_file && secret && !c->file_chap_secret)
 			c->file_chap_secret = g_strdup(secret);
 		if (!c->mutual_secret_file && msecret && !c->file_mutual_secret)
@@ -214,6 +215,7 @@ int config_apply(struct cli_login *c, const char *portal, const char *target, GE
 		    take_uint(&c->nop_timeout_s, d, sections, "nop_timeout", 3600, err) < 0 ||
 		    take_timeout(&c->replacement_timeout_s, d, sections, "replacement_timeout",
 				 86400, err) < 0 ||
+		    take_uint(&c->paths_per_portal, d, sections, "paths_per_portal", 16, err) < 0 ||
 		    take_uint(&c->command_timeout_s, d, sections, "command_timeout", 3600, err) < 0)
 			goto out;
 	}

@@ -78,7 +78,11 @@ struct attachment {
 	enum export_kind kind;
 	const char *portal;
 	const char *target;
+	/* The first path's session; @paths: every path's, the first one first. */
 	struct isa_session *s;
+	GPtrArray *paths;
+	/* @portal split at its commas. */
+	GPtrArray *portals;
 	struct isa_lun *l;
 	struct nbd_server *srv;
 	struct fuse_export *fx;
@@ -419,10 +423,35 @@ static void sample_iops(struct attachment *a)
 
 	if (a->samples && now - a->sample_us[last] < G_USEC_PER_SEC)
 		return;
-	isa_session_get_stats(a->s, &st);
+	isa_lun_get_stats(a->l, &st);
 	a->sample_us[a->samples % IOPS_WINDOW] = now;
 	a->sample_cmds[a->samples % IOPS_WINDOW] = st.commands;
 	a->samples++;
+}
+
+/* pathN_KEY lines, N from 0: what iser-list shows of each path. */
+static void append_paths(GString *out, const struct attachment *a)
+{
+	unsigned n = isa_lun_path_count(a->l), i;
+
+	g_string_append_printf(out, "paths=%u\n", n);
+	for (i = 0; i < n; i++) {
+		struct isa_session *s = isa_lun_path(a->l, i);
+		struct isa_session_info si;
+		struct isa_stats st;
+
+		isa_session_get_info(s, &si);
+		isa_session_get_stats(s, &st);
+		g_string_append_printf(
+		    out,
+		    "path%u_portal=%s\npath%u_state=%s\npath%u_outstanding=%u\n"
+		    "path%u_commands=%" PRIu64 "\npath%u_bytes_read=%" PRIu64
+		    "\npath%u_bytes_written=%" PRIu64 "\npath%u_reconnects=%" PRIu64
+		    "\npath%u_connections_lost=%" PRIu64 "\n",
+		    i, si.portal, i, isa_session_state_name(s), i, isa_session_outstanding(s), i,
+		    st.commands, i, st.bytes_read, i, st.bytes_written, i, st.reconnects, i,
+		    st.connections_lost);
+	}
 }
 
 /* The control socket's answer: key=value lines for iser-list. */
@@ -437,7 +466,7 @@ static char *report(void *opaque)
 	g_autoptr(GString) more = g_string_new(NULL);
 	double iops = 0;
 
-	isa_session_get_stats(a->s, &st);
+	isa_lun_get_stats(a->l, &st);
 	metrics_append_report(more, &st);
 	if (a->srv) {
 		struct nbd_server_stats ns;
@@ -446,6 +475,7 @@ static char *report(void *opaque)
 		g_string_append_printf(more, "clients=%u\nin_flight=%" PRIu64 "\n", ns.connections,
 				       ns.in_flight);
 	}
+	append_paths(more, a);
 	isa_session_get_info(a->s, &si);
 	if (a->samples > 1 && a->sample_us[newest] > a->sample_us[oldest])
 		iops = (double)(a->sample_cmds[newest] - a->sample_cmds[oldest]) * G_USEC_PER_SEC /
@@ -456,7 +486,7 @@ static char *report(void *opaque)
 	    "\niops=%.0f\nlatency_us=%" PRIu64 "\nreconnects=%" PRIu64 "\nconnections_lost=%" PRIu64
 	    "\npinned_bytes=%" PRIu64 "\nretries=%" PRIu64 "\naborts=%" PRIu64 "\nerrors=%" PRIu64
 	    "\ncopied_bytes=%" PRIu64 "\n%s",
-	    isa_session_state_name(a->s), si.transport, info->blocks * info->block_size,
+	    isa_lun_state_name(a->l), si.transport, info->blocks * info->block_size,
 	    info->block_size, st.commands, st.bytes_read, st.bytes_written, iops,
 	    st.commands ? st.latency_us_total / st.commands : 0, st.reconnects, st.connections_lost,
 	    st.pinned_bytes, st.retries, st.aborts, st.errors, copied_total(a, &st), more->str);
@@ -520,7 +550,7 @@ static void log_stats(struct attachment *a)
 	struct isa_stats st;
 	uint64_t copied;
 
-	isa_session_get_stats(a->s, &st);
+	isa_lun_get_stats(a->l, &st);
 	copied = copied_total(a, &st);
 	g_message("stats: commands %" PRIu64 ", read %" PRIu64 ", written %" PRIu64
 		  ", copied payload %" PRIu64 ", retries %" PRIu64 ", errors %" PRIu64
@@ -554,7 +584,7 @@ static void watch_fds(struct attachment *a)
 	if (a->watching != a->srv) {
 		a->watching = a->srv;
 		a->watching_ctl = false;
-		if (nbd_server_watch(a->srv, isa_session_get_fd(a->s), READY_SESSION) < 0 ||
+		if (nbd_server_watch(a->srv, isa_lun_get_fd(a->l), READY_SESSION) < 0 ||
 		    nbd_server_watch(a->srv, a->sigfd, READY_SIGNAL) < 0)
 			g_error("cannot watch the session: %s", g_strerror(errno));
 	}
@@ -574,7 +604,7 @@ static unsigned service_turn(struct attachment *a, int timeout_ms)
 {
 	unsigned ready;
 
-	isa_session_cork(a->s, true);
+	isa_lun_cork(a->l, true);
 	if (a->srv) {
 		watch_fds(a);
 		nbd_server_hold(a->srv, true);
@@ -582,7 +612,7 @@ static unsigned service_turn(struct attachment *a, int timeout_ms)
 		ready = nbd_server_wait(a->srv, timeout_ms);
 	} else {
 		struct pollfd p[4] = {
-		    {.fd = isa_session_get_fd(a->s), .events = POLLIN},
+		    {.fd = isa_lun_get_fd(a->l), .events = POLLIN},
 		    {.fd = fuse_export_get_fd(a->fx), .events = POLLIN},
 		    {.fd = a->sigfd, .events = POLLIN},
 		    {.fd = a->ctlfd, .events = POLLIN},
@@ -593,17 +623,17 @@ static unsigned service_turn(struct attachment *a, int timeout_ms)
 		ready = (p[0].revents ? READY_SESSION : 0) | (p[2].revents ? READY_SIGNAL : 0) |
 			(p[3].revents ? READY_CONTROL : 0);
 		if (ready & READY_SESSION)
-			isa_session_service(a->s);
+			isa_lun_service(a->l);
 		fuse_export_service(a->fx);
 		ready &= ~READY_SESSION;
 	}
 	if (ready & READY_SESSION)
-		isa_session_service(a->s);
+		isa_lun_service(a->l);
 	else
-		isa_session_complete(a->s);
+		isa_lun_complete(a->l);
 	if (a->srv)
 		nbd_server_hold(a->srv, false);
-	isa_session_cork(a->s, false);
+	isa_lun_cork(a->l, false);
 	return ready;
 }
 
@@ -629,7 +659,7 @@ static void flush_done(void *opaque, int err, const char *msg)
 
 static bool session_recovering(const struct attachment *a)
 {
-	return !strcmp(isa_session_state_name(a->s), "recovering");
+	return !strcmp(isa_lun_state_name(a->l), "recovering");
 }
 
 /*
@@ -650,7 +680,7 @@ static void abandon_session(struct attachment *a, const char *doing)
 		: g_strdup_printf("%s took longer than %d s", doing, a->detach_wait_s);
 	why = g_strdup_printf("detached without a logout: %s", a->abandoned);
 	g_warning("%s", why);
-	isa_session_abandon(a->s, why);
+	isa_lun_abandon(a->l, why);
 	/* The front ends answer the failed requests. */
 	while (!frontend_drained(a) && g_get_monotonic_time() < deadline)
 		service_all(a, 100);
@@ -674,17 +704,17 @@ static void stop_serving(struct attachment *a)
 		nbd_server_shutdown(a->srv);
 	while (!frontend_drained(a) && g_get_monotonic_time() < deadline)
 		service_all(a, 100);
-	if (limit && !isa_session_error(a->s) && (!frontend_drained(a) || session_recovering(a)))
+	if (limit && !isa_lun_error(a->l) && (!frontend_drained(a) || session_recovering(a)))
 		abandon_session(a, "draining the requests in flight");
 	if (!frontend_drained(a))
 		g_warning("requests still in flight after %d s; detaching anyway",
 			  (int)((g_get_monotonic_time() - now) / G_USEC_PER_SEC));
-	if (!isa_session_error(a->s) && !isa_lun_get_info(a->l)->read_only &&
+	if (!isa_lun_error(a->l) && !isa_lun_get_info(a->l)->read_only &&
 	    isa_flush(a->l, flush_done, &result) == 0) {
 		deadline = limit ? limit : g_get_monotonic_time() + FLUSH_TIMEOUT_MS * 1000LL;
-		while (result == 1 && !isa_session_error(a->s) && g_get_monotonic_time() < deadline)
+		while (result == 1 && !isa_lun_error(a->l) && g_get_monotonic_time() < deadline)
 			service_all(a, 100);
-		if (limit && result == 1 && !isa_session_error(a->s))
+		if (limit && result == 1 && !isa_lun_error(a->l))
 			abandon_session(a, "the flush");
 	}
 	/*
@@ -860,6 +890,37 @@ static int check_pinned(struct isa_session *s, const struct isa_options *o, GErr
 }
 
 /*
+ * The other paths: --paths-per-portal sessions on each portal, the first
+ * portal's first being open already; each must reach the same LUN.
+ */
+static int open_paths(struct attachment *a, struct cli_login *login, GError **err)
+{
+	unsigned per = login->paths_per_portal ? login->paths_per_portal : 1, i, k;
+
+	for (i = 0; i < a->portals->len; i++) {
+		const char *portal = g_ptr_array_index(a->portals, i);
+
+		for (k = i ? 0 : 1; k < per; k++) {
+			struct isa_session *s =
+			    isa_session_open(portal, a->target, &login->opts, err);
+
+			if (!s) {
+				g_prefix_error(err, "path %u at %s: ", a->paths->len + 1, portal);
+				return -1;
+			}
+			g_ptr_array_add(a->paths, s);
+			if (isa_lun_add_path(a->l, s, err) < 0)
+				return -1;
+		}
+	}
+	isa_lun_set_path_policy(a->l,
+				login->path_policy && !strcmp(login->path_policy, "round-robin")
+				    ? ISA_PATH_ROUND_ROBIN
+				    : ISA_PATH_LEAST_OUTSTANDING);
+	return 0;
+}
+
+/*
  * Everything up to "ready". Returns 0 with a->uri set, or an exit code
  * with @err set.
  */
@@ -882,13 +943,17 @@ static int attach(struct attachment *a, struct cli_login *login, GError **err)
 	 */
 	a->dead_timeout_s = login->opts.replacement_timeout_s;
 	a->initiator = login->opts.initiator_name;
-	a->s = isa_session_open(a->portal, a->target, &login->opts, err);
+	a->paths = g_ptr_array_new();
+	a->s = isa_session_open(g_ptr_array_index(a->portals, 0), a->target, &login->opts, err);
 	if (!a->s)
 		return cli_fail_code(*err);
+	g_ptr_array_add(a->paths, a->s);
 	if (check_pinned(a->s, &login->opts, err) < 0)
 		return cli_fail_code(*err);
 	a->l = open_lun(a->s, a->target, err);
 	if (!a->l)
+		return cli_fail_code(*err);
+	if (open_paths(a, login, err) < 0)
 		return cli_fail_code(*err);
 	if (start_export(a, err) < 0)
 		return cli_fail_code(*err);
@@ -909,7 +974,9 @@ static void detach_all(struct attachment *a)
 	if (a->srv)
 		nbd_server_free(a->srv);
 	isa_lun_close(a->l);
-	isa_session_close(a->s);
+	while (a->paths && a->paths->len)
+		isa_session_close(g_ptr_array_steal_index(a->paths, a->paths->len - 1));
+	g_clear_pointer(&a->paths, g_ptr_array_unref);
 	if (a->ctlfd >= 0) {
 		close(a->ctlfd);
 		unlink(a->ctl_path);
@@ -1049,6 +1116,50 @@ static bool left_by_dead_process(const char *portal, const char *target)
 	return false;
 }
 
+/*
+ * PORTAL[,PORTAL...] into a->portals, and the path options checked: how
+ * many sessions on each, and the policy that spreads requests over them.
+ */
+static int plan_paths(struct attachment *a, const struct cli_login *login, GError **err)
+{
+	g_auto(GStrv) parts = g_strsplit(a->portal, ",", -1);
+	unsigned per = login->paths_per_portal ? login->paths_per_portal : 1;
+	guint i;
+
+	a->portals = g_ptr_array_new_with_free_func(g_free);
+	for (i = 0; parts[i]; i++) {
+		if (!*parts[i]) {
+			g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+				    "empty portal in '%s': expected PORTAL[,PORTAL...]", a->portal);
+			return -1;
+		}
+		g_ptr_array_add(a->portals, g_strdup(parts[i]));
+	}
+	if (!a->portals->len) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "no portal given");
+		return -1;
+	}
+	if (per > 16) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+			    "--paths-per-portal must be between 1 and 16");
+		return -1;
+	}
+	if (a->portals->len * per > 32) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+			    "%u portals with %u paths each make more than 32 paths",
+			    a->portals->len, per);
+		return -1;
+	}
+	if (login->path_policy && strcmp(login->path_policy, "least-outstanding") &&
+	    strcmp(login->path_policy, "round-robin")) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
+			    "unknown path policy '%s': use least-outstanding or round-robin",
+			    login->path_policy);
+		return -1;
+	}
+	return 0;
+}
+
 /* Parent side of the fork: relay the child's verdict. */
 static int wait_for_child(int rfd)
 {
@@ -1116,9 +1227,13 @@ int main(int argc, char **argv)
 	    {"json", 'j', 0, G_OPTION_ARG_NONE, &opt_json, "Print JSON", NULL},
 	    {"resume", 0, 0, G_OPTION_ARG_FILENAME, &opt_resume,
 	     "Take over /dev/nbdN from its iser-attach that died (no PORTAL and IQN)", "DEVICE"},
+	    {"paths-per-portal", 0, 0, G_OPTION_ARG_INT, &login.paths_per_portal,
+	     "Sessions (paths) to open on each portal (default 1)", "N"},
+	    {"path-policy", 0, 0, G_OPTION_ARG_STRING, &login.path_policy,
+	     "How requests choose a path: least-outstanding (default) or round-robin", "POLICY"},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
-	g_autoptr(GOptionContext) ctx = g_option_context_new("PORTAL IQN");
+	g_autoptr(GOptionContext) ctx = g_option_context_new("PORTAL[,PORTAL...] IQN");
 	g_autoptr(GError) err = NULL;
 	struct attachment a = {.nbd_index = -1, .sigfd = -1, .ctlfd = -1};
 	int pipefd[2] = {-1, -1};
@@ -1126,7 +1241,10 @@ int main(int argc, char **argv)
 
 	g_option_context_set_summary(
 	    ctx, "Log in to the iSCSI target IQN at PORTAL and export one of its LUNs as an\n"
-		 "NBD socket, an NBD TCP port, a FUSE file or /dev/nbdN.");
+		 "NBD socket, an NBD TCP port, a FUSE file or /dev/nbdN. With several portals\n"
+		 "(or --paths-per-portal), each path is a session of its own to the same LUN\n"
+		 "(checked by its VPD 83 designator): requests are spread over the paths up,\n"
+		 "and those of a path that fails are sent again on the others (TCP only).");
 	g_option_context_set_description(
 	    ctx, "Prints the export (NBD URI, file or device) once I/O can flow, then serves\n"
 		 "in the background until iser-detach or SIGTERM. Exit status: 0 attached,\n"
@@ -1171,7 +1289,16 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (cli_login_finish(&login, a.portal, a.target, &err) < 0) {
+	if (a.portal) {
+		/* The [portal] section of iser.conf that applies is the first portal's. */
+		g_autofree char *first = g_strndup(a.portal, strcspn(a.portal, ","));
+
+		if (cli_login_finish(&login, first, a.target, &err) < 0 ||
+		    plan_paths(&a, &login, &err) < 0) {
+			rc = cli_fail(prog, err);
+			goto out;
+		}
+	} else if (cli_login_finish(&login, a.portal, a.target, &err) < 0) {
 		rc = cli_fail(prog, err);
 		goto out;
 	}
@@ -1224,6 +1351,8 @@ out:
 	if (a.sigfd >= 0)
 		close(a.sigfd);
 	cli_login_clear(&login);
+	if (a.portals)
+		g_ptr_array_unref(a.portals);
 	g_free(a.owned_portal);
 	g_free(a.owned_target);
 	return rc;

@@ -45,6 +45,26 @@ static const char *get(const struct live *lv, const char *key)
 	return v ? v : "-";
 }
 
+/* The keys of each path, "path<N>_<key>" in a report. */
+static const char *const path_keys[] = {"portal",     "state",		 "outstanding",
+					"commands",   "bytes_read",	 "bytes_written",
+					"reconnects", "connections_lost"};
+
+/* How many paths a report describes (0 from a process that did not say). */
+static unsigned path_count(const struct live *lv)
+{
+	const char *v = g_hash_table_lookup(lv->kv, "paths");
+
+	return v ? (unsigned)MIN(g_ascii_strtoull(v, NULL, 10), 64) : 0;
+}
+
+static const char *path_get(const struct live *lv, unsigned i, const char *key)
+{
+	g_autofree char *k = g_strdup_printf("path%u_%s", i, key);
+
+	return get(lv, k);
+}
+
 static void print_table(GPtrArray *list, struct live *lives)
 {
 	int w = (int)strlen("EXPORT");
@@ -65,6 +85,18 @@ static void print_table(GPtrArray *list, struct live *lives)
 		       get(lv, "state"), get(lv, "size"), get(lv, "iops"), get(lv, "bytes_read"),
 		       get(lv, "bytes_written"), get(lv, "latency_us"), get(lv, "reconnects"),
 		       get(lv, "copied_bytes"), get(lv, "pinned_bytes"));
+		/* A line per path under an attachment that has several. */
+		if (path_count(lv) > 1) {
+			unsigned p;
+
+			for (p = 0; p < path_count(lv); p++)
+				printf("  path %u %s %s outstanding %s reconnects %s read %s "
+				       "written %s\n",
+				       p + 1, path_get(lv, p, "portal"), path_get(lv, p, "state"),
+				       path_get(lv, p, "outstanding"),
+				       path_get(lv, p, "reconnects"), path_get(lv, p, "bytes_read"),
+				       path_get(lv, p, "bytes_written"));
+		}
 	}
 }
 
@@ -81,6 +113,32 @@ static void json_value(const char *v)
 
 		printf("%s", s);
 	}
+}
+
+/* "paths": one object per path, last in the attachment's object. */
+static void print_json_paths(const struct live *lv)
+{
+	unsigned n = path_count(lv), p, k;
+
+	printf(", \"paths\": [");
+	for (p = 0; p < n; p++) {
+		printf("%s{", p ? ", " : "");
+		for (k = 0; k < G_N_ELEMENTS(path_keys); k++) {
+			const char *v = path_get(lv, p, path_keys[k]);
+
+			printf("%s\"%s\": ", k ? ", " : "", path_keys[k]);
+			/* A portal is a string even when it looks like a number. */
+			if (k < 2) {
+				g_autofree char *str = cli_json_string(v);
+
+				printf("%s", str);
+			} else {
+				json_value(v);
+			}
+		}
+		printf("}");
+	}
+	printf("]");
 }
 
 static void print_json(GPtrArray *list, struct live *lives)
@@ -110,6 +168,7 @@ static void print_json(GPtrArray *list, struct live *lives)
 			printf(", \"%s\": ", keys[k]);
 			json_value(get(&lives[i], keys[k]));
 		}
+		print_json_paths(&lives[i]);
 		printf("}");
 	}
 	printf("%s]\n", list->len ? "\n" : "");

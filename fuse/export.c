@@ -426,13 +426,13 @@ static void serve_until_unmounted(struct fuse_export *fx)
 {
 	while (!fuse_export_unmounted(fx)) {
 		struct pollfd p[2] = {
-		    {.fd = isa_session_get_fd(fx->s), .events = POLLIN},
+		    {.fd = isa_lun_get_fd(fx->l), .events = POLLIN},
 		    {.fd = fx->efd, .events = POLLIN},
 		};
 
 		if (poll(p, 2, 100) < 0 && errno != EINTR)
 			g_debug("fuse: poll: %s", g_strerror(errno));
-		isa_session_service(fx->s);
+		isa_lun_service(fx->l);
 		fuse_export_service(fx);
 	}
 }

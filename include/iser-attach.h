@@ -350,6 +350,59 @@ typedef void (*isa_resize_fn)(void *opaque, struct isa_lun *l);
 void isa_lun_on_resize(struct isa_lun *l, isa_resize_fn fn, void *opaque);
 
 /*
+ * Multipath: a LUN reached through several sessions (paths), each logged
+ * in on its own (its own ISID), on one portal or several.
+ *
+ *   s1 = isa_session_open(portal1, ...); l = isa_lun_open(s1, 1, &err);
+ *   s2 = isa_session_open(portal2, ...); isa_lun_add_path(l, s2, &err);
+ *   ...poll isa_lun_get_fd(l), then isa_lun_service(l)...
+ *   isa_lun_close(l); isa_session_close(s2); isa_session_close(s1);
+ *
+ * Requests go to one live path each (@policy); a FLUSH goes to every live
+ * path and completes once all have. When a path loses its connection, the
+ * commands it held are sent again at once on the others, and the path
+ * reconnects in the background (backoff from 250 ms to 8 s) and rejoins.
+ * While no path is up requests wait; once every path has been down for
+ * the replacement timeout (of the first session) the LUN fails: every
+ * request then completes with -ENOTCONN. Payload buffers come from the
+ * first session (isa_buf_alloc()) whatever the path: so over TCP only.
+ * With one path, the isa_lun_* loop calls below are those of its session.
+ */
+enum isa_path_policy {
+	ISA_PATH_LEAST_OUTSTANDING = 0, /* the live path with the fewest commands held */
+	ISA_PATH_ROUND_ROBIN,		/* each live path in turn */
+};
+
+/*
+ * isa_lun_add_path() - reach @l through @s as well. Opens the same LUN
+ * number on @s and compares its VPD 83 designator with @l's: a LUN that is
+ * not the same one (or that names none) is refused with ISA_ERROR_NOT_FOUND,
+ * an iSER session with ISA_ERROR_UNSUPPORTED. @s stays the caller's, to
+ * close after isa_lun_close(). Blocking.
+ */
+int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err);
+void isa_lun_set_path_policy(struct isa_lun *l, enum isa_path_policy policy);
+/* The paths: 1 for a LUN opened on one session; path 0 is that session. */
+unsigned isa_lun_path_count(const struct isa_lun *l);
+struct isa_session *isa_lun_path(const struct isa_lun *l, unsigned i);
+/* Commands a session holds: sent and unanswered, or waiting to be sent. */
+unsigned isa_session_outstanding(const struct isa_session *s);
+
+/* The isa_session_* loop calls, over every path of @l. */
+int isa_lun_get_fd(struct isa_lun *l);
+int isa_lun_service(struct isa_lun *l);
+int isa_lun_complete(struct isa_lun *l);
+void isa_lun_cork(struct isa_lun *l, bool on);
+int isa_lun_run(struct isa_lun *l, const bool *done, int timeout_ms);
+/* "logged-in" while a path is up, "recovering" while none is, "failed". */
+const char *isa_lun_state_name(const struct isa_lun *l);
+/* Why the LUN failed (every path), or NULL. */
+const char *isa_lun_error(const struct isa_lun *l);
+void isa_lun_abandon(struct isa_lun *l, const char *why);
+/* Counters summed over the paths. */
+void isa_lun_get_stats(const struct isa_lun *l, struct isa_stats *st);
+
+/*
  * Completion of an asynchronous request: @err is 0 or a negative errno
  * (-EIO, -EROFS, -ENOSPC, -EINVAL, -ENOTCONN, ...), @msg a message for a
  * log line when @err is not 0 (valid only during the call).

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "initiator/mpath.h"
 #include "initiator/scsi.h"
 #include "initiator/session.h"
 
@@ -24,7 +25,10 @@
 #define LUN_CLOSE_DRAIN_MS 30000
 
 struct isa_lun {
+	/* The first path's session: probes, buffers, deferred work. */
 	struct isa_session *s;
+	/* The paths when there are more than one (isa_lun_add_path), else NULL. */
+	struct mpath *mp;
 	struct isa_lun_info info;
 	uint32_t max_blocks;	   /* per READ/WRITE */
 	uint32_t max_unmap_blocks; /* per UNMAP descriptor */
@@ -105,7 +109,8 @@ static void req_maybe_finish(struct lun_req *r)
 		req_add(r, cdb, (uint8_t)cl, false, NULL, 0);
 		return;
 	}
-	if (!r->err && r->bytes)
+	/* With several paths each part counts on the path it took (req_part_done). */
+	if (!r->err && r->bytes && !r->l->mp)
 		session_count_io(r->l->s, r->read, r->bytes);
 	r->l->outstanding--;
 	r->done(r->opaque, r->err, r->err ? r->msg : NULL);
@@ -169,6 +174,8 @@ static void req_part_done(struct isa_task *t)
 		r->err = -EIO;
 		snprintf(r->msg, sizeof(r->msg), "target returned %u bytes less than asked",
 			 t->residual);
+	} else if (!t->result && r->bytes && r->l->mp) {
+		session_count_io(t->s, t->read, t->edtl);
 	}
 	session_task_free(t);
 	r->parts--;
@@ -190,6 +197,20 @@ static struct lun_req *req_new(struct isa_lun *l, bool read, uint64_t bytes, isa
 	return r;
 }
 
+/* Send @t on the LUN's session, or on the path the policy picks. */
+static void lun_submit(struct isa_lun *l, struct isa_task *t)
+{
+	if (l->mp)
+		mpath_submit(l->mp, t);
+	else
+		session_task_submit(l->s, t);
+}
+
+static bool lun_failed(const struct isa_lun *l)
+{
+	return l->mp ? mpath_failed(l->mp) : session_failed(l->s);
+}
+
 static void req_add(struct lun_req *r, const uint8_t *cdb, uint8_t cdb_len, bool read, void *buf,
 		    uint32_t len)
 {
@@ -197,7 +218,7 @@ static void req_add(struct lun_req *r, const uint8_t *cdb, uint8_t cdb_len, bool
 					      req_part_done, r);
 
 	r->parts++;
-	session_task_submit(r->l->s, t);
+	lun_submit(r->l, t);
 }
 
 static void req_submitted(struct lun_req *r)
@@ -214,7 +235,7 @@ static int check_range(const struct isa_lun *l, uint64_t offset, uint64_t len)
 		return -EINVAL;
 	if (offset > size || len > size - offset)
 		return -EINVAL;
-	if (session_failed(l->s))
+	if (lun_failed(l))
 		return -ENOTCONN;
 	return 0;
 }
@@ -265,16 +286,38 @@ int isa_write(struct isa_lun *l, uint64_t offset, uint32_t len, const void *buf,
 	return lun_rw(l, false, offset, len, (void *)buf, flags, done, opaque);
 }
 
+/*
+ * With several paths, a write completed on any of them must be covered:
+ * SYNCHRONIZE CACHE goes to every path up now, and the flush completes
+ * once each has. A write that completed on a path down now was answered
+ * by the target: the other paths' caches are the same LUN's. One whose
+ * path went down before the answer is sent again on a live path, and the
+ * flush of that path follows it or waits for it there.
+ */
 int isa_flush(struct isa_lun *l, isa_done_fn done, void *opaque)
 {
+	struct isa_session *live[MPATH_MAX_PATHS];
 	uint8_t cdb[16];
 	size_t cl = scsi_cdb_sync_cache16(cdb, 0, 0);
 	struct lun_req *r;
+	unsigned n, i;
 
-	if (session_failed(l->s))
+	if (lun_failed(l))
 		return -ENOTCONN;
 	r = req_new(l, false, 0, done, opaque);
-	req_add(r, cdb, cl, false, NULL, 0);
+	n = l->mp ? mpath_live(l->mp, live, MPATH_MAX_PATHS) : 0;
+	if (n < 2) {
+		req_add(r, cdb, cl, false, NULL, 0);
+	} else {
+		for (i = 0; i < n; i++) {
+			struct isa_task *t =
+			    session_task_new(live[i], l->info.lun, cdb, (uint8_t)cl, false, NULL, 0,
+					     req_part_done, r);
+
+			r->parts++;
+			session_task_submit(live[i], t);
+		}
+	}
 	req_submitted(r);
 	return 0;
 }
@@ -574,7 +617,7 @@ int isa_block_status(struct isa_lun *l, uint64_t offset, uint64_t len, isa_statu
 	cl = scsi_cdb_get_lba_status(cdb, offset / l->info.block_size, LBA_STATUS_ALLOC);
 	t = session_task_new(l->s, l->info.lun, cdb, (uint8_t)cl, true, r->buf, LBA_STATUS_ALLOC,
 			     status_done, r);
-	session_task_submit(l->s, t);
+	lun_submit(l, t);
 	return 0;
 }
 
@@ -643,7 +686,7 @@ static void capacity_recheck(void *opaque)
 	}
 	t = session_task_new(l->s, l->info.lun, cdb, (uint8_t)cl, true, l->cap_buf, 32,
 			     capacity_done, l);
-	session_task_submit(l->s, t);
+	lun_submit(l, t);
 }
 
 /* From inside the upcall: take note, read the capacity later. */
@@ -920,15 +963,22 @@ static void lun_drain(struct isa_lun *l)
 	while (l->outstanding) {
 		gint64 now = g_get_monotonic_time();
 
-		if (now > deadline && !session_failed(l->s))
-			session_end(l->s, "LUN %u closed with %u requests in flight", l->info.lun,
-				    l->outstanding);
+		if (now > deadline && !lun_failed(l)) {
+			g_autofree char *why =
+			    g_strdup_printf("LUN %u closed with %u requests in flight", l->info.lun,
+					    l->outstanding);
+
+			if (l->mp)
+				mpath_abandon(l->mp, why);
+			else
+				session_end(l->s, "%s", why);
+		}
 		if (now > deadline + 5 * G_USEC_PER_SEC) {
 			g_critical("LUN %u: %u requests never completed", l->info.lun,
 				   l->outstanding);
 			break;
 		}
-		isa_session_run(l->s, &never, 100);
+		isa_lun_run(l, &never, 100);
 	}
 }
 
@@ -940,6 +990,13 @@ void isa_lun_close(struct isa_lun *l)
 	/* Requests that never completed still point here: keep it rather than corrupt. */
 	if (l->outstanding)
 		return;
+	if (l->mp) {
+		unsigned i;
+
+		for (i = 1; i < mpath_count(l->mp); i++)
+			session_unwatch_ua(mpath_path(l->mp, i), l);
+		mpath_free(l->mp);
+	}
 	session_unwatch_ua(l->s, l);
 	if (l->zero_block)
 		isa_buf_free(l->s, l->zero_block, l->info.block_size);
@@ -988,4 +1045,127 @@ GArray *isa_report_luns(struct isa_session *s, GError **err)
 	}
 	g_array_unref(list.luns);
 	return out;
+}
+
+int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
+{
+	struct isa_session_info first, si;
+	struct isa_lun *other;
+	unsigned n = l->mp ? mpath_count(l->mp) : 1;
+
+	isa_session_get_info(l->s, &first);
+	isa_session_get_info(s, &si);
+	if (n >= MPATH_MAX_PATHS) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "at most %d paths", MPATH_MAX_PATHS);
+		return -1;
+	}
+	/* Payload buffers come from the first path's pool, registered with its device only. */
+	if (strcmp(first.transport, "tcp") || strcmp(si.transport, "tcp")) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED,
+			    "path %u at %s: multipath works over TCP only for now (this path is "
+			    "%s, the first %s)",
+			    n + 1, si.portal, si.transport, first.transport);
+		return -1;
+	}
+	if (!*l->info.id) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_NOT_FOUND,
+			    "path %u at %s refused: LUN %u at %s reports no VPD page 83 "
+			    "designator, so no other path can be shown to reach the same LUN",
+			    n + 1, si.portal, l->info.lun, first.portal);
+		return -1;
+	}
+	other = isa_lun_open(s, l->info.lun, err);
+	if (!other) {
+		g_prefix_error(err, "path %u at %s: ", n + 1, si.portal);
+		return -1;
+	}
+	if (strcmp(other->info.id, l->info.id)) {
+		g_set_error(
+		    err, ISA_ERROR, ISA_ERROR_NOT_FOUND,
+		    "path %u at %s refused: its LUN %u has VPD 83 designator %s, but path 1 "
+		    "at %s has %s: not the same LUN",
+		    n + 1, si.portal, l->info.lun, *other->info.id ? other->info.id : "(none)",
+		    first.portal, l->info.id);
+		isa_lun_close(other);
+		return -1;
+	}
+	isa_lun_close(other);
+	if (!l->mp)
+		l->mp = mpath_new(l->s, l->s->replacement_timeout_s);
+	mpath_add(l->mp, s);
+	session_watch_ua(s, lun_unit_attention, l);
+	g_message("path %u at %s to LUN %u (%s) added", n + 1, si.portal, l->info.lun, l->info.id);
+	return 0;
+}
+
+void isa_lun_set_path_policy(struct isa_lun *l, enum isa_path_policy policy)
+{
+	if (l->mp)
+		mpath_set_policy(l->mp, policy);
+}
+
+unsigned isa_lun_path_count(const struct isa_lun *l)
+{
+	return l->mp ? mpath_count(l->mp) : 1;
+}
+
+struct isa_session *isa_lun_path(const struct isa_lun *l, unsigned i)
+{
+	if (l->mp)
+		return mpath_path(l->mp, i);
+	return i == 0 ? l->s : NULL;
+}
+
+int isa_lun_get_fd(struct isa_lun *l)
+{
+	return l->mp ? mpath_get_fd(l->mp) : isa_session_get_fd(l->s);
+}
+
+int isa_lun_service(struct isa_lun *l)
+{
+	return l->mp ? mpath_service(l->mp) : isa_session_service(l->s);
+}
+
+int isa_lun_complete(struct isa_lun *l)
+{
+	return l->mp ? mpath_complete(l->mp) : isa_session_complete(l->s);
+}
+
+void isa_lun_cork(struct isa_lun *l, bool on)
+{
+	if (l->mp)
+		mpath_cork(l->mp, on);
+	else
+		isa_session_cork(l->s, on);
+}
+
+int isa_lun_run(struct isa_lun *l, const bool *done, int timeout_ms)
+{
+	return l->mp ? mpath_run(l->mp, done, timeout_ms) : isa_session_run(l->s, done, timeout_ms);
+}
+
+const char *isa_lun_state_name(const struct isa_lun *l)
+{
+	return l->mp ? mpath_state_name(l->mp) : isa_session_state_name(l->s);
+}
+
+const char *isa_lun_error(const struct isa_lun *l)
+{
+	return l->mp ? mpath_error(l->mp) : isa_session_error(l->s);
+}
+
+void isa_lun_abandon(struct isa_lun *l, const char *why)
+{
+	if (l->mp)
+		mpath_abandon(l->mp, why);
+	else
+		isa_session_abandon(l->s, why);
+}
+
+void isa_lun_get_stats(const struct isa_lun *l, struct isa_stats *st)
+{
+	if (l->mp)
+		mpath_get_stats(l->mp, st);
+	else
+		isa_session_get_stats(l->s, st);
 }

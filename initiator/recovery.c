@@ -41,13 +41,22 @@ void recovery_begin(struct isa_session *s, const char *why)
 {
 	gint64 now = g_get_monotonic_time();
 
-	recovery_log(s, G_LOG_LEVEL_WARNING,
-		     "connection to %s lost: %s; reconnecting for up to %u s",
-		     s->portal ? s->portal : "?", why, s->replacement_timeout_s);
 	s->recovering = true;
 	s->stats.connections_lost++;
 	session_set_state(s, SESSION_DROPPED);
-	s->recovery_deadline_us = now + (gint64)s->replacement_timeout_s * G_USEC_PER_SEC;
+	if (s->failover_fn) {
+		/* One path of several: its owner decides when to give up. */
+		recovery_log(s, G_LOG_LEVEL_WARNING,
+			     "connection to %s lost: %s; its commands go to the other paths, "
+			     "reconnecting in the background",
+			     s->portal ? s->portal : "?", why);
+		s->recovery_deadline_us = G_MAXINT64;
+	} else {
+		recovery_log(s, G_LOG_LEVEL_WARNING,
+			     "connection to %s lost: %s; reconnecting for up to %u s",
+			     s->portal ? s->portal : "?", why, s->replacement_timeout_s);
+		s->recovery_deadline_us = now + (gint64)s->replacement_timeout_s * G_USEC_PER_SEC;
+	}
 	/*
 	 * A connection that dies soon after its login (a target that fails
 	 * every one) waits out a growing backoff, but not past the
@@ -60,6 +69,21 @@ void recovery_begin(struct isa_session *s, const char *why)
 		s->backoff_ms = 0;
 		s->next_attempt_us = now;
 	}
+}
+
+/*
+ * Failover mode: everything queued (what was in flight first, in CmdSN
+ * order, as recovery_drop() put it) goes to the owner now, while the
+ * session reconnects on its own.
+ */
+static void recovery_hand_back(struct isa_session *s)
+{
+	GList *tasks = NULL, *l;
+
+	while ((l = g_queue_pop_tail_link(&s->pending)))
+		tasks = g_list_concat(l, tasks);
+	if (tasks)
+		s->failover_fn(s->failover_opaque, s, tasks);
 }
 
 /*
@@ -104,6 +128,8 @@ void recovery_drop(struct isa_session *s)
 	session_close_conn(s);
 	session_set_state(s, SESSION_RECONNECT_WAIT);
 	session_arm_timer(s, s->next_attempt_us);
+	if (s->failover_fn)
+		recovery_hand_back(s);
 }
 
 void recovery_attempt_failed(struct isa_session *s, const GError *err)
@@ -131,8 +157,12 @@ void recovery_done(struct isa_session *s)
 {
 	s->recovering = false;
 	s->stats.reconnects++;
-	recovery_log(s, G_LOG_LEVEL_MESSAGE, "reconnected to %s; resending %u commands", s->portal,
-		     s->pending.length);
+	if (s->failover_fn)
+		recovery_log(s, G_LOG_LEVEL_MESSAGE, "reconnected to %s; the path is back",
+			     s->portal);
+	else
+		recovery_log(s, G_LOG_LEVEL_MESSAGE, "reconnected to %s; resending %u commands",
+			     s->portal, s->pending.length);
 }
 
 static void repeat_flush(struct session_log_repeat *r, gint64 now)

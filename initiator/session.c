@@ -55,8 +55,8 @@ static void session_vfail(struct isa_session *s, bool final, const char *fmt, va
 	 * owner asked for it: the connection is dropped after this upcall
 	 * returns (session_step), and commands wait instead of failing.
 	 */
-	if (!final && s->state == SESSION_FULL_FEATURE && s->replacement_timeout_s &&
-	    s->dm->reset) {
+	if (!final && s->state == SESSION_FULL_FEATURE &&
+	    (s->replacement_timeout_s || s->failover_fn) && s->dm->reset) {
 		recovery_begin(s, s->error);
 		return;
 	}
@@ -89,6 +89,27 @@ void session_end(struct isa_session *s, const char *fmt, ...)
 bool session_failed(const struct isa_session *s)
 {
 	return s->state == SESSION_FAILED;
+}
+
+bool session_live(const struct isa_session *s)
+{
+	return s->state == SESSION_FULL_FEATURE;
+}
+
+unsigned session_outstanding(const struct isa_session *s)
+{
+	return g_hash_table_size(s->tasks) + s->pending.length;
+}
+
+unsigned isa_session_outstanding(const struct isa_session *s)
+{
+	return session_outstanding(s);
+}
+
+void session_set_failover(struct isa_session *s, session_failover_fn fn, void *opaque)
+{
+	s->failover_fn = fn;
+	s->failover_opaque = opaque;
 }
 
 const struct iscsi_params *session_params(const struct isa_session *s)

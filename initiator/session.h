@@ -151,6 +151,16 @@ struct session_log_repeat {
 	unsigned count;
 };
 
+/*
+ * A session in failover mode hands the commands of a lost connection to
+ * its owner instead of keeping them for its own recovery: @tasks (struct
+ * isa_task *) are off the session, in flight ones oldest CmdSN first,
+ * then those that waited; the owner sends them elsewhere. The list is made
+ * of the tasks' own links (t->link): take each off it before queueing it
+ * again. Called from isa_session_service(), outside the upcalls.
+ */
+typedef void (*session_failover_fn)(void *opaque, struct isa_session *s, GList *tasks);
+
 /**
  * struct isa_session - one iSCSI session over one connection.
  * @cmdsn: CmdSN of the next non-immediate command
@@ -232,6 +242,10 @@ struct isa_session {
 
 	unsigned corked; /* isa_session_cork() nesting */
 
+	/* Failover mode (session_set_failover): who takes the commands of a lost connection. */
+	session_failover_fn failover_fn;
+	void *failover_opaque;
+
 	/* Who hears of UNIT ATTENTION conditions (session_watch_ua). */
 	GList *ua_watchers;
 };
@@ -291,6 +305,19 @@ void recovery_log_flush(struct isa_session *s, bool all);
 typedef void (*session_ua_fn)(void *opaque, uint32_t lun, uint8_t asc, uint8_t ascq);
 void session_watch_ua(struct isa_session *s, session_ua_fn fn, void *opaque);
 void session_unwatch_ua(struct isa_session *s, void *opaque);
+
+/*
+ * Failover mode, for a session that is one path of several: when its
+ * connection is lost, the commands it held go to @fn at once, and the
+ * session reconnects in the background with the usual backoff, with no
+ * deadline of its own (its owner decides when to give up, with
+ * isa_session_abandon()); recovery is on whatever the replacement timeout.
+ */
+void session_set_failover(struct isa_session *s, session_failover_fn fn, void *opaque);
+/* Commands sent and not answered plus those waiting to be sent. */
+unsigned session_outstanding(const struct isa_session *s);
+/* In full feature phase: new commands are sent now. */
+bool session_live(const struct isa_session *s);
 
 /* Full feature phase begins with the negotiated values (session.c). */
 int session_enter_full_feature(struct isa_session *s, GError **err);

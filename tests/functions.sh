@@ -163,17 +163,19 @@ _tgtd_shutdown()
 	rm -f "$TGT_RUNDIR/socket.$TGT_CTL" "$TGT_RUNDIR/socket.$TGT_CTL.lock"
 }
 
-# start_tgtd [--ipv6 | --netns NS ADDR]: start a tgtd for this test only,
-# listening on 127.0.0.1 (and on ::1 with --ipv6) on a free port, or on
-# ADDR inside the network namespace NS.  Exports TGT_PID, TGT_PORT,
-# TGT_CTL (its control port, for tgtadm -C), TGT_PORTAL (127.0.0.1:PORT or
-# ADDR:PORT), TGT_PORTAL6 ([::1]:PORT, with --ipv6), TGT_NETNS (NS, or
-# empty) and TGT_TMPDIR (a private directory in /dev/shm for the LUN
-# files).  stop_tgtd runs at exit.  tgtadm reaches a tgtd in a namespace
-# all the same: its control socket is a file.
+# start_tgtd [--ipv6 | --two-portals | --netns NS ADDR]: start a tgtd for
+# this test only, listening on 127.0.0.1 (and on ::1 with --ipv6, on
+# 127.0.0.2 with --two-portals) on a free port, or on ADDR inside the
+# network namespace NS.  Exports TGT_PID, TGT_PORT, TGT_CTL (its control
+# port, for tgtadm -C), TGT_PORTAL (127.0.0.1:PORT or ADDR:PORT),
+# TGT_PORTAL6 ([::1]:PORT, with --ipv6), TGT_PORTAL2 (127.0.0.2:PORT, with
+# --two-portals), TGT_NETNS (NS, or empty) and TGT_TMPDIR (a private
+# directory in /dev/shm for the LUN files).  stop_tgtd runs at exit.
+# tgtadm reaches a tgtd in a namespace all the same: its control socket is
+# a file.
 start_tgtd()
 {
-	local ipv6=0 portal port try ready i sockets=1 addr=127.0.0.1
+	local ipv6=0 two=0 portal port try ready i sockets=1 addr=127.0.0.1
 
 	TGT_NETNS=
 	case ${1:-} in
@@ -181,6 +183,10 @@ start_tgtd()
 		ipv6=1
 		sockets=2
 		requires_ipv6
+		;;
+	--two-portals)
+		two=1
+		sockets=2
 		;;
 	--netns)
 		[ $# -eq 3 ] || die "start_tgtd: --netns needs NS and ADDR"
@@ -204,6 +210,7 @@ start_tgtd()
 		_port_free "$port" || continue
 		portal="portal=$addr:$port"
 		[ "$ipv6" -eq 0 ] || portal="$portal,portal=[::1]:$port"
+		[ "$two" -eq 0 ] || portal="$portal,portal=127.0.0.2:$port"
 		TGT_CTL=$port
 		# Both run tgtd as our child, whose PID _port_owned checks.
 		if [ -n "$TGT_NETNS" ]; then
@@ -236,8 +243,11 @@ start_tgtd()
 			TGT_PORTAL=$addr:$port
 			TGT_PORTAL6=
 			[ "$ipv6" -eq 0 ] || TGT_PORTAL6="[::1]:$port"
+			TGT_PORTAL2=
+			[ "$two" -eq 0 ] || TGT_PORTAL2="127.0.0.2:$port"
+			TGT_LISTEN=$portal
 			export TGT_PID TGT_PORT TGT_CTL TGT_PORTAL TGT_PORTAL6 \
-				TGT_NETNS TGT_TMPDIR
+				TGT_PORTAL2 TGT_LISTEN TGT_NETNS TGT_TMPDIR
 			return 0
 		fi
 		# Still running after the wait, tgtd holds its control port
@@ -358,6 +368,19 @@ tgt_add_mutual_chap()
 {
 	tgt_adm --mode account --op new --user "$2" --password "$3"
 	tgt_adm --mode account --op bind --tid "$1" --user "$2" --outgoing
+}
+
+# tgt_add_lun_file TID LUN FILE [PARAMS]: add a LUN backed by FILE (such as
+# another tgtd's LUN, for a second way to the same data), with tgtadm
+# --params PARAMS when given (scsi_id=...,scsi_sn=...).
+tgt_add_lun_file()
+{
+	local params=()
+
+	[ -z "${4:-}" ] || params=(--params "$4")
+	tgt_adm --mode logicalunit --op new --tid "$1" --lun "$2" --backing-store "$3"
+	[ -z "${4:-}" ] || tgt_adm --mode logicalunit --op update --tid "$1" --lun "$2" \
+		"${params[@]}"
 }
 
 # tgt_simple_target IQN SIZE_MB [LUN-OPTIONS...]: target 1 named IQN with
@@ -564,9 +587,8 @@ wait_connection_lost()
 # meet a closed port. Its targets are gone: the caller sets them up again.
 tgtd_crash_restart()
 {
-	local ns=() lost
+	local lost
 
-	[ -z "${TGT_NETNS:-}" ] || ns=(ip netns exec "$TGT_NETNS")
 	if [ "${1:-}" = --attached ]; then
 		lost=$(connections_lost) || die "no attachment to count the loss"
 	elif [ -n "${1:-}" ]; then
@@ -579,7 +601,18 @@ tgtd_crash_restart()
 	elif [ -n "${1:-}" ]; then
 		wait_for_line 60 'connection to .* lost' "$1" "$lost"
 	fi
-	"${ns[@]}" tgtd -f -C "$TGT_CTL" --iscsi "portal=$TGT_PORTAL" >>"$TGT_TMPDIR/tgtd.log" 2>&1 &
+	tgtd_start_again
+}
+
+# tgtd_start_again: start our tgtd, which is gone (killed), again on the
+# same portals, control port and log, without targets.
+tgtd_start_again()
+{
+	local ns=()
+
+	[ -z "${TGT_NETNS:-}" ] || ns=(ip netns exec "$TGT_NETNS")
+	"${ns[@]}" tgtd -f -C "$TGT_CTL" --iscsi "${TGT_LISTEN:-portal=$TGT_PORTAL}" \
+		>>"$TGT_TMPDIR/tgtd.log" 2>&1 &
 	TGT_PID=$!
 	export TGT_PID
 	wait_until 60 "tgtd to answer again" _tgtd_answers
@@ -637,4 +670,71 @@ attach_wait_exit()
 	[ -e "$1/rc" ] || return 1
 	wait "$(cat "$1/wrapper")" 2>/dev/null || :
 	cat "$1/rc"
+}
+
+# _tgt_swap: exchange the first tgtd's TGT_* variables with the second's
+# (TGT2_*), so that every helper above works on the second.
+_tgt_swap()
+{
+	local v t
+
+	for v in PID PORT CTL PORTAL PORTAL2 LISTEN TMPDIR; do
+		eval "t=\${TGT_$v:-}; TGT_$v=\${TGT2_$v:-}; TGT2_$v=\$t"
+	done
+}
+
+# with_second_tgtd CMD [ARGS...]: run CMD (a helper: tgt_adm,
+# tgt_add_target, tgtd_crash_restart...) against the second tgtd.
+with_second_tgtd()
+{
+	local rc=0
+
+	_tgt_swap
+	"$@" || rc=$?
+	_tgt_swap
+	return "$rc"
+}
+
+# start_second_tgtd: start another tgtd for this test, listening on
+# 127.0.0.2 on a free port, with its log in its own directory under
+# TGT_TMPDIR. Exports TGT2_PID, TGT2_PORT, TGT2_CTL, TGT2_PORTAL and
+# TGT2_TMPDIR; with_second_tgtd runs the helpers against it. It stops at
+# exit, before the first.
+start_second_tgtd()
+{
+	local port try i
+
+	[ -n "${TGT_PID:-}" ] || die "start_second_tgtd: start_tgtd first"
+	[ -z "${TGT2_PID:-}" ] || die "start_second_tgtd: already running"
+	TGT2_TMPDIR=$TGT_TMPDIR/tgtd2
+	mkdir -p "$TGT2_TMPDIR"
+	port=$((TGT_PORT + 1 + ($$ % 97)))
+	for ((try = 0; try < 20; try++, port++)); do
+		_port_free "$port" || continue
+		tgtd -f -C "$port" --iscsi "portal=127.0.0.2:$port" \
+			>"$TGT2_TMPDIR/tgtd.log" 2>&1 &
+		TGT2_PID=$!
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$TGT2_PID" 2>/dev/null || break
+			if tgtadm -C "$port" --mode system --op show >/dev/null 2>&1 &&
+			   _port_owned "$port" "$TGT2_PID" 1; then
+				TGT2_PORT=$port
+				TGT2_CTL=$port
+				TGT2_PORTAL=127.0.0.2:$port
+				TGT2_PORTAL2=
+				TGT2_LISTEN=portal=$TGT2_PORTAL
+				export TGT2_PID TGT2_PORT TGT2_CTL TGT2_PORTAL TGT2_TMPDIR
+				cleanup_fn with_second_tgtd stop_tgtd
+				return 0
+			fi
+			sleep 0.1
+		done
+		if kill -0 "$TGT2_PID" 2>/dev/null; then
+			tgtadm -C "$port" --op delete --mode system >/dev/null 2>&1 ||
+				kill -9 "$TGT2_PID" 2>/dev/null || :
+		fi
+		wait "$TGT2_PID" 2>/dev/null || :
+		TGT2_PID=
+	done
+	die "start_second_tgtd: could not start tgtd on 127.0.0.2"
 }

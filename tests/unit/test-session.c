@@ -12,7 +12,10 @@
  * caller with -ETIMEDOUT and the session ends for good); the CmdSN window;
  * ITTs; resending after a new login; giving up on one command the target
  * keeps choking on while the others go on; the reconnect backoff of a
- * connection that dies right after its login.
+ * connection that dies right after its login. Failover mode, and the
+ * multipath layer over two such sessions: commands spread over both, a
+ * lost path's commands sent again on the other at once, held while no path
+ * is up, failed once every path has been down past the replacement timeout.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -25,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/iscsi-proto.h"
+#include "initiator/mpath.h"
 #include "initiator/scsi.h"
 #include "initiator/session.h"
 
@@ -1278,6 +1282,257 @@ START_TEST(repeated_lines_collapsed)
 }
 END_TEST
 
+/* What a session in failover mode handed back. */
+struct handed {
+	GPtrArray *tasks;
+	unsigned calls;
+};
+
+static void collect_failover(void *opaque, struct isa_session *s, GList *tasks)
+{
+	struct handed *h = opaque;
+	GList *l, *next;
+
+	ck_assert_uint_eq(s->state, SESSION_RECONNECT_WAIT);
+	h->calls++;
+	for (l = tasks; l; l = next) {
+		next = l->next;
+		l->next = l->prev = NULL;
+		g_ptr_array_add(h->tasks, l->data);
+	}
+}
+
+static uint32_t task_tag(const struct isa_task *t)
+{
+	return (uint32_t)t->cdb[2] << 24 | (uint32_t)t->cdb[3] << 16 | (uint32_t)t->cdb[4] << 8 |
+	       t->cdb[5];
+}
+
+/*
+ * Failover mode: the connection is lost with two commands in flight and
+ * one waiting for the window. All three come back to the owner at once,
+ * in flight ones in CmdSN order first, none kept or sent again by the
+ * session, which logs in again on its own and serves new commands.
+ */
+START_TEST(failover_hands_back)
+{
+	struct isa_session *s = session_fake();
+	struct dm_conn *c = s->conn;
+	struct handed h = {.tasks = g_ptr_array_new()};
+	struct outcome o[4];
+	guint i;
+
+	c->window = 2;
+	log_in(s);
+	session_set_failover(s, collect_failover, &h);
+	for (i = 0; i < 3; i++)
+		submit(s, i, &o[i]);
+	ck_assert_uint_eq(c->cmds->len, 2);
+	ck_assert_uint_eq(s->pending.length, 1);
+	served_a_while(s);
+	target_drop(c, "connection reset by peer");
+	pump(s);
+	ck_assert_uint_eq(h.calls, 1);
+	ck_assert_uint_eq(h.tasks->len, 3);
+	for (i = 0; i < 3; i++) {
+		struct isa_task *t = h.tasks->pdata[i];
+
+		ck_assert_uint_eq(task_tag(t), i);
+		ck_assert(!t->in_flight);
+		ck_assert_uint_eq(t->conn_losses, i < 2 ? 1 : 0);
+		ck_assert(!o[i].done);
+	}
+	ck_assert_uint_eq(session_outstanding(s), 0);
+	/* Back in full feature phase, with nothing of the old connection resent. */
+	ck_assert_str_eq(isa_session_state_name(s), "logged-in");
+	ck_assert_uint_eq(c->connects, 2);
+	ck_assert_uint_eq(c->cmds->len, 2);
+	ck_assert_uint_eq(s->stats.reconnects, 1);
+	submit(s, 3, &o[3]);
+	ck_assert_uint_eq(last_sent(c, 3)->conn, 2);
+	target_good(c, last_sent(c, 3)->itt);
+	pump(s);
+	ck_assert(o[3].done);
+	ck_assert_int_eq(o[3].result, 0);
+	for (i = 0; i < h.tasks->len; i++)
+		session_task_free(h.tasks->pdata[i]);
+	g_ptr_array_unref(h.tasks);
+	session_set_failover(s, NULL, NULL);
+	session_fake_free(s);
+}
+END_TEST
+
+/* Serve every path until their targets have nothing more to say. */
+static void mpump(struct mpath *m)
+{
+	unsigned round, i;
+	bool busy = true;
+
+	for (round = 0; busy && round < 16; round++) {
+		mpath_service(m);
+		busy = false;
+		for (i = 0; i < mpath_count(m); i++) {
+			struct isa_session *p = mpath_path(m, i);
+
+			/* A failed session reads its connection no more. */
+			busy |= p->conn && p->state != SESSION_FAILED && p->conn->inbox.length;
+		}
+	}
+	ck_assert(!busy);
+}
+
+/* TEST UNIT READY tagged @tag, through the multipath layer. */
+static void msubmit(struct mpath *m, uint32_t tag, struct outcome *o)
+{
+	uint8_t cdb[16] = {0};
+	size_t cl = scsi_cdb_test_unit_ready(cdb);
+
+	cdb[2] = (uint8_t)(tag >> 24);
+	cdb[3] = (uint8_t)(tag >> 16);
+	cdb[4] = (uint8_t)(tag >> 8);
+	cdb[5] = (uint8_t)tag;
+	memset(o, 0, sizeof(*o));
+	mpath_submit(m, session_task_new(mpath_path(m, 0), 1, cdb, (uint8_t)cl, false, NULL, 0,
+					 outcome_done, o));
+}
+
+/* Answer GOOD every command on @c from the @from-th it received. */
+static void answer_all(struct dm_conn *c, guint from)
+{
+	guint i;
+
+	for (i = from; i < c->cmds->len; i++)
+		target_good(c, cmd_at(c, i)->itt);
+}
+
+/*
+ * Two paths: least-outstanding puts two of four commands on each; the
+ * first path is lost and its two go to the second at once, before the
+ * first has logged in again; all four succeed; the first path rejoins and
+ * takes commands again. Round robin alternates.
+ */
+START_TEST(mpath_spread_and_failover)
+{
+	struct isa_session *a = session_fake(), *b = session_fake();
+	struct dm_conn *ca = a->conn, *cb = b->conn;
+	struct outcome o[8];
+	struct mpath *m;
+	guint i;
+
+	log_in(a);
+	log_in(b);
+	m = mpath_new(a, 120);
+	mpath_add(m, b);
+	ck_assert_ptr_eq(a->failover_fn, b->failover_fn);
+	for (i = 0; i < 4; i++)
+		msubmit(m, i, &o[i]);
+	ck_assert_uint_eq(ca->cmds->len, 2);
+	ck_assert_uint_eq(cb->cmds->len, 2);
+	/* The first path's connection is refused for now: it stays down. */
+	ca->refuse = true;
+	served_a_while(a);
+	target_drop(ca, "connection reset by peer");
+	mpump(m);
+	ck_assert_str_eq(isa_session_state_name(a), "recovering");
+	ck_assert_uint_eq(cb->cmds->len, 4);
+	ck_assert_uint_eq(session_outstanding(a), 0);
+	ck_assert_str_eq(mpath_state_name(m), "logged-in");
+	answer_all(cb, 0);
+	mpump(m);
+	for (i = 0; i < 4; i++) {
+		ck_assert(o[i].done);
+		ck_assert_int_eq(o[i].result, 0);
+	}
+	/* New commands take the live path only. */
+	msubmit(m, 4, &o[4]);
+	ck_assert_uint_eq(cb->cmds->len, 5);
+	answer_all(cb, 4);
+	/* The first path comes back. */
+	ca->refuse = false;
+	a->next_attempt_us = 0;
+	mpump(m);
+	ck_assert_str_eq(isa_session_state_name(a), "logged-in");
+	ck_assert(o[4].done);
+	mpath_set_policy(m, ISA_PATH_ROUND_ROBIN);
+	for (i = 5; i < 8; i++)
+		msubmit(m, i, &o[i]);
+	/* Two of them on the first path before its loss, five on the second. */
+	ck_assert_uint_eq(ca->cmds->len + cb->cmds->len, 10);
+	ck_assert_uint_ge(ca->cmds->len, 3);
+	ck_assert_uint_ge(cb->cmds->len, 6);
+	answer_all(ca, 2);
+	answer_all(cb, 5);
+	mpump(m);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(o[i].result, 0);
+	mpath_free(m);
+	ck_assert_ptr_null(a->failover_fn);
+	session_fake_free(a);
+	session_fake_free(b);
+}
+END_TEST
+
+/*
+ * No path up: a command waits in the multipath layer and goes out once a
+ * path has logged in again. With a replacement timeout of 0, every path
+ * down fails the LUN at once: what waits fails with -ENOTCONN and says why.
+ */
+START_TEST(mpath_held_then_failed)
+{
+	struct isa_session *a = session_fake(), *b = session_fake();
+	struct dm_conn *ca = a->conn, *cb = b->conn;
+	struct outcome o[3];
+	struct mpath *m;
+
+	log_in(a);
+	log_in(b);
+	m = mpath_new(a, 120);
+	mpath_add(m, b);
+	ca->refuse = cb->refuse = true;
+	served_a_while(a);
+	served_a_while(b);
+	target_drop(ca, "connection reset by peer");
+	target_drop(cb, "connection reset by peer");
+	mpump(m);
+	ck_assert_str_eq(mpath_state_name(m), "recovering");
+	msubmit(m, 0, &o[0]);
+	ck_assert_uint_eq(ca->cmds->len + cb->cmds->len, 0);
+	cb->refuse = false;
+	b->next_attempt_us = 0;
+	mpump(m);
+	ck_assert_str_eq(isa_session_state_name(b), "logged-in");
+	ck_assert_uint_eq(cb->cmds->len, 1);
+	answer_all(cb, 0);
+	mpump(m);
+	ck_assert(o[0].done);
+	ck_assert_int_eq(o[0].result, 0);
+	mpath_free(m);
+
+	/* Again, with no time allowed down. */
+	m = mpath_new(a, 0);
+	mpath_add(m, b);
+	msubmit(m, 1, &o[1]);
+	ck_assert_uint_eq(cb->cmds->len, 2);
+	served_a_while(b);
+	cb->refuse = true;
+	target_drop(cb, "connection reset by peer");
+	mpump(m);
+	ck_assert(mpath_failed(m));
+	ck_assert_str_eq(mpath_state_name(m), "failed");
+	ck_assert(o[1].done);
+	ck_assert_int_eq(o[1].result, -ENOTCONN);
+	ck_assert_ptr_nonnull(strstr(o[1].msg, "every path has been down"));
+	msubmit(m, 2, &o[2]);
+	mpump(m);
+	ck_assert(o[2].done);
+	ck_assert_int_eq(o[2].result, -ENOTCONN);
+	ck_assert_uint_eq(ca->cmds->len, 0);
+	mpath_free(m);
+	session_fake_free(a);
+	session_fake_free(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("session");
@@ -1304,6 +1559,9 @@ int main(void)
 	tcase_add_test(tc, tmf_escalation_reconnects);
 	tcase_add_test(tc, close_during_recovery);
 	tcase_add_test(tc, repeated_lines_collapsed);
+	tcase_add_test(tc, failover_hands_back);
+	tcase_add_test(tc, mpath_spread_and_failover);
+	tcase_add_test(tc, mpath_held_then_failed);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Multipath: one LUN reached through several paths, each path an iSCSI
+ * session of its own (its own ISID) on one portal. Internal to the
+ * library; the LUN layer (lun.c) routes its commands through it and the
+ * public face is the isa_lun_* calls of include/iser-attach.h.
+ */
+#ifndef ISA_MPATH_H
+#define ISA_MPATH_H
+
+#include <stdbool.h>
+#include <glib.h>
+
+#include "include/iser-attach.h"
+#include "initiator/session.h"
+
+/* Portals times paths per portal. */
+#define MPATH_MAX_PATHS 32
+
+struct mpath;
+
+/*
+ * A path set whose first path is @first; the attachment fails once every
+ * path has been down for longer than @replacement_timeout_s.
+ */
+struct mpath *mpath_new(struct isa_session *first, uint32_t replacement_timeout_s);
+/* Free the set; the sessions stay their owner's. */
+void mpath_free(struct mpath *m);
+/* Add @s (put in failover mode, as the first path is) as the next path. */
+void mpath_add(struct mpath *m, struct isa_session *s);
+void mpath_set_policy(struct mpath *m, enum isa_path_policy policy);
+unsigned mpath_count(const struct mpath *m);
+struct isa_session *mpath_path(const struct mpath *m, unsigned i);
+
+/*
+ * Send @t on the path the policy picks among those in full feature phase
+ * (t->s becomes that session), or keep it until a path is up again.
+ */
+void mpath_submit(struct mpath *m, struct isa_task *t);
+/*
+ * The sessions of the paths up now, at most @max of them, in @out;
+ * returns how many.
+ */
+unsigned mpath_live(const struct mpath *m, struct isa_session **out, unsigned max);
+
+/* The loop contract of a session, for all paths at once (see isa_session_*). */
+int mpath_get_fd(struct mpath *m);
+int mpath_service(struct mpath *m);
+int mpath_complete(struct mpath *m);
+void mpath_cork(struct mpath *m, bool on);
+int mpath_run(struct mpath *m, const bool *done, int timeout_ms);
+
+bool mpath_failed(const struct mpath *m);
+const char *mpath_error(const struct mpath *m);
+/* "logged-in" while a path is up, "recovering" while none is, "failed". */
+const char *mpath_state_name(const struct mpath *m);
+/* End every path for good: whatever is held or in flight fails with @why. */
+void mpath_abandon(struct mpath *m, const char *why);
+/* The counters of all paths, summed. */
+void mpath_get_stats(const struct mpath *m, struct isa_stats *st);
+
+#endif
