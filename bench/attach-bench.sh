@@ -53,7 +53,7 @@ done
 # then until the process is gone.
 gone()
 {
-	[ ! -e "/proc/$1" ] || [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ]
+	process_gone "$1"
 }
 : >"$TGT_TMPDIR/qemu"
 for ((i = 0; i < CYCLES; i++)); do

@@ -462,6 +462,22 @@ expect_ok_with()
 }
 
 
+# process_gone PID: PID has exited: no such process, or a zombie (whether
+# its new parent reaps it is not ours to wait for). The state is read in
+# one go: a process reaped between two looks would read as neither.
+process_gone()
+{
+	local stat
+
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	[ -z "$stat" ] && return 0
+	stat=${stat##*) }
+	case ${stat%% *} in
+	Z | X) return 0 ;;
+	esac
+	return 1
+}
+
 # wait_until SECONDS WHAT CMD [ARGS...]: run CMD every 0.1 s until it
 # succeeds; fail the test, saying it waited SECONDS s for WHAT, when it has
 # not by then (wall clock, however slow the machine runs CMD).  Deadlines

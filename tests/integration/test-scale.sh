@@ -30,9 +30,7 @@ nothing_left()
 	[ -z "$(ls -A "$ISER_ATTACH_RUNDIR")" ] ||
 		die "$1: left in the state directory: $(ls -A "$ISER_ATTACH_RUNDIR")"
 	for pid in "${pids[@]}"; do
-		# A zombie has exited (whether its new parent reaps it is not ours).
-		[ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] ||
-			die "$1: process $pid is still there"
+		process_gone "$pid" || die "$1: process $pid is still there"
 	done
 	[ -z "$(find "$TGT_TMPDIR" -maxdepth 1 -name '*.sock')" ] ||
 		die "$1: sockets left: $(find "$TGT_TMPDIR" -maxdepth 1 -name '*.sock')"

@@ -44,8 +44,7 @@ for ((i = 0; i < NBDS_MAX; i++)); do
 done
 [ -z "$(ls -A "$ISER_ATTACH_RUNDIR")" ] || die "left in the state directory: $(ls -A "$ISER_ATTACH_RUNDIR")"
 for pid in "${pids[@]}"; do
-	[ ! -e "/proc/$pid" ] || [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] ||
-		die "serving process $pid is still there"
+	process_gone "$pid" || die "serving process $pid is still there"
 done
 [ "$(tgt_adm --mode conn --op show --tid 1 | grep -c Connection || :)" -eq 0 ] ||
 	die "sessions left on the target"
