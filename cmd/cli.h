@@ -66,6 +66,8 @@ struct cli_login {
 	/* iser-attach: sessions per portal, and how requests choose a path. */
 	guint paths_per_portal;
 	char *path_policy;
+	/* iser-attach: add every portal SendTargets reports for the target. */
+	gboolean all_portals;
 	char *file_chap_secret;
 	char *file_mutual_secret;
 	struct isa_options opts;

@@ -209,6 +209,7 @@ int config_apply(struct cli_login *c, const char *portal, const char *target, GE
 		if (!c->mutual_secret_file && msecret && !c->file_mutual_secret)
 			c->file_mutual_secret = g_strdup(msecret);
 		if (take_bool(&c->digest, d, sections, "digest", err) < 0 ||
+		    take_bool(&c->all_portals, d, sections, "all_portals", err) < 0 ||
 		    take_uint((guint *)&c->timeout_s, d, sections, "timeout", 3600, err) < 0 ||
 		    take_uint(&c->queue_depth, d, sections, "queue_depth", 4096, err) < 0 ||
 		    take_uint(&c->nop_interval_s, d, sections, "nop_interval", 3600, err) < 0 ||

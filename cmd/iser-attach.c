@@ -81,8 +81,10 @@ struct attachment {
 	/* The first path's session; @paths: every path's, the first one first. */
 	struct isa_session *s;
 	GPtrArray *paths;
-	/* @portal split at its commas. */
+	/* @portal split at its commas, then what --all-portals found. */
 	GPtrArray *portals;
+	/* The first @given of @portals are the command line's. */
+	guint given;
 	struct isa_lun *l;
 	struct nbd_server *srv;
 	struct fuse_export *fx;
@@ -890,6 +892,76 @@ static int check_pinned(struct isa_session *s, const struct isa_options *o, GErr
 }
 
 /*
+ * "host", "host:port", "[v6]", "[v6]:port", a bare IPv6 literal, or a
+ * SendTargets address "host:port,tpgt", as "host:port" ("[v6]:port") with
+ * port 3260 when absent: one spelling per portal, to compare.
+ */
+static char *portal_key(const char *portal)
+{
+	g_autofree char *p = g_strdup(portal);
+	char *comma = strchr(p, ','), *colon;
+
+	if (comma)
+		*comma = 0;
+	if (p[0] == '[') {
+		char *end = strchr(p, ']');
+
+		if (end && end[1] == ':')
+			return g_strdup(p);
+		return end ? g_strdup_printf("%.*s:3260", (int)(end - p + 1), p) : g_strdup(p);
+	}
+	colon = strchr(p, ':');
+	if (colon && strchr(colon + 1, ':'))
+		return g_strdup_printf("[%s]:3260", p);
+	return colon ? g_strdup(p) : g_strdup_printf("%s:3260", p);
+}
+
+/*
+ * --all-portals: SendTargets at the first portal, and every portal it
+ * reports for our target that is not given already, after the given ones.
+ */
+static int add_discovered_portals(struct attachment *a, const struct cli_login *login,
+				  GError **err)
+{
+	g_autoptr(GPtrArray) targets = NULL;
+	const struct isa_target *t = NULL;
+	guint i, k;
+
+	targets = isa_discover(g_ptr_array_index(a->portals, 0), &login->opts, err);
+	if (!targets) {
+		g_prefix_error(err, "--all-portals: ");
+		return -1;
+	}
+	for (i = 0; i < targets->len && !t; i++) {
+		const struct isa_target *c = g_ptr_array_index(targets, i);
+
+		if (!strcmp(c->name, a->target))
+			t = c;
+	}
+	if (!t) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_NOT_FOUND,
+			    "--all-portals: SendTargets at %s does not list %s",
+			    (const char *)g_ptr_array_index(a->portals, 0), a->target);
+		return -1;
+	}
+	for (i = 0; i < t->portals->len; i++) {
+		g_autofree char *key = portal_key(g_ptr_array_index(t->portals, i));
+		bool known = false;
+
+		for (k = 0; k < a->portals->len && !known; k++) {
+			g_autofree char *have = portal_key(g_ptr_array_index(a->portals, k));
+
+			known = !strcmp(have, key);
+		}
+		if (!known) {
+			g_message("--all-portals: SendTargets reports %s", key);
+			g_ptr_array_add(a->portals, g_steal_pointer(&key));
+		}
+	}
+	return 0;
+}
+
+/*
  * The other paths: --paths-per-portal sessions on each portal, the first
  * portal's first being open already; each must reach the same LUN.
  */
@@ -897,6 +969,8 @@ static int open_paths(struct attachment *a, struct cli_login *login, GError **er
 {
 	unsigned per = login->paths_per_portal ? login->paths_per_portal : 1, i, k;
 
+	if (login->all_portals && add_discovered_portals(a, login, err) < 0)
+		return -1;
 	for (i = 0; i < a->portals->len; i++) {
 		const char *portal = g_ptr_array_index(a->portals, i);
 
@@ -906,11 +980,22 @@ static int open_paths(struct attachment *a, struct cli_login *login, GError **er
 
 			if (!s) {
 				g_prefix_error(err, "path %u at %s: ", a->paths->len + 1, portal);
-				return -1;
+				if (i < a->given)
+					return -1;
+				/* Reported, not asked for: it may be out of our reach. */
+				g_warning("%s (from SendTargets): left out", (*err)->message);
+				g_clear_error(err);
+				break;
 			}
 			g_ptr_array_add(a->paths, s);
-			if (isa_lun_add_path(a->l, s, err) < 0)
-				return -1;
+			if (isa_lun_add_path(a->l, s, err) < 0) {
+				if (i < a->given)
+					return -1;
+				g_warning("%s (from SendTargets): left out", (*err)->message);
+				g_clear_error(err);
+				isa_session_close(g_ptr_array_steal_index(a->paths, a->paths->len - 1));
+				break;
+			}
 		}
 	}
 	isa_lun_set_path_policy(a->l,
@@ -1139,6 +1224,7 @@ static int plan_paths(struct attachment *a, const struct cli_login *login, GErro
 		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "no portal given");
 		return -1;
 	}
+	a->given = a->portals->len;
 	if (per > 16) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE,
 			    "--paths-per-portal must be between 1 and 16");
@@ -1231,6 +1317,8 @@ int main(int argc, char **argv)
 	     "Sessions (paths) to open on each portal (default 1)", "N"},
 	    {"path-policy", 0, 0, G_OPTION_ARG_STRING, &login.path_policy,
 	     "How requests choose a path: least-outstanding (default) or round-robin", "POLICY"},
+	    {"all-portals", 0, 0, G_OPTION_ARG_NONE, &login.all_portals,
+	     "Also a path to every portal SendTargets reports for IQN", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("PORTAL[,PORTAL...] IQN");

@@ -164,6 +164,16 @@ expect_fail_with "unknown path policy 'fastest': use least-outstanding or round-
 expect_fail_with "--paths-per-portal must be between 1 and 16" \
 	"$ISER_ATTACH" --foreground --paths-per-portal 17 "$TGT_PORTAL" "$IQN" --socket "$sock"
 
+# --all-portals with tgt: its SendTargets answer lists only the portal it
+# was asked on (the second portal is found by LIO in the VM test).
+attach all "$TGT_PORTAL" --all-portals
+[ "$(tgt_adm --mode conn --op show --tid 1 | grep -c '^Session:')" -eq 1 ] ||
+	die "--all-portals on tgt made more than one session"
+! grep -q "SendTargets reports" "$TGT_TMPDIR/all/err" ||
+	die "the asked portal was taken for another: $(cat "$TGT_TMPDIR/all/err")"
+nbdcopy "$uri" - | head -c 8M | cmp - "$TGT_TMPDIR/pattern" || die "read back differs"
+detach all
+
 # (e) Two paths on one portal: two sessions at the target, each with its own ISID.
 attach per-portal "$TGT_PORTAL" --paths-per-portal 2
 [ "$(tgt_adm --mode conn --op show --tid 1 | grep -c '^Session:')" -eq 2 ] ||
