@@ -920,8 +920,7 @@ static char *portal_key(const char *portal)
  * --all-portals: SendTargets at the first portal, and every portal it
  * reports for our target that is not given already, after the given ones.
  */
-static int add_discovered_portals(struct attachment *a, const struct cli_login *login,
-				  GError **err)
+static int add_discovered_portals(struct attachment *a, const struct cli_login *login, GError **err)
 {
 	g_autoptr(GPtrArray) targets = NULL;
 	const struct isa_target *t = NULL;
@@ -993,7 +992,8 @@ static int open_paths(struct attachment *a, struct cli_login *login, GError **er
 					return -1;
 				g_warning("%s (from SendTargets): left out", (*err)->message);
 				g_clear_error(err);
-				isa_session_close(g_ptr_array_steal_index(a->paths, a->paths->len - 1));
+				isa_session_close(
+				    g_ptr_array_steal_index(a->paths, a->paths->len - 1));
 				break;
 			}
 		}
