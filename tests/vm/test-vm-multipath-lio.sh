@@ -19,7 +19,9 @@ P2=127.0.0.2:3260
 SIZE_MIB=16
 TPG=/iscsi/$IQN/tpg1
 ISER_LIST=$top_builddir/iser-list
-sock=$TGT_TMPDIR/mp.sock
+WORK=$(mktemp -d)
+cleanup_fn rm -rf "$WORK"
+sock=$WORK/mp.sock
 uri="nbd+unix:///?socket=$sock"
 
 lio_teardown()
@@ -75,38 +77,38 @@ path_count()
 detach_clean()
 {
 	expect_ok_with "detached $sock" "$ISER_DETACH" "$sock" >/dev/null || die "iser-detach failed"
-	[ "$(attach_wait_exit "$TGT_TMPDIR/$1")" = 0 ] || die "iser-attach did not exit cleanly"
-	! grep -q Sanitizer "$TGT_TMPDIR/$1/err" || die "sanitizer: $(cat "$TGT_TMPDIR/$1/err")"
+	[ "$(attach_wait_exit "$WORK/$1")" = 0 ] || die "iser-attach did not exit cleanly"
+	! grep -q Sanitizer "$WORK/$1/err" || die "sanitizer: $(cat "$WORK/$1/err")"
 }
 
 lio_setup
 expect_ok_with "$P2" "$ISER_DISCOVER" "$P1"
 
-attach_start "$TGT_TMPDIR/all" 120 "$ISER_ATTACH" --foreground --transport tcp --lun 0 \
+attach_start "$WORK/all" 120 "$ISER_ATTACH" --foreground --transport tcp --lun 0 \
 	--all-portals --path-policy round-robin --socket "$sock" "$P1" "$IQN"
-grep -q -- "--all-portals: SendTargets reports $P2" "$TGT_TMPDIR/all/err" ||
-	die "no second portal found: $(cat "$TGT_TMPDIR/all/err")"
+grep -q -- "--all-portals: SendTargets reports $P2" "$WORK/all/err" ||
+	die "no second portal found: $(cat "$WORK/all/err")"
 [ "$(path_count)" -eq 2 ] || die "not 2 paths: $("$ISER_LIST" --json)"
 [ "$(path_field 1 portal)" = "$P1" ] || die "path 1 is not $P1: $("$ISER_LIST" --json)"
 [ "$(path_field 2 portal)" = "$P2" ] || die "path 2 is not $P2: $("$ISER_LIST" --json)"
-head -c $((8 << 20)) /dev/urandom >"$TGT_TMPDIR/pattern"
-nbdcopy "$TGT_TMPDIR/pattern" "$uri"
-nbdcopy "$uri" - | head -c $((8 << 20)) | cmp - "$TGT_TMPDIR/pattern" ||
+head -c $((8 << 20)) /dev/urandom >"$WORK/pattern"
+nbdcopy "$WORK/pattern" "$uri"
+nbdcopy "$uri" - | head -c $((8 << 20)) | cmp - "$WORK/pattern" ||
 	die "read back through both paths differs"
 for p in 1 2; do
 	[ "$(path_field $p bytes_written)" -gt 0 ] || die "path $p wrote nothing"
 	[ "$(path_field $p bytes_read)" -gt 0 ] || die "path $p read nothing"
 done
 detach_clean all
-qemu-img convert -O raw "iscsi://$P2/$IQN/0" "$TGT_TMPDIR/lun.img"
-cmp -n $((8 << 20)) "$TGT_TMPDIR/lun.img" "$TGT_TMPDIR/pattern" ||
+qemu-img convert -O raw "iscsi://$P2/$IQN/0" "$WORK/lun.img"
+cmp -n $((8 << 20)) "$WORK/lun.img" "$WORK/pattern" ||
 	die "LIO's LUN holds other data than was written"
 
 # Both given, in the other spelling of the port: nothing is added twice.
-attach_start "$TGT_TMPDIR/both" 120 "$ISER_ATTACH" --foreground --transport tcp --lun 0 \
+attach_start "$WORK/both" 120 "$ISER_ATTACH" --foreground --transport tcp --lun 0 \
 	--all-portals --socket "$sock" "127.0.0.1,127.0.0.2:3260" "$IQN"
 [ "$(path_count)" -eq 2 ] || die "a portal was added twice: $("$ISER_LIST" --json)"
-! grep -q "SendTargets reports" "$TGT_TMPDIR/both/err" ||
-	die "a given portal was taken for a new one: $(cat "$TGT_TMPDIR/both/err")"
-nbdcopy "$uri" - | head -c $((8 << 20)) | cmp - "$TGT_TMPDIR/pattern" || die "read back differs"
+! grep -q "SendTargets reports" "$WORK/both/err" ||
+	die "a given portal was taken for a new one: $(cat "$WORK/both/err")"
+nbdcopy "$uri" - | head -c $((8 << 20)) | cmp - "$WORK/pattern" || die "read back differs"
 detach_clean both
