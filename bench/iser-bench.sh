@@ -150,15 +150,31 @@ kill_tgtd()
 	TGT_PID=
 }
 
-# kernel_login: iscsid by hand (there is no service manager in the VM)
-# with our own initiator name, a node record for the iSER portal on
-# open-iscsi's built-in "iser" interface (no discovery: tgtd serves TCP
-# only on loopback), login; sets KERNEL_DEV to the LUN's /dev/sdX.  The
+# kernel_disk NOT: wait for the kernel initiator's disk that is not NOT
+# (a /dev/sdX, or "" for any) to appear, check its size and print it. The
 # disk is found through its transport, /dev/disk/by-path being udev's.
-kernel_login()
+kernel_disk()
 {
 	local i name=
 
+	for ((i = 0; i < 100; i++)); do
+		name=$(lsblk -dno NAME,TRAN | awk -v not="${1#/dev/}" \
+			'$2 == "iscsi" && $1 != not { print $1; exit }')
+		[ -n "$name" ] && [ -b "/dev/$name" ] && break
+		sleep 0.2
+	done
+	[ -n "$name" ] || die "the kernel initiator's disk did not appear"
+	[ "$(blockdev --getsize64 "/dev/$name")" -eq $((LUN_MB << 20)) ] ||
+		die "/dev/$name is not the LUN"
+	echo "/dev/$name"
+}
+
+# kernel_login: iscsid by hand (there is no service manager in the VM)
+# with our own initiator name, a node record for the iSER portal on
+# open-iscsi's built-in "iser" interface (no discovery: tgtd serves TCP
+# only on loopback), login; sets KERNEL_DEV to the LUN's /dev/sdX.
+kernel_login()
+{
 	# Without udev nothing loads the disk driver when the LUN shows up.
 	modprobe -a ib_iser sd_mod || die "no ib_iser or sd_mod module"
 	echo "InitiatorName=$KERNEL_INITIATOR" >/etc/iscsi/initiatorname.iscsi
@@ -168,15 +184,7 @@ kernel_login()
 	iscsiadm -m node -o new -T "$IQN" -p "$TGT_ISER_PORTAL" -I iser >/dev/null
 	iscsiadm -m node -T "$IQN" -p "$TGT_ISER_PORTAL" -I iser --login >/dev/null ||
 		die "the kernel initiator cannot log in over iSER"
-	for ((i = 0; i < 100; i++)); do
-		name=$(lsblk -dno NAME,TRAN | awk '$2 == "iscsi" { print $1 }')
-		[ -n "$name" ] && [ -b "/dev/$name" ] && break
-		sleep 0.2
-	done
-	[ -n "$name" ] || die "the kernel initiator's disk did not appear"
-	KERNEL_DEV=/dev/$name
-	[ "$(blockdev --getsize64 "$KERNEL_DEV")" -eq $((LUN_MB << 20)) ] ||
-		die "$KERNEL_DEV is not the LUN"
+	KERNEL_DEV=$(kernel_disk "")
 	iscsiadm -m session -P 1 | grep -q 'Iface Transport: iser' ||
 		die "the kernel session is not over iSER"
 }
@@ -191,23 +199,12 @@ kernel_logout()
 # is not KERNEL_DEV.
 kernel_tcp_login()
 {
-	local i name=
-
 	modprobe iscsi_tcp || die "no iscsi_tcp module"
 	cleanup_fn kernel_tcp_logout
 	iscsiadm -m node -o new -T "$IQN-tcp" -p "$TGT_PORTAL" >/dev/null
 	iscsiadm -m node -T "$IQN-tcp" -p "$TGT_PORTAL" --login >/dev/null ||
 		die "the kernel initiator cannot log in over TCP"
-	for ((i = 0; i < 100; i++)); do
-		name=$(lsblk -dno NAME,TRAN | awk -v not="${KERNEL_DEV#/dev/}" \
-			'$2 == "iscsi" && $1 != not { print $1; exit }')
-		[ -n "$name" ] && [ -b "/dev/$name" ] && break
-		sleep 0.2
-	done
-	[ -n "$name" ] || die "the kernel initiator's TCP disk did not appear"
-	KERNEL_TCP_DEV=/dev/$name
-	[ "$(blockdev --getsize64 "$KERNEL_TCP_DEV")" -eq $((LUN_MB << 20)) ] ||
-		die "$KERNEL_TCP_DEV is not the LUN"
+	KERNEL_TCP_DEV=$(kernel_disk "$KERNEL_DEV")
 	iscsiadm -m session -P 1 | grep -q 'Iface Transport: tcp' ||
 		die "no kernel session is over TCP"
 }

@@ -462,6 +462,23 @@ expect_ok_with()
 }
 
 
+# path_field N KEY: KEY of path N (from 1) of the one attachment, from the
+# paths array of iser-list --json (multipath).
+path_field()
+{
+	local json re obj
+	local -a objs
+
+	json=$("$top_builddir/iser-list" --json) || return 1
+	re='"paths": \[([^]]*)\]'
+	[[ $json =~ $re ]] || return 1
+	mapfile -t objs < <(sed 's/}, {/}\n{/g' <<<"${BASH_REMATCH[1]}")
+	obj=${objs[$(($1 - 1))]:-}
+	re="\"$2\": \"?([^\",}]*)"
+	[[ $obj =~ $re ]] || return 1
+	echo "${BASH_REMATCH[1]}"
+}
+
 # process_gone PID: PID has exited: no such process, or a zombie (whether
 # its new parent reaps it is not ours to wait for). The state is read in
 # one go: a process reaped between two looks would read as neither.

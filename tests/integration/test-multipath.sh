@@ -30,23 +30,6 @@ show_logs()
 }
 cleanup_fn show_logs
 
-# path_field N KEY: KEY of path N (from 1) of the one attachment, from the
-# paths array of iser-list --json.
-path_field()
-{
-	local json re obj
-	local -a objs
-
-	json=$("$ISER_LIST" --json) || return 1
-	re='"paths": \[([^]]*)\]'
-	[[ $json =~ $re ]] || return 1
-	mapfile -t objs < <(sed 's/}, {/}\n{/g' <<<"${BASH_REMATCH[1]}")
-	obj=${objs[$(($1 - 1))]:-}
-	re="\"$2\": \"?([^\",}]*)"
-	[[ $obj =~ $re ]] || return 1
-	echo "${BASH_REMATCH[1]}"
-}
-
 path_in_state()
 {
 	[ "$(path_field "$1" state)" = "$2" ]

@@ -53,22 +53,6 @@ lio_setup()
 	[ "$(cat "$cfg/enable")" -eq 1 ] || die "LIO's target is not enabled"
 }
 
-# path_field N KEY: KEY of path N (from 1), from iser-list --json.
-path_field()
-{
-	local json re obj
-	local -a objs
-
-	json=$("$ISER_LIST" --json) || return 1
-	re='"paths": \[([^]]*)\]'
-	[[ $json =~ $re ]] || return 1
-	mapfile -t objs < <(sed 's/}, {/}\n{/g' <<<"${BASH_REMATCH[1]}")
-	obj=${objs[$(($1 - 1))]:-}
-	re="\"$2\": \"?([^\",}]*)"
-	[[ $obj =~ $re ]] || return 1
-	echo "${BASH_REMATCH[1]}"
-}
-
 path_count()
 {
 	"$ISER_LIST" --json | grep -o '"outstanding"' | wc -l
