@@ -662,6 +662,25 @@ static struct nbd_conn *conn_new(struct nbd_server *srv, int fd)
 	return c;
 }
 
+/*
+ * A unix socket's send buffer (net.core.wmem_default, 208 KiB on Debian)
+ * holds a fifth of a 1 MiB READ reply, so the reply goes out in pieces,
+ * a sendmsg() and a wakeup each. Asked for NBD_UNIX_SNDBUF (the kernel
+ * caps it at net.core.wmem_max), replies of a turn go out whole. TCP
+ * sockets keep the kernel's autotuning, which setting SO_SNDBUF ends.
+ */
+#define NBD_UNIX_SNDBUF (4 << 20)
+
+static void unix_send_room(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int want = NBD_UNIX_SNDBUF;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family == AF_UNIX)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want));
+}
+
 int nbd_server_add_client(struct nbd_server *srv, int fd, bool handshake_done)
 {
 	struct nbd_conn *c;
@@ -677,6 +696,7 @@ int nbd_server_add_client(struct nbd_server *srv, int fd, bool handshake_done)
 		close(fd);
 		return -e;
 	}
+	unix_send_room(fd);
 	c = conn_new(srv, fd);
 	c->size_told = srv->info.blocks * srv->info.block_size;
 	if (handshake_done)
