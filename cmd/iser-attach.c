@@ -41,6 +41,8 @@
 #define DEFAULT_REPLACEMENT_TIMEOUT_S 120
 /* IOPS are averaged over this many one-second samples. */
 #define IOPS_WINDOW 10
+/* Paths whose IOPS are sampled: as many as plan_paths() allows. */
+#define IOPS_PATHS 32
 /* How often the metrics file is written again. */
 #define METRICS_INTERVAL_S 5
 
@@ -111,6 +113,7 @@ struct attachment {
 	/* Command counts sampled once a second, for the IOPS iser-list shows. */
 	gint64 sample_us[IOPS_WINDOW];
 	uint64_t sample_cmds[IOPS_WINDOW];
+	uint64_t sample_path_cmds[IOPS_WINDOW][IOPS_PATHS];
 	unsigned samples;
 	/*
 	 * iser-attach --resume: the device's old server is gone and we take
@@ -428,7 +431,28 @@ static void sample_iops(struct attachment *a)
 	isa_lun_get_stats(a->l, &st);
 	a->sample_us[a->samples % IOPS_WINDOW] = now;
 	a->sample_cmds[a->samples % IOPS_WINDOW] = st.commands;
+	for (unsigned i = 0; i < MIN(isa_lun_path_count(a->l), IOPS_PATHS); i++) {
+		isa_session_get_stats(isa_lun_path(a->l, i), &st);
+		a->sample_path_cmds[a->samples % IOPS_WINDOW][i] = st.commands;
+	}
 	a->samples++;
+}
+
+/*
+ * Commands per second over the samples kept, of path @path, or of the
+ * whole attachment for @path < 0.
+ */
+static double iops_of(const struct attachment *a, int path)
+{
+	unsigned newest = (a->samples + IOPS_WINDOW - 1) % IOPS_WINDOW;
+	unsigned oldest = a->samples > IOPS_WINDOW ? a->samples % IOPS_WINDOW : 0;
+	uint64_t n;
+
+	if (a->samples < 2 || a->sample_us[newest] <= a->sample_us[oldest])
+		return 0;
+	n = path < 0 ? a->sample_cmds[newest] - a->sample_cmds[oldest]
+		     : a->sample_path_cmds[newest][path] - a->sample_path_cmds[oldest][path];
+	return (double)n * G_USEC_PER_SEC / (double)(a->sample_us[newest] - a->sample_us[oldest]);
 }
 
 /* pathN_KEY lines, N from 0: what iser-list shows of each path. */
@@ -449,10 +473,10 @@ static void append_paths(GString *out, const struct attachment *a)
 		    "path%u_portal=%s\npath%u_state=%s\npath%u_outstanding=%u\n"
 		    "path%u_commands=%" PRIu64 "\npath%u_bytes_read=%" PRIu64
 		    "\npath%u_bytes_written=%" PRIu64 "\npath%u_reconnects=%" PRIu64
-		    "\npath%u_connections_lost=%" PRIu64 "\n",
+		    "\npath%u_connections_lost=%" PRIu64 "\npath%u_iops=%.0f\n",
 		    i, si.portal, i, isa_session_state_name(s), i, isa_session_outstanding(s), i,
 		    st.commands, i, st.bytes_read, i, st.bytes_written, i, st.reconnects, i,
-		    st.connections_lost);
+		    st.connections_lost, i, i < IOPS_PATHS ? iops_of(a, (int)i) : 0);
 	}
 }
 
@@ -461,12 +485,10 @@ static char *report(void *opaque)
 {
 	struct attachment *a = opaque;
 	const struct isa_lun_info *info = isa_lun_get_info(a->l);
-	unsigned newest = (a->samples + IOPS_WINDOW - 1) % IOPS_WINDOW;
-	unsigned oldest = a->samples > IOPS_WINDOW ? a->samples % IOPS_WINDOW : 0;
 	struct isa_session_info si;
 	struct isa_stats st;
 	g_autoptr(GString) more = g_string_new(NULL);
-	double iops = 0;
+	double iops = iops_of(a, -1);
 
 	isa_lun_get_stats(a->l, &st);
 	metrics_append_report(more, &st);
@@ -479,9 +501,6 @@ static char *report(void *opaque)
 	}
 	append_paths(more, a);
 	isa_session_get_info(a->s, &si);
-	if (a->samples > 1 && a->sample_us[newest] > a->sample_us[oldest])
-		iops = (double)(a->sample_cmds[newest] - a->sample_cmds[oldest]) * G_USEC_PER_SEC /
-		       (double)(a->sample_us[newest] - a->sample_us[oldest]);
 	return g_strdup_printf(
 	    "state=%s\ntransport=%s\nsize=%" PRIu64 "\nblock_size=%u\n"
 	    "commands=%" PRIu64 "\nbytes_read=%" PRIu64 "\nbytes_written=%" PRIu64

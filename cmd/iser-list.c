@@ -46,9 +46,9 @@ static const char *get(const struct live *lv, const char *key)
 }
 
 /* The keys of each path, "path<N>_<key>" in a report. */
-static const char *const path_keys[] = {"portal",     "state",		 "outstanding",
-					"commands",   "bytes_read",	 "bytes_written",
-					"reconnects", "connections_lost"};
+static const char *const path_keys[] = {
+    "portal",	     "state",	   "outstanding",      "commands", "bytes_read",
+    "bytes_written", "reconnects", "connections_lost", "iops"};
 
 /* How many paths a report describes (0 from a process that did not say). */
 static unsigned path_count(const struct live *lv)
@@ -90,10 +90,10 @@ static void print_table(GPtrArray *list, struct live *lives)
 			unsigned p;
 
 			for (p = 0; p < path_count(lv); p++)
-				printf("  path %u %s %s outstanding %s reconnects %s read %s "
-				       "written %s\n",
+				printf("  path %u %s %s outstanding %s iops %s reconnects %s "
+				       "read %s written %s\n",
 				       p + 1, path_get(lv, p, "portal"), path_get(lv, p, "state"),
-				       path_get(lv, p, "outstanding"),
+				       path_get(lv, p, "outstanding"), path_get(lv, p, "iops"),
 				       path_get(lv, p, "reconnects"), path_get(lv, p, "bytes_read"),
 				       path_get(lv, p, "bytes_written"));
 		}

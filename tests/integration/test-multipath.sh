@@ -119,8 +119,10 @@ fio_clean two
 for p in 1 2; do
 	[ "$(path_field $p bytes_written)" -gt 0 ] || die "path $p wrote nothing"
 	[ "$(path_field $p bytes_read)" -gt 0 ] || die "path $p read nothing"
+	# fio's rate makes it last seconds: its I/O is in the 10 s IOPS window.
+	[ "$(path_field $p iops)" -gt 0 ] || die "path $p shows no IOPS: $("$ISER_LIST" --json)"
 done
-"$ISER_LIST" | grep -q "^  path 2 $TGT_PORTAL2 logged-in outstanding" ||
+"$ISER_LIST" | grep -q "^  path 2 $TGT_PORTAL2 logged-in outstanding [0-9]* iops [0-9]* " ||
 	die "iser-list has no line for path 2: $("$ISER_LIST")"
 detach two
 
