@@ -26,6 +26,14 @@
 
 /* Commands that meet UNIT ATTENTION or BUSY are sent again this often. */
 #define SESSION_MAX_RETRIES 8
+/*
+ * NOT READY that says the LUN is about to be (becoming ready, an ALUA
+ * state transition): sent again after 50 ms, doubling to at most 1 s,
+ * 10 times (6.55 s in all) before the command fails with the sense.
+ */
+#define SESSION_NOT_READY_RETRIES 10
+#define NOT_READY_FIRST_US	  50000
+#define NOT_READY_MAX_US	  1000000
 
 static void session_vfail(struct isa_session *s, bool final, const char *fmt, va_list ap)
 {
@@ -340,14 +348,42 @@ static void task_send(struct isa_session *s, struct isa_task *t)
 		session_fail(s, "cannot queue a SCSI command");
 }
 
-/* Send what the window allows, in order. */
+/*
+ * Send what the window allows, in order; a command waiting out a NOT
+ * READY (not_before_us) is passed over until its time.
+ */
 static void session_issue_pending(struct isa_session *s)
 {
-	GList *l;
+	GList *l = s->pending.head;
+	gint64 now = 0;
 
-	while (s->state == SESSION_FULL_FEATURE && window_open(s) &&
-	       (l = g_queue_pop_head_link(&s->pending)))
-		task_send(s, l->data);
+	while (l && s->state == SESSION_FULL_FEATURE && window_open(s)) {
+		struct isa_task *t = l->data;
+		GList *next = l->next;
+
+		if (t->not_before_us) {
+			if (!now)
+				now = g_get_monotonic_time();
+			if (t->not_before_us > now) {
+				l = next;
+				continue;
+			}
+			t->not_before_us = 0;
+		}
+		g_queue_unlink(&s->pending, l);
+		task_send(s, t);
+		l = next;
+	}
+}
+
+/* The LUN will be ready again: how long @t waits before its next try. */
+static gint64 not_ready_delay_us(const struct isa_task *t)
+{
+	gint64 d = NOT_READY_FIRST_US;
+
+	for (unsigned i = 0; i < t->retries && d < NOT_READY_MAX_US; i++)
+		d *= 2;
+	return MIN(d, NOT_READY_MAX_US);
 }
 
 void session_task_submit(struct isa_session *s, struct isa_task *t)
@@ -508,6 +544,21 @@ static void task_complete_status(struct isa_session *s, struct isa_task *t, uint
 			session_ua_notify(s, iscsi_decode_lun(t->dm.lun), &sense);
 			if (t->retries < SESSION_MAX_RETRIES)
 				goto retry;
+		} else if (scsi_sense_is_retryable(&sense) && sense.key == SCSI_SENSE_NOT_READY) {
+			if (t->retries < SESSION_NOT_READY_RETRIES) {
+				t->not_before_us = g_get_monotonic_time() + not_ready_delay_us(t);
+				/* Woken then, not at the next tick of the 1 s timer. */
+				if (t->not_before_us < s->timer_due_us)
+					session_arm_timer(s, t->not_before_us);
+				g_debug("LUN not ready (ASC/ASCQ %02x/%02x): command 0x%02x sent "
+					"again in %" G_GINT64_FORMAT " ms",
+					sense.asc, sense.ascq, t->cdb[0],
+					(t->not_before_us - g_get_monotonic_time()) / 1000);
+				goto retry;
+			}
+		} else if (scsi_sense_is_retryable(&sense) && t->retries < SESSION_MAX_RETRIES) {
+			/* ABORTED COMMAND: the target did not execute it. */
+			goto retry;
 		}
 		scsi_sense_describe(&sense, msg, sizeof(msg));
 		task_finish(s, t, -scsi_sense_errno(&sense), msg);

@@ -37,6 +37,8 @@ typedef void (*isa_task_done_fn)(struct isa_task *t);
  *		 alone (session_drop_connection)
  * @timer_us: when its command timeout started: when it was sent, or when
  *	      the target answered an ABORT TASK of it without aborting it
+ * @not_before_us: a command the LUN was NOT READY for waits in the pending
+ *		   queue until then (0: none)
  * @done: called once, when the command is complete (never from inside the
  *	  datamover), after which the owner frees the task
  */
@@ -53,6 +55,7 @@ struct isa_task {
 	bool in_flight;
 	gint64 sent_us;
 	gint64 timer_us;
+	gint64 not_before_us;
 
 	int result;
 	char msg[192];

@@ -4,6 +4,7 @@
  *
  *   evil-target --misbehave MODE [--iqn IQN] [--persistent]
  *               [--block-size N] [--blocks N] [--limits SPEC] [--resize-to N]
+ *               [--not-ready N]
  *
  * It listens on 127.0.0.1 on a port of the kernel's choice, prints that port
  * on stdout, serves one connection and exits; with --persistent it serves
@@ -25,6 +26,9 @@
  * cover whole granules, is a violation. --block-size and --blocks shape
  * the disk; --resize-to N makes SIGUSR1 change its size to N blocks, the
  * next SCSI command then meeting UNIT ATTENTION CAPACITY DATA HAS CHANGED.
+ * --not-ready N answers the first N READs and WRITEs (over all connections;
+ * -1: every one) with NOT READY, ASYMMETRIC ACCESS STATE TRANSITION, as
+ * LIO does while an ALUA group changes state.
  *
  * Every PDU it receives is checked and logged on stderr, so a test can see
  * what reached the target. Exit status: 0 the initiator behaved (it hung up,
@@ -146,6 +150,7 @@ struct disk {
 	uint64_t resize_to;
 	volatile sig_atomic_t resize_armed;
 	bool ua_pending;
+	int64_t not_ready;
 };
 
 static struct disk disk = {.block = 512, .blocks = 8192};
@@ -1188,6 +1193,17 @@ static int scsi_write_same(struct target *t, const struct pdu *cmd, const uint8_
 	return send_scsi_rsp(t, pdu_itt(cmd), SCSI_GOOD, NULL, 0);
 }
 
+/* CHECK CONDITION, NOT READY: ASYMMETRIC ACCESS STATE TRANSITION. */
+static int send_not_ready(struct target *t, uint32_t itt)
+{
+	uint8_t sense[18] = {0x70, 0, 0x02};
+
+	sense[7] = 10;
+	sense[12] = 0x04;
+	sense[13] = 0x0a;
+	return send_scsi_rsp(t, itt, SCSI_CHECK_CONDITION, sense, sizeof(sense));
+}
+
 /* CHECK CONDITION, UNIT ATTENTION: CAPACITY DATA HAS CHANGED. */
 static int send_capacity_changed(struct target *t, uint32_t itt)
 {
@@ -1262,6 +1278,13 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 		note("SCSI Command 0x%02x ITT 0x%08x", cdb[0], itt);
 		strike(t, p);
 		return 0;
+	}
+	if (rw_cdb(cdb, &write, &lba, &blocks) && disk.not_ready) {
+		if (disk.not_ready > 0)
+			disk.not_ready--;
+		note("%s ITT 0x%08x: NOT READY, ASYMMETRIC ACCESS STATE TRANSITION",
+		     write ? "WRITE" : "READ", itt);
+		return send_not_ready(t, itt);
 	}
 	if (rw_cdb(cdb, &write, &lba, &blocks)) {
 		/* Data of the next command could land where the last one's was. */
@@ -2395,6 +2418,7 @@ int main(int argc, char **argv)
 	gint opt_later_after = 0;
 	gboolean opt_wrong_stag = FALSE;
 	gint64 opt_block = 512, opt_blocks = 8192, opt_resize = 0, opt_lifetime = EVIL_LIFETIME_S;
+	gint64 opt_not_ready = 0;
 	gint64 opt_phys_exp = 0;
 	const GOptionEntry entries[] = {
 	    {"misbehave", 'm', 0, G_OPTION_ARG_STRING, &opt_mode,
@@ -2413,6 +2437,8 @@ int main(int argc, char **argv)
 	     "Give up after S seconds whatever happens (a hang guard; 120)", "S"},
 	    {"resize-to", 0, 0, G_OPTION_ARG_INT64, &opt_resize,
 	     "On SIGUSR1, change the size to N blocks (the next command gets UNIT ATTENTION)", "N"},
+	    {"not-ready", 0, 0, G_OPTION_ARG_INT64, &opt_not_ready,
+	     "Answer the first N READs and WRITEs NOT READY, ALUA transition (-1: all)", "N"},
 	    {"iser", 0, 0, G_OPTION_ARG_STRING, &opt_iser,
 	     "Serve iSER over rdma_cm on ADDR, connection after connection", "ADDR"},
 	    {"strike-lba", 0, 0, G_OPTION_ARG_INT64, &opt_strike_lba,
@@ -2480,6 +2506,7 @@ int main(int argc, char **argv)
 	disk.phys_exp = (uint8_t)opt_phys_exp;
 	disk.blocks = (uint64_t)opt_blocks;
 	disk.resize_to = (uint64_t)opt_resize;
+	disk.not_ready = opt_not_ready < 0 ? -1 : opt_not_ready;
 	t.iqn = opt_iqn ? opt_iqn : "iqn.2026-11.org.iser-attach.test:evil";
 	t.statsn = 0x1000;
 	t.next_ttt = 0x7e000000;
