@@ -14,6 +14,13 @@
  *
  * One fd for all paths: an epoll set holding each session's own set, so
  * that the owner's loop is the one it has for a single session.
+ *
+ * A path whose target port answers a command NOT READY, standby or
+ * unavailable (ALUA, SPC-4 5.16: 04/0B, 04/0C) hands that command back
+ * too, logged in as it is: it goes to another path, and the refusing path
+ * takes new commands only when no other path is up, for MPATH_AVOID_US.
+ * (REPORT TARGET PORT GROUPS, to know the states before a refusal, is not
+ * read yet.)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,11 +34,17 @@
  * struct mpath_path - one path.
  * @s: its session
  * @down_us: since when it has not been in full feature phase; 0 while it is
+ * @avoid_until_us: its target port refused a command (standby, unavailable):
+ *		    other paths first until then
  */
 struct mpath_path {
 	struct isa_session *s;
 	gint64 down_us;
+	gint64 avoid_until_us;
 };
+
+/* How long a path whose port refused a command (standby) is passed over. */
+#define MPATH_AVOID_US (2 * G_USEC_PER_SEC)
 
 /**
  * struct mpath - the paths of one LUN.
@@ -118,7 +131,7 @@ unsigned mpath_live(const struct mpath *m, struct isa_session **out, unsigned ma
 }
 
 /* The path for the next command, or -1 when none is up. */
-static int mpath_pick(struct mpath *m)
+static int mpath_pick_among(struct mpath *m, bool avoided, gint64 now)
 {
 	unsigned i, best_load = 0;
 	int best = -1;
@@ -128,7 +141,7 @@ static int mpath_pick(struct mpath *m)
 		struct isa_session *s = m->paths[k].s;
 		unsigned load;
 
-		if (!session_live(s))
+		if (!session_live(s) || (!avoided && m->paths[k].avoid_until_us > now))
 			continue;
 		if (m->policy == ISA_PATH_ROUND_ROBIN) {
 			best = (int)k;
@@ -144,6 +157,20 @@ static int mpath_pick(struct mpath *m)
 	if (best >= 0)
 		m->next = ((unsigned)best + 1) % m->n;
 	return best;
+}
+
+/* A path that refused lately serves only when no other is up. */
+static int mpath_pick(struct mpath *m)
+{
+	gint64 now = 0;
+	unsigned i;
+	int best;
+
+	for (i = 0; i < m->n && !now; i++)
+		if (m->paths[i].avoid_until_us)
+			now = g_get_monotonic_time();
+	best = mpath_pick_among(m, false, now);
+	return best >= 0 ? best : mpath_pick_among(m, true, now);
 }
 
 /* A path is up: send what waited for one, in its order. */
@@ -188,8 +215,24 @@ static void mpath_failover(void *opaque, struct isa_session *s, GList *tasks)
 	GList *l, *next;
 
 	isa_session_get_info(s, &si);
-	g_message("path to %s lost: %u commands sent again on the other paths", si.portal,
-		  g_list_length(tasks));
+	if (session_live(s)) {
+		/* Logged in, and its port refused these: standby or unavailable. */
+		for (unsigned i = 0; i < m->n; i++) {
+			struct mpath_path *p = &m->paths[i];
+
+			if (p->s != s)
+				continue;
+			if (p->avoid_until_us < g_get_monotonic_time())
+				g_message("path %u to %s: its target port refused %u commands "
+					  "(standby or unavailable); other paths first for %d s",
+					  i + 1, si.portal, g_list_length(tasks),
+					  (int)(MPATH_AVOID_US / G_USEC_PER_SEC));
+			p->avoid_until_us = g_get_monotonic_time() + MPATH_AVOID_US;
+		}
+	} else {
+		g_message("path to %s lost: %u commands sent again on the other paths", si.portal,
+			  g_list_length(tasks));
+	}
 	for (l = tasks; l; l = next) {
 		next = l->next;
 		l->next = NULL;

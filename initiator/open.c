@@ -138,6 +138,7 @@ static struct isa_session *session_new(const struct isa_options *o, const char *
 		epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->timerfd, &ev);
 	}
 	g_queue_init(&s->deferred);
+	g_queue_init(&s->refused);
 	s->tasks = g_hash_table_new(g_direct_hash, g_direct_equal);
 	g_queue_init(&s->pending);
 	g_queue_init(&s->completed);

@@ -106,7 +106,7 @@ bool session_live(const struct isa_session *s)
 
 unsigned session_outstanding(const struct isa_session *s)
 {
-	return g_hash_table_size(s->tasks) + s->pending.length;
+	return g_hash_table_size(s->tasks) + s->pending.length + s->refused.length;
 }
 
 unsigned isa_session_outstanding(const struct isa_session *s)
@@ -420,6 +420,8 @@ void session_fail_all(struct isa_session *s)
 	}
 	while ((l = g_queue_pop_head_link(&s->pending)))
 		task_finish(s, l->data, -ENOTCONN, why);
+	while ((l = g_queue_pop_head_link(&s->refused)))
+		task_finish(s, l->data, -ENOTCONN, why);
 }
 
 struct deferred {
@@ -527,6 +529,47 @@ static void session_ua_notify(struct isa_session *s, uint32_t lun, const struct 
 	}
 }
 
+/* The commands this path's port refused go to the owner, outside the upcall. */
+static void session_hand_back_refused(void *opaque)
+{
+	struct isa_session *s = opaque;
+	GList *tasks = NULL, *l;
+
+	while ((l = g_queue_pop_tail_link(&s->refused)))
+		tasks = g_list_concat(l, tasks);
+	if (!tasks)
+		return;
+	if (s->failover_fn) {
+		s->failover_fn(s->failover_opaque, s, tasks);
+		return;
+	}
+	/* Out of failover mode since: this path it is. */
+	while (tasks) {
+		l = tasks;
+		tasks = g_list_remove_link(tasks, l);
+		session_task_resend(s, l->data, false);
+	}
+}
+
+/*
+ * One path of several, whose target port is in standby or unavailable
+ * (ALUA, SPC-4 5.16): the command did not execute; another path may take
+ * it, and the owner hears that this one refused it.
+ */
+static void session_task_refused(struct isa_session *s, struct isa_task *t)
+{
+	if (t->in_flight) {
+		g_hash_table_remove(s->tasks, GUINT_TO_POINTER(t->dm.itt));
+		t->in_flight = false;
+	}
+	if (s->conn)
+		s->dm->forget_task(s->conn, &t->dm);
+	t->sense_len = 0;
+	if (!s->refused.length)
+		session_defer(s, session_hand_back_refused, s);
+	g_queue_push_tail_link(&s->refused, &t->link);
+}
+
 /* Turn status and sense into the task's result; retry what may be retried. */
 static void task_complete_status(struct isa_session *s, struct isa_task *t, uint8_t status)
 {
@@ -544,6 +587,13 @@ static void task_complete_status(struct isa_session *s, struct isa_task *t, uint
 			session_ua_notify(s, iscsi_decode_lun(t->dm.lun), &sense);
 			if (t->retries < SESSION_MAX_RETRIES)
 				goto retry;
+		} else if (s->failover_fn && sense.key == SCSI_SENSE_NOT_READY &&
+			   sense.asc == 0x04 && (sense.ascq == 0x0b || sense.ascq == 0x0c) &&
+			   t->retries < SESSION_MAX_RETRIES) {
+			t->retries++;
+			s->stats.retries++;
+			session_task_refused(s, t);
+			return;
 		} else if (scsi_sense_is_retryable(&sense) && sense.key == SCSI_SENSE_NOT_READY) {
 			if (t->retries < SESSION_NOT_READY_RETRIES) {
 				t->not_before_us = g_get_monotonic_time() + not_ready_delay_us(t);
@@ -1058,6 +1108,8 @@ static bool task_take_back(struct isa_session *s, struct isa_task *t)
 		return true;
 	} else if (g_queue_link_index(&s->pending, &t->link) >= 0) {
 		g_queue_unlink(&s->pending, &t->link);
+	} else if (g_queue_link_index(&s->refused, &t->link) >= 0) {
+		g_queue_unlink(&s->refused, &t->link);
 	}
 	if (s->conn)
 		s->dm->forget_task(s->conn, &t->dm);

@@ -191,6 +191,8 @@ struct isa_session {
 	gint64 timer_due_us;
 	int defer_fd;
 	GQueue deferred;
+	/* Failover mode: commands this path's port refused (standby), for the owner. */
+	GQueue refused;
 	uint32_t dm_events;
 	char *error;
 

@@ -1472,6 +1472,78 @@ START_TEST(mpath_spread_and_failover)
 }
 END_TEST
 
+/* CHECK CONDITION for @itt: NOT READY, ASC 04h with @ascq (fixed sense). */
+static void target_not_ready(struct dm_conn *c, uint32_t itt, uint8_t ascq)
+{
+	uint8_t data[2 + 18] = {0, 18, 0x70, 0, SCSI_SENSE_NOT_READY};
+	struct fake_event *e = target_status(c, itt, SCSI_STATUS_CHECK_CONDITION);
+
+	data[2 + 7] = 10;
+	data[2 + 12] = 0x04;
+	data[2 + 13] = ascq;
+	iscsi_set_dlength(((struct iscsi_scsi_rsp *)e->bhs)->dlength, sizeof(data));
+	e->data = g_byte_array_new();
+	g_byte_array_append(e->data, data, sizeof(data));
+}
+
+/*
+ * ALUA without REPORT TARGET PORT GROUPS: the first path's port answers
+ * NOT READY, target port in standby state. The command goes to the second
+ * path at once and succeeds there; new commands pass the first path over
+ * while the second is up. Without another path (the second lost), the
+ * first takes commands again.
+ */
+START_TEST(mpath_standby_path_passed_over)
+{
+	struct isa_session *a = session_fake(), *b = session_fake();
+	struct dm_conn *ca = a->conn, *cb = b->conn;
+	struct outcome o[6];
+	struct mpath *m;
+	guint i;
+
+	log_in(a);
+	log_in(b);
+	m = mpath_new(a, 120);
+	mpath_add(m, b);
+	msubmit(m, 0, &o[0]);
+	msubmit(m, 1, &o[1]);
+	ck_assert_uint_eq(ca->cmds->len, 1);
+	ck_assert_uint_eq(cb->cmds->len, 1);
+	target_not_ready(ca, cmd_at(ca, 0)->itt, 0x0b);
+	mpump(m);
+	ck_assert(!o[0].done);
+	ck_assert_str_eq(isa_session_state_name(a), "logged-in");
+	ck_assert_uint_eq(session_outstanding(a), 0);
+	ck_assert_uint_eq(cb->cmds->len, 2);
+	ck_assert_uint_eq(cmd_tag(cmd_at(cb, 1)), 0);
+	/* Least-outstanding would pick the idle first path: it is passed over. */
+	for (i = 2; i < 4; i++)
+		msubmit(m, i, &o[i]);
+	ck_assert_uint_eq(ca->cmds->len, 1);
+	ck_assert_uint_eq(cb->cmds->len, 4);
+	answer_all(cb, 0);
+	mpump(m);
+	for (i = 0; i < 4; i++) {
+		ck_assert(o[i].done);
+		ck_assert_int_eq(o[i].result, 0);
+	}
+	/* The second path lost for good: the first serves again. */
+	cb->refuse = true;
+	served_a_while(b);
+	target_drop(cb, "connection reset by peer");
+	mpump(m);
+	msubmit(m, 4, &o[4]);
+	ck_assert_uint_eq(ca->cmds->len, 2);
+	target_good(ca, cmd_at(ca, 1)->itt);
+	mpump(m);
+	ck_assert(o[4].done);
+	ck_assert_int_eq(o[4].result, 0);
+	mpath_free(m);
+	session_fake_free(a);
+	session_fake_free(b);
+}
+END_TEST
+
 /*
  * No path up: a command waits in the multipath layer and goes out once a
  * path has logged in again. With a replacement timeout of 0, every path
@@ -1562,6 +1634,7 @@ int main(void)
 	tcase_add_test(tc, failover_hands_back);
 	tcase_add_test(tc, mpath_spread_and_failover);
 	tcase_add_test(tc, mpath_held_then_failed);
+	tcase_add_test(tc, mpath_standby_path_passed_over);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
