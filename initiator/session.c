@@ -275,7 +275,8 @@ void session_task_fail(struct isa_session *s, struct isa_task *t, int result, co
 	task_finish(s, t, result, msg);
 }
 
-void session_task_resend(struct isa_session *s, struct isa_task *t, bool first)
+/* @t did not execute: off the wire and out of the task table, to go again. */
+static void task_unsend(struct isa_session *s, struct isa_task *t)
 {
 	if (t->in_flight) {
 		g_hash_table_remove(s->tasks, GUINT_TO_POINTER(t->dm.itt));
@@ -284,6 +285,11 @@ void session_task_resend(struct isa_session *s, struct isa_task *t, bool first)
 	if (s->conn)
 		s->dm->forget_task(s->conn, &t->dm);
 	t->sense_len = 0;
+}
+
+void session_task_resend(struct isa_session *s, struct isa_task *t, bool first)
+{
+	task_unsend(s, t);
 	if (first)
 		g_queue_push_head_link(&s->pending, &t->link);
 	else
@@ -558,13 +564,7 @@ static void session_hand_back_refused(void *opaque)
  */
 static void session_task_refused(struct isa_session *s, struct isa_task *t)
 {
-	if (t->in_flight) {
-		g_hash_table_remove(s->tasks, GUINT_TO_POINTER(t->dm.itt));
-		t->in_flight = false;
-	}
-	if (s->conn)
-		s->dm->forget_task(s->conn, &t->dm);
-	t->sense_len = 0;
+	task_unsend(s, t);
 	if (!s->refused.length)
 		session_defer(s, session_hand_back_refused, s);
 	g_queue_push_tail_link(&s->refused, &t->link);

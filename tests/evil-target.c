@@ -789,14 +789,21 @@ static int send_scsi_rsp(struct target *t, uint32_t itt, uint8_t status, const u
 	return send_pdu(t, &r, data, 2 + sense_len);
 }
 
-/* CHECK CONDITION with fixed-format sense: ILLEGAL REQUEST and @asc. */
-static int send_illegal(struct target *t, uint32_t itt, uint8_t asc)
+/* CHECK CONDITION with fixed-format sense: @key, @asc and @ascq. */
+static int send_sense(struct target *t, uint32_t itt, uint8_t key, uint8_t asc, uint8_t ascq)
 {
-	uint8_t sense[18] = {0x70, 0, SENSE_ILLEGAL_REQUEST};
+	uint8_t sense[18] = {0x70, 0, key};
 
 	sense[7] = 10;
 	sense[12] = asc;
+	sense[13] = ascq;
 	return send_scsi_rsp(t, itt, SCSI_CHECK_CONDITION, sense, sizeof(sense));
+}
+
+/* ILLEGAL REQUEST and @asc. */
+static int send_illegal(struct target *t, uint32_t itt, uint8_t asc)
+{
+	return send_sense(t, itt, SENSE_ILLEGAL_REQUEST, asc, 0);
 }
 
 /* --- iSER: SCSI data moved by RDMA --- */
@@ -1193,26 +1200,16 @@ static int scsi_write_same(struct target *t, const struct pdu *cmd, const uint8_
 	return send_scsi_rsp(t, pdu_itt(cmd), SCSI_GOOD, NULL, 0);
 }
 
-/* CHECK CONDITION, NOT READY: ASYMMETRIC ACCESS STATE TRANSITION. */
+/* NOT READY: ASYMMETRIC ACCESS STATE TRANSITION. */
 static int send_not_ready(struct target *t, uint32_t itt)
 {
-	uint8_t sense[18] = {0x70, 0, 0x02};
-
-	sense[7] = 10;
-	sense[12] = 0x04;
-	sense[13] = 0x0a;
-	return send_scsi_rsp(t, itt, SCSI_CHECK_CONDITION, sense, sizeof(sense));
+	return send_sense(t, itt, 0x02, 0x04, 0x0a);
 }
 
-/* CHECK CONDITION, UNIT ATTENTION: CAPACITY DATA HAS CHANGED. */
+/* UNIT ATTENTION: CAPACITY DATA HAS CHANGED. */
 static int send_capacity_changed(struct target *t, uint32_t itt)
 {
-	uint8_t sense[18] = {0x70, 0, 0x06};
-
-	sense[7] = 10;
-	sense[12] = 0x2a;
-	sense[13] = 0x09;
-	return send_scsi_rsp(t, itt, SCSI_CHECK_CONDITION, sense, sizeof(sense));
+	return send_sense(t, itt, 0x06, 0x2a, 0x09);
 }
 
 /* Decode READ/WRITE (10) and (16); false for any other CDB. */
