@@ -432,8 +432,10 @@ static void sample_iops(struct attachment *a)
 	a->sample_us[a->samples % IOPS_WINDOW] = now;
 	a->sample_cmds[a->samples % IOPS_WINDOW] = st.commands;
 	for (unsigned i = 0; i < MIN(isa_lun_path_count(a->l), IOPS_PATHS); i++) {
-		isa_session_get_stats(isa_lun_path(a->l, i), &st);
-		a->sample_path_cmds[a->samples % IOPS_WINDOW][i] = st.commands;
+		struct isa_path_status ps;
+
+		isa_lun_path_status(a->l, i, &ps);
+		a->sample_path_cmds[a->samples % IOPS_WINDOW][i] = ps.stats.commands;
 	}
 	a->samples++;
 }
@@ -462,21 +464,19 @@ static void append_paths(GString *out, const struct attachment *a)
 
 	g_string_append_printf(out, "paths=%u\n", n);
 	for (i = 0; i < n; i++) {
-		struct isa_session *s = isa_lun_path(a->l, i);
-		struct isa_session_info si;
-		struct isa_stats st;
+		struct isa_path_status ps;
+		const struct isa_stats *st = &ps.stats;
 
-		isa_session_get_info(s, &si);
-		isa_session_get_stats(s, &st);
+		isa_lun_path_status(a->l, i, &ps);
 		g_string_append_printf(
 		    out,
 		    "path%u_portal=%s\npath%u_state=%s\npath%u_outstanding=%u\n"
 		    "path%u_commands=%" PRIu64 "\npath%u_bytes_read=%" PRIu64
 		    "\npath%u_bytes_written=%" PRIu64 "\npath%u_reconnects=%" PRIu64
 		    "\npath%u_connections_lost=%" PRIu64 "\npath%u_iops=%.0f\n",
-		    i, si.portal, i, isa_session_state_name(s), i, isa_session_outstanding(s), i,
-		    st.commands, i, st.bytes_read, i, st.bytes_written, i, st.reconnects, i,
-		    st.connections_lost, i, i < IOPS_PATHS ? iops_of(a, (int)i) : 0);
+		    i, ps.portal, i, ps.state, i, ps.outstanding, i, st->commands, i,
+		    st->bytes_read, i, st->bytes_written, i, st->reconnects, i,
+		    st->connections_lost, i, i < IOPS_PATHS ? iops_of(a, (int)i) : 0);
 	}
 }
 

@@ -367,6 +367,10 @@ void isa_lun_on_resize(struct isa_lun *l, isa_resize_fn fn, void *opaque);
  * request then completes with -ENOTCONN. Payload buffers come from the
  * first session (isa_buf_alloc()) whatever the path: so over TCP only.
  * With one path, the isa_lun_* loop calls below are those of its session.
+ * With more, the first path is served by the thread that calls them and
+ * every further path by an I/O thread of its own, started when it is
+ * added (set ISER_ATTACH_PATH_THREADS=0 to serve every path from the
+ * caller's thread); every callback still runs on the caller's thread.
  */
 enum isa_path_policy {
 	ISA_PATH_LEAST_OUTSTANDING = 0, /* the live path with the fewest commands held */
@@ -387,6 +391,27 @@ unsigned isa_lun_path_count(const struct isa_lun *l);
 struct isa_session *isa_lun_path(const struct isa_lun *l, unsigned i);
 /* Commands a session holds: sent and unanswered, or waiting to be sent. */
 unsigned isa_session_outstanding(const struct isa_session *s);
+
+/**
+ * struct isa_path_status - one path of a LUN, as it is now.
+ * @portal, @transport: where and how it goes (valid while the LUN is open)
+ * @state: its session's state (isa_session_state_name())
+ * @outstanding: commands its session holds
+ * @stats: its session's counters
+ */
+struct isa_path_status {
+	const char *portal;
+	const char *transport;
+	const char *state;
+	unsigned outstanding;
+	struct isa_stats stats;
+};
+/*
+ * Path @i of @l. Paths after the first may run on I/O threads of their
+ * own: read them with this, not with isa_session_* calls on
+ * isa_lun_path(), while the LUN is open.
+ */
+void isa_lun_path_status(const struct isa_lun *l, unsigned i, struct isa_path_status *ps);
 
 /* The isa_session_* loop calls, over every path of @l. */
 int isa_lun_get_fd(struct isa_lun *l);

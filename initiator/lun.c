@@ -109,7 +109,7 @@ static void req_maybe_finish(struct lun_req *r)
 		req_add(r, cdb, (uint8_t)cl, false, NULL, 0);
 		return;
 	}
-	/* With several paths each part counts on the path it took (req_part_done). */
+	/* With several paths each part counts on the path it took (req_add). */
 	if (!r->err && r->bytes && !r->l->mp)
 		session_count_io(r->l->s, r->read, r->bytes);
 	r->l->outstanding--;
@@ -174,8 +174,6 @@ static void req_part_done(struct isa_task *t)
 		r->err = -EIO;
 		snprintf(r->msg, sizeof(r->msg), "target returned %u bytes less than asked",
 			 t->residual);
-	} else if (!t->result && r->bytes && r->l->mp) {
-		session_count_io(t->s, t->read, t->edtl);
 	}
 	session_task_free(t);
 	r->parts--;
@@ -217,6 +215,8 @@ static void req_add(struct lun_req *r, const uint8_t *cdb, uint8_t cdb_len, bool
 	struct isa_task *t = session_task_new(r->l->s, r->l->info.lun, cdb, cdb_len, read, buf, len,
 					      req_part_done, r);
 
+	/* With several paths each part counts on the path it took. */
+	t->count_io = r->bytes && r->l->mp;
 	r->parts++;
 	lun_submit(r->l, t);
 }
@@ -296,7 +296,7 @@ int isa_write(struct isa_lun *l, uint64_t offset, uint32_t len, const void *buf,
  */
 int isa_flush(struct isa_lun *l, isa_done_fn done, void *opaque)
 {
-	struct isa_session *live[MPATH_MAX_PATHS];
+	unsigned live[MPATH_MAX_PATHS];
 	uint8_t cdb[16];
 	size_t cl = scsi_cdb_sync_cache16(cdb, 0, 0);
 	struct lun_req *r;
@@ -310,12 +310,11 @@ int isa_flush(struct isa_lun *l, isa_done_fn done, void *opaque)
 		req_add(r, cdb, cl, false, NULL, 0);
 	} else {
 		for (i = 0; i < n; i++) {
-			struct isa_task *t =
-			    session_task_new(live[i], l->info.lun, cdb, (uint8_t)cl, false, NULL, 0,
-					     req_part_done, r);
+			struct isa_task *t = session_task_new(l->s, l->info.lun, cdb, (uint8_t)cl,
+							      false, NULL, 0, req_part_done, r);
 
 			r->parts++;
-			session_task_submit(live[i], t);
+			mpath_submit_to(l->mp, live[i], t);
 		}
 	}
 	req_submitted(r);
@@ -990,13 +989,7 @@ void isa_lun_close(struct isa_lun *l)
 	/* Requests that never completed still point here: keep it rather than corrupt. */
 	if (l->outstanding)
 		return;
-	if (l->mp) {
-		unsigned i;
-
-		for (i = 1; i < mpath_count(l->mp); i++)
-			session_unwatch_ua(mpath_path(l->mp, i), l);
-		mpath_free(l->mp);
-	}
+	mpath_free(l->mp);
 	session_unwatch_ua(l->s, l);
 	if (l->zero_block)
 		isa_buf_free(l->s, l->zero_block, l->info.block_size);
@@ -1090,10 +1083,12 @@ int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 		return -1;
 	}
 	isa_lun_close(other);
-	if (!l->mp)
+	if (!l->mp) {
 		l->mp = mpath_new(l->s, l->s->replacement_timeout_s);
+		mpath_set_threaded(l->mp, g_strcmp0(g_getenv("ISER_ATTACH_PATH_THREADS"), "0"));
+		mpath_on_ua(l->mp, lun_unit_attention, l);
+	}
 	mpath_add(l->mp, s);
-	session_watch_ua(s, lun_unit_attention, l);
 	g_message("path %u at %s to LUN %u (%s) added", n + 1, si.portal, l->info.lun, l->info.id);
 	return 0;
 }
@@ -1107,6 +1102,25 @@ void isa_lun_set_path_policy(struct isa_lun *l, enum isa_path_policy policy)
 unsigned isa_lun_path_count(const struct isa_lun *l)
 {
 	return l->mp ? mpath_count(l->mp) : 1;
+}
+
+void isa_lun_path_status(const struct isa_lun *l, unsigned i, struct isa_path_status *ps)
+{
+	struct isa_session_info si;
+
+	if (l->mp) {
+		mpath_path_status(l->mp, i, ps);
+		return;
+	}
+	memset(ps, 0, sizeof(*ps));
+	if (i)
+		return;
+	isa_session_get_info(l->s, &si);
+	ps->portal = si.portal;
+	ps->transport = si.transport;
+	ps->state = isa_session_state_name(l->s);
+	ps->outstanding = session_outstanding(l->s);
+	isa_session_get_stats(l->s, &ps->stats);
 }
 
 struct isa_session *isa_lun_path(const struct isa_lun *l, unsigned i)

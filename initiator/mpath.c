@@ -15,6 +15,26 @@
  * One fd for all paths: an epoll set holding each session's own set, so
  * that the owner's loop is the one it has for a single session.
  *
+ * Threads (mpath_set_threaded, what the LUN layer asks for): path 1 is
+ * served by the owner's thread, with the front ends, and every further
+ * path by an I/O thread of its own, the only thread that touches its
+ * session while it runs. The owner's thread keeps the policy, the held
+ * queue and every callback of the LUN layer; the two meet in queues under
+ * m->lock, each with an eventfd written when the queue turns non-empty:
+ *
+ *   owner -> path   p->inbox: commands to send (t->done swapped for
+ *                   path_task_done, the owner's in t->relay_done); an
+ *                   abandon; stop
+ *   path -> owner   m->done: those commands, complete; m->events: commands
+ *                   handed back (path lost, port refused), UNIT ATTENTIONs,
+ *                   a change of the path's state (p->live)
+ *
+ * The path thread holds p->lock while it works on its session, so that
+ * the owner can read the session's counters and state under it. What the
+ * owner decides from (p->live, p->queued) it reads without waiting: a
+ * command that reaches a path gone down meanwhile is handed back by the
+ * path thread like those of a lost connection.
+ *
  * A path whose target port answers a command NOT READY, standby or
  * unavailable (ALUA, SPC-4 5.16: 04/0B, 04/0C) hands that command back
  * too, logged in as it is: it goes to another path, and the refusing path
@@ -23,24 +43,72 @@
  * read yet.)
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "initiator/mpath.h"
 
+struct mpath;
+
 /**
  * struct mpath_path - one path.
  * @s: its session
+ * @m: the set it belongs to
+ * @index: its place in it
+ * @portal: where it goes, for log lines (a copy: the session may be
+ *	    another thread's)
  * @down_us: since when it has not been in full feature phase; 0 while it is
  * @avoid_until_us: its target port refused a command (standby, unavailable):
  *		    other paths first until then
+ *
+ * With a thread of its own (@thread not NULL):
+ * @live: 1 while its session is in full feature phase, as the path
+ *	  thread last saw it (atomic)
+ * @queued: commands given to it and not back yet (owner's thread)
+ * @lock: held by the path thread while it works on @s
+ * @wake: eventfd, written when @inbox, @abandon or @stop are set
+ * @epfd: what the path thread waits on: @s's set and @wake
+ * @inbox, @abandon, @stop: for the path thread, under m->lock
+ * @out: its commands complete this turn, handed over at its end
  */
 struct mpath_path {
 	struct isa_session *s;
+	struct mpath *m;
+	unsigned index;
+	char *portal;
 	gint64 down_us;
 	gint64 avoid_until_us;
+
+	GThread *thread;
+	gint live;
+	unsigned queued;
+	pthread_mutex_t lock;
+	int wake;
+	int epfd;
+	GQueue inbox;
+	char *abandon;
+	bool stop;
+	GQueue out;
+};
+
+/**
+ * struct mpath_event - what a path thread tells the owner's thread.
+ * @tasks: commands handed back (t->link list), or NULL
+ * @refused: handed back by a logged-in path whose port refused them
+ * @ua: a UNIT ATTENTION (@lun, @asc, @ascq), when @tasks is NULL
+ */
+struct mpath_event {
+	GList link;
+	struct mpath_path *p;
+	GList *tasks;
+	bool refused;
+	bool ua;
+	uint32_t lun;
+	uint8_t asc, ascq;
 };
 
 /* How long a path whose port refused a command (standby) is passed over. */
@@ -51,6 +119,12 @@ struct mpath_path {
  * @held: commands waiting for a path to come up (their t->link)
  * @next: where round-robin, and the tie-break of least-outstanding, start
  * @timeout_us: how long every path may be down before the LUN fails
+ * @threaded: paths after the first get an I/O thread each
+ * @lock: guards @done, @events and every path's inbox
+ * @wake: eventfd in @epfd, written when @done or @events turn non-empty
+ * @done: commands complete on path threads (t->link), for the owner
+ * @events: struct mpath_event, in the order they happened
+ * @ua_fn, @ua_opaque: who hears of UNIT ATTENTIONs on paths after the first
  */
 struct mpath {
 	struct mpath_path paths[MPATH_MAX_PATHS];
@@ -62,47 +136,280 @@ struct mpath {
 	gint64 timeout_us;
 	bool failed;
 	char *error;
+
+	bool threaded;
+	pthread_mutex_t lock;
+	int wake;
+	GQueue done;
+	GQueue events;
+	session_ua_fn ua_fn;
+	void *ua_opaque;
 };
 
 static void mpath_failover(void *opaque, struct isa_session *s, GList *tasks);
+static void mpath_ua_seen(void *opaque, uint32_t lun, uint8_t asc, uint8_t ascq);
+
+static void wake_fd(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		g_debug("eventfd write: %s", g_strerror(errno));
+}
+
+static void drain_fd(int fd)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		g_debug("eventfd read: %s", g_strerror(errno));
+}
+
+static bool path_threaded(const struct mpath_path *p)
+{
+	return p->thread != NULL;
+}
+
+static bool path_live(const struct mpath_path *p)
+{
+	return path_threaded(p) ? g_atomic_int_get(&p->live) != 0 : session_live(p->s);
+}
+
+/* Commands the path holds: those given to its thread count until they are back. */
+static unsigned path_load(const struct mpath_path *p)
+{
+	return path_threaded(p) ? p->queued : session_outstanding(p->s);
+}
 
 struct mpath *mpath_new(struct isa_session *first, uint32_t replacement_timeout_s)
 {
 	struct mpath *m = g_new0(struct mpath, 1);
+	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = MPATH_MAX_PATHS};
 
 	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	m->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (m->wake < 0 || epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->wake, &ev) < 0)
+		g_warning("multipath: no eventfd for the path threads: %s", g_strerror(errno));
 	m->timeout_us = (gint64)replacement_timeout_s * G_USEC_PER_SEC;
+	pthread_mutex_init(&m->lock, NULL);
 	g_queue_init(&m->held);
+	g_queue_init(&m->done);
+	g_queue_init(&m->events);
 	mpath_add(m, first);
 	return m;
 }
 
+static void path_stop(struct mpath_path *p)
+{
+	struct mpath *m = p->m;
+
+	if (!path_threaded(p))
+		return;
+	pthread_mutex_lock(&m->lock);
+	p->stop = true;
+	pthread_mutex_unlock(&m->lock);
+	wake_fd(p->wake);
+	g_thread_join(p->thread);
+	p->thread = NULL;
+	close(p->wake);
+	close(p->epfd);
+	pthread_mutex_destroy(&p->lock);
+	g_free(p->abandon);
+}
+
 void mpath_free(struct mpath *m)
 {
+	GList *l;
 	unsigned i;
 
 	if (!m)
 		return;
 	for (i = 0; i < m->n; i++)
+		path_stop(&m->paths[i]);
+	for (i = 0; i < m->n; i++) {
 		session_set_failover(m->paths[i].s, NULL, NULL);
+		session_unwatch_ua(m->paths[i].s, &m->paths[i]);
+		g_free(m->paths[i].portal);
+	}
+	/* Nothing is outstanding when the LUN closes: what is left is news only. */
+	while ((l = g_queue_pop_head_link(&m->events))) {
+		struct mpath_event *e = l->data;
+
+		g_list_free(e->tasks);
+		g_free(e);
+	}
 	if (m->epfd >= 0)
 		close(m->epfd);
+	if (m->wake >= 0)
+		close(m->wake);
+	pthread_mutex_destroy(&m->lock);
 	g_free(m->error);
 	g_free(m);
 }
 
-void mpath_add(struct mpath *m, struct isa_session *s)
+void mpath_set_threaded(struct mpath *m, bool on)
+{
+	g_return_if_fail(m->n <= 1);
+	m->threaded = on;
+}
+
+void mpath_on_ua(struct mpath *m, session_ua_fn fn, void *opaque)
+{
+	m->ua_fn = fn;
+	m->ua_opaque = opaque;
+}
+
+/* Hand what the path thread completed this turn to the owner, at once. */
+static void path_hand_over(struct mpath_path *p)
+{
+	struct mpath *m = p->m;
+	bool was_empty;
+
+	if (!p->out.length)
+		return;
+	pthread_mutex_lock(&m->lock);
+	was_empty = !m->done.length && !m->events.length;
+	while (p->out.length)
+		g_queue_push_tail_link(&m->done, g_queue_pop_head_link(&p->out));
+	pthread_mutex_unlock(&m->lock);
+	if (was_empty)
+		wake_fd(m->wake);
+}
+
+static void post_event(struct mpath *m, struct mpath_event *e)
+{
+	bool was_empty;
+
+	e->link.data = e;
+	pthread_mutex_lock(&m->lock);
+	was_empty = !m->done.length && !m->events.length;
+	g_queue_push_tail_link(&m->events, &e->link);
+	pthread_mutex_unlock(&m->lock);
+	if (was_empty)
+		wake_fd(m->wake);
+}
+
+/* On the path thread: a command given to it is complete. */
+static void path_task_done(struct isa_task *t)
+{
+	struct mpath_path *p = t->relay;
+
+	g_queue_push_tail_link(&p->out, &t->link);
+}
+
+/* On the path thread: commands that reached the path while it was down go back. */
+static void path_hand_back(struct mpath_path *p, GQueue *q)
+{
+	struct mpath_event *e;
+	GList *tasks = NULL, *l;
+
+	while ((l = g_queue_pop_tail_link(q)))
+		tasks = g_list_concat(l, tasks);
+	e = g_new0(struct mpath_event, 1);
+	e->p = p;
+	e->tasks = tasks;
+	post_event(p->m, e);
+}
+
+/*
+ * A path's I/O thread: what the owner gave it, sent; its session served;
+ * what completed, handed over; then wait for the connection, the
+ * session's timer or the owner.
+ */
+static gpointer path_thread(gpointer data)
+{
+	struct mpath_path *p = data;
+	struct mpath *m = p->m;
+
+	for (;;) {
+		struct epoll_event ev[2];
+		GQueue in;
+		char *why;
+		bool stop, live;
+		GList *l;
+
+		drain_fd(p->wake);
+		pthread_mutex_lock(&m->lock);
+		in = p->inbox;
+		g_queue_init(&p->inbox);
+		why = p->abandon;
+		p->abandon = NULL;
+		stop = p->stop;
+		pthread_mutex_unlock(&m->lock);
+		if (stop) {
+			/* The owner stops a path only with nothing outstanding. */
+			g_warn_if_fail(!in.length);
+			g_free(why);
+			break;
+		}
+		pthread_mutex_lock(&p->lock);
+		if (why) {
+			isa_session_abandon(p->s, why);
+			g_free(why);
+		}
+		isa_session_cork(p->s, true);
+		if (in.length && !session_live(p->s) && !session_failed(p->s))
+			path_hand_back(p, &in);
+		while ((l = g_queue_pop_head_link(&in)))
+			session_task_submit(p->s, l->data);
+		isa_session_service(p->s);
+		isa_session_cork(p->s, false);
+		live = session_live(p->s);
+		pthread_mutex_unlock(&p->lock);
+		path_hand_over(p);
+		if (live != (g_atomic_int_get(&p->live) != 0)) {
+			g_atomic_int_set(&p->live, live);
+			wake_fd(m->wake);
+		}
+		if (epoll_wait(p->epfd, ev, G_N_ELEMENTS(ev), -1) < 0 && errno != EINTR)
+			g_warning("path %u: epoll_wait: %s", p->index + 1, g_strerror(errno));
+	}
+	return NULL;
+}
+
+static void path_start(struct mpath_path *p)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
+	g_autofree char *name = g_strdup_printf("path-%u", p->index + 1);
+
+	pthread_mutex_init(&p->lock, NULL);
+	g_queue_init(&p->inbox);
+	g_queue_init(&p->out);
+	p->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	p->epfd = epoll_create1(EPOLL_CLOEXEC);
+	ev.data.u32 = 0;
+	epoll_ctl(p->epfd, EPOLL_CTL_ADD, isa_session_get_fd(p->s), &ev);
+	ev.data.u32 = 1;
+	epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wake, &ev);
+	p->live = session_live(p->s);
+	p->thread = g_thread_new(name, path_thread, p);
+}
+
+void mpath_add(struct mpath *m, struct isa_session *s)
+{
+	struct mpath_path *p = &m->paths[m->n];
+	struct isa_session_info si;
 
 	g_return_if_fail(m->n < MPATH_MAX_PATHS);
-	ev.data.u32 = m->n;
-	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, isa_session_get_fd(s), &ev) < 0)
-		g_warning("multipath: cannot watch path %u: %s", m->n + 1, g_strerror(errno));
-	m->paths[m->n].s = s;
-	m->paths[m->n].down_us = session_live(s) ? 0 : g_get_monotonic_time();
-	m->n++;
+	isa_session_get_info(s, &si);
+	p->s = s;
+	p->m = m;
+	p->index = m->n;
+	p->portal = g_strdup(si.portal);
+	p->down_us = session_live(s) ? 0 : g_get_monotonic_time();
 	session_set_failover(s, mpath_failover, m);
+	if (m->n)
+		session_watch_ua(s, mpath_ua_seen, p);
+	if (m->threaded && m->n) {
+		path_start(p);
+	} else {
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = m->n};
+
+		if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, isa_session_get_fd(s), &ev) < 0)
+			g_warning("multipath: cannot watch path %u: %s", m->n + 1,
+				  g_strerror(errno));
+	}
+	m->n++;
 }
 
 void mpath_set_policy(struct mpath *m, enum isa_path_policy policy)
@@ -120,13 +427,13 @@ struct isa_session *mpath_path(const struct mpath *m, unsigned i)
 	return i < m->n ? m->paths[i].s : NULL;
 }
 
-unsigned mpath_live(const struct mpath *m, struct isa_session **out, unsigned max)
+unsigned mpath_live(const struct mpath *m, unsigned *out, unsigned max)
 {
 	unsigned i, k = 0;
 
 	for (i = 0; i < m->n && k < max; i++)
-		if (session_live(m->paths[i].s))
-			out[k++] = m->paths[i].s;
+		if (path_live(&m->paths[i]))
+			out[k++] = i;
 	return k;
 }
 
@@ -138,16 +445,16 @@ static int mpath_pick_among(struct mpath *m, bool avoided, gint64 now)
 
 	for (i = 0; i < m->n; i++) {
 		unsigned k = (m->next + i) % m->n;
-		struct isa_session *s = m->paths[k].s;
+		const struct mpath_path *p = &m->paths[k];
 		unsigned load;
 
-		if (!session_live(s) || (!avoided && m->paths[k].avoid_until_us > now))
+		if (!path_live(p) || (!avoided && p->avoid_until_us > now))
 			continue;
 		if (m->policy == ISA_PATH_ROUND_ROBIN) {
 			best = (int)k;
 			break;
 		}
-		load = session_outstanding(s);
+		load = path_load(p);
 		if (best < 0 || load < best_load) {
 			best = (int)k;
 			best_load = load;
@@ -184,12 +491,41 @@ static void mpath_release_held(struct mpath *m)
 		mpath_submit(m, l->data);
 }
 
+/* Complete @t with @why on the owner's thread: path 1's session is its. */
+static void mpath_task_fail(struct mpath *m, struct isa_task *t, const char *why)
+{
+	t->s = m->paths[0].s;
+	session_task_fail(t->s, t, -ENOTCONN, why);
+}
+
+void mpath_submit_to(struct mpath *m, unsigned i, struct isa_task *t)
+{
+	struct mpath_path *p = &m->paths[i];
+	bool was_empty;
+
+	t->s = p->s;
+	if (!path_threaded(p)) {
+		session_task_submit(p->s, t);
+		return;
+	}
+	t->relay_done = t->done;
+	t->relay = p;
+	t->done = path_task_done;
+	p->queued++;
+	pthread_mutex_lock(&m->lock);
+	was_empty = !p->inbox.length;
+	g_queue_push_tail_link(&p->inbox, &t->link);
+	pthread_mutex_unlock(&m->lock);
+	if (was_empty)
+		wake_fd(p->wake);
+}
+
 void mpath_submit(struct mpath *m, struct isa_task *t)
 {
 	int i;
 
 	if (m->failed) {
-		session_task_fail(t->s, t, -ENOTCONN, m->error);
+		mpath_task_fail(m, t, m->error);
 		return;
 	}
 	i = mpath_pick(m);
@@ -203,41 +539,131 @@ void mpath_submit(struct mpath *m, struct isa_task *t)
 		mpath_release_held(m);
 		return;
 	}
-	t->s = m->paths[i].s;
-	session_task_submit(t->s, t);
+	mpath_submit_to(m, (unsigned)i, t);
 }
 
-/* A path lost its connection: what it held goes to the others now. */
-static void mpath_failover(void *opaque, struct isa_session *s, GList *tasks)
+/* A task back from a path thread is the owner's again. */
+static void task_back(struct isa_task *t)
 {
-	struct mpath *m = opaque;
-	struct isa_session_info si;
+	struct mpath_path *p = t->relay;
+
+	if (!p)
+		return;
+	t->done = t->relay_done;
+	t->relay_done = NULL;
+	t->relay = NULL;
+	p->queued--;
+}
+
+/*
+ * Commands @p handed back go to the others now: it lost its connection,
+ * or, when @refused, its target port refused them (standby, unavailable).
+ */
+static void mpath_take_back(struct mpath *m, struct mpath_path *p, GList *tasks, bool refused)
+{
 	GList *l, *next;
 
-	isa_session_get_info(s, &si);
-	if (session_live(s)) {
-		/* Logged in, and its port refused these: standby or unavailable. */
-		for (unsigned i = 0; i < m->n; i++) {
-			struct mpath_path *p = &m->paths[i];
-
-			if (p->s != s)
-				continue;
-			if (p->avoid_until_us < g_get_monotonic_time())
-				g_message("path %u to %s: its target port refused %u commands "
-					  "(standby or unavailable); other paths first for %d s",
-					  i + 1, si.portal, g_list_length(tasks),
-					  (int)(MPATH_AVOID_US / G_USEC_PER_SEC));
-			p->avoid_until_us = g_get_monotonic_time() + MPATH_AVOID_US;
-		}
-	} else {
-		g_message("path to %s lost: %u commands sent again on the other paths", si.portal,
+	if (refused) {
+		if (p->avoid_until_us < g_get_monotonic_time())
+			g_message("path %u to %s: its target port refused %u commands "
+				  "(standby or unavailable); other paths first for %d s",
+				  p->index + 1, p->portal, g_list_length(tasks),
+				  (int)(MPATH_AVOID_US / G_USEC_PER_SEC));
+		p->avoid_until_us = g_get_monotonic_time() + MPATH_AVOID_US;
+	} else if (tasks) {
+		g_message("path to %s lost: %u commands sent again on the other paths", p->portal,
 			  g_list_length(tasks));
 	}
 	for (l = tasks; l; l = next) {
 		next = l->next;
 		l->next = NULL;
 		l->prev = NULL;
+		task_back(l->data);
 		mpath_submit(m, l->data);
+	}
+}
+
+static struct mpath_path *path_of(struct mpath *m, const struct isa_session *s)
+{
+	for (unsigned i = 0; i < m->n; i++)
+		if (m->paths[i].s == s)
+			return &m->paths[i];
+	return NULL;
+}
+
+/* A path lost its connection, or its port refused: what it held goes to the others. */
+static void mpath_failover(void *opaque, struct isa_session *s, GList *tasks)
+{
+	struct mpath *m = opaque;
+	struct mpath_path *p = path_of(m, s);
+	/* Logged in, and its port refused these: standby or unavailable. */
+	bool refused = session_live(s);
+
+	g_return_if_fail(p);
+	if (path_threaded(p)) {
+		struct mpath_event *e = g_new0(struct mpath_event, 1);
+
+		e->p = p;
+		e->tasks = tasks;
+		e->refused = refused;
+		post_event(m, e);
+		return;
+	}
+	mpath_take_back(m, p, tasks, refused);
+}
+
+/* A UNIT ATTENTION on a path after the first: the LUN layer hears of it. */
+static void mpath_ua_seen(void *opaque, uint32_t lun, uint8_t asc, uint8_t ascq)
+{
+	struct mpath_path *p = opaque;
+	struct mpath *m = p->m;
+	struct mpath_event *e;
+
+	if (!path_threaded(p)) {
+		if (m->ua_fn)
+			m->ua_fn(m->ua_opaque, lun, asc, ascq);
+		return;
+	}
+	e = g_new0(struct mpath_event, 1);
+	e->p = p;
+	e->ua = true;
+	e->lun = lun;
+	e->asc = asc;
+	e->ascq = ascq;
+	post_event(m, e);
+}
+
+/* On the owner's thread: what the path threads completed and told. */
+static void mpath_take_over(struct mpath *m)
+{
+	GQueue done, events;
+	GList *l;
+
+	if (!m->threaded)
+		return;
+	drain_fd(m->wake);
+	pthread_mutex_lock(&m->lock);
+	done = m->done;
+	events = m->events;
+	g_queue_init(&m->done);
+	g_queue_init(&m->events);
+	pthread_mutex_unlock(&m->lock);
+	while ((l = g_queue_pop_head_link(&events))) {
+		struct mpath_event *e = l->data;
+
+		if (e->ua) {
+			if (m->ua_fn)
+				m->ua_fn(m->ua_opaque, e->lun, e->asc, e->ascq);
+		} else {
+			mpath_take_back(m, e->p, e->tasks, e->refused);
+		}
+		g_free(e);
+	}
+	while ((l = g_queue_pop_head_link(&done))) {
+		struct isa_task *t = l->data;
+
+		task_back(t);
+		t->done(t);
 	}
 }
 
@@ -246,11 +672,23 @@ static void mpath_fail_held(struct mpath *m)
 {
 	GList *l;
 
-	while ((l = g_queue_pop_head_link(&m->held))) {
-		struct isa_task *t = l->data;
+	while ((l = g_queue_pop_head_link(&m->held)))
+		mpath_task_fail(m, l->data, m->error);
+}
 
-		session_task_fail(t->s, t, -ENOTCONN, m->error);
+static void path_abandon(struct mpath_path *p, const char *why)
+{
+	struct mpath *m = p->m;
+
+	if (!path_threaded(p)) {
+		isa_session_abandon(p->s, why);
+		return;
 	}
+	pthread_mutex_lock(&m->lock);
+	g_free(p->abandon);
+	p->abandon = g_strdup(why);
+	pthread_mutex_unlock(&m->lock);
+	wake_fd(p->wake);
 }
 
 static void mpath_end(struct mpath *m, const char *why)
@@ -263,24 +701,37 @@ static void mpath_end(struct mpath *m, const char *why)
 	m->error = g_strdup(why);
 	mpath_fail_held(m);
 	for (i = 0; i < m->n; i++)
-		isa_session_abandon(m->paths[i].s, why);
+		path_abandon(&m->paths[i], why);
+}
+
+/* The session's last error, read under its thread's lock. */
+static char *path_error(struct mpath_path *p)
+{
+	char *e;
+
+	if (path_threaded(p))
+		pthread_mutex_lock(&p->lock);
+	e = g_strdup(p->s->error ? p->s->error : "?");
+	if (path_threaded(p))
+		pthread_mutex_unlock(&p->lock);
+	return e;
 }
 
 /* Every path has been down past the timeout, the first for @down_us. */
 static void mpath_give_up(struct mpath *m, gint64 down_us)
 {
-	const struct mpath_path *last = &m->paths[0];
-	g_autofree char *why = NULL;
+	struct mpath_path *last = &m->paths[0];
+	g_autofree char *why = NULL, *err = NULL;
 	unsigned i;
 
 	/* The path that went down last says why. */
 	for (i = 1; i < m->n; i++)
 		if (m->paths[i].down_us > last->down_us)
 			last = &m->paths[i];
+	err = path_error(last);
 	why = g_strdup_printf("every path has been down for more than %" G_GINT64_FORMAT
 			      " s (the first for %" G_GINT64_FORMAT " s); last error: %s",
-			      m->timeout_us / G_USEC_PER_SEC, down_us / G_USEC_PER_SEC,
-			      last->s->error ? last->s->error : "?");
+			      m->timeout_us / G_USEC_PER_SEC, down_us / G_USEC_PER_SEC, err);
 	g_warning("%s", why);
 	mpath_end(m, why);
 }
@@ -297,22 +748,20 @@ static void mpath_check(struct mpath *m)
 	if (m->failed)
 		return;
 	for (i = 0; i < m->n; i++)
-		up += session_live(m->paths[i].s);
+		up += path_live(&m->paths[i]);
 	for (i = 0; i < m->n; i++) {
 		struct mpath_path *p = &m->paths[i];
-		struct isa_session_info si;
-		bool live = session_live(p->s);
+		bool live = path_live(p);
 
 		if (live == !p->down_us)
 			continue;
-		isa_session_get_info(p->s, &si);
 		if (live) {
 			p->down_us = 0;
-			g_message("path %u to %s rejoined: %u of %u paths up", i + 1, si.portal, up,
+			g_message("path %u to %s rejoined: %u of %u paths up", i + 1, p->portal, up,
 				  m->n);
 		} else {
 			p->down_us = now;
-			g_warning("path %u to %s is down: %u of %u paths up", i + 1, si.portal, up,
+			g_warning("path %u to %s is down: %u of %u paths up", i + 1, p->portal, up,
 				  m->n);
 		}
 	}
@@ -337,16 +786,19 @@ int mpath_get_fd(struct mpath *m)
 static int mpath_turn(struct mpath *m, bool poll_paths)
 {
 	bool ready[MPATH_MAX_PATHS] = {false};
-	struct epoll_event ev[MPATH_MAX_PATHS];
+	struct epoll_event ev[MPATH_MAX_PATHS + 1];
 	unsigned i;
 	int n = 0, k;
 
 	if (poll_paths)
-		n = epoll_wait(m->epfd, ev, (int)m->n, 0);
+		n = epoll_wait(m->epfd, ev, (int)m->n + 1, 0);
 	for (k = 0; k < n; k++)
 		if (ev[k].data.u32 < m->n)
 			ready[ev[k].data.u32] = true;
+	mpath_take_over(m);
 	for (i = 0; i < m->n; i++) {
+		if (path_threaded(&m->paths[i]))
+			continue;
 		if (ready[i])
 			isa_session_service(m->paths[i].s);
 		else
@@ -366,12 +818,14 @@ int mpath_complete(struct mpath *m)
 	return mpath_turn(m, false);
 }
 
+/* Path threads cork their own sessions, each turn. */
 void mpath_cork(struct mpath *m, bool on)
 {
 	unsigned i;
 
 	for (i = 0; i < m->n; i++)
-		isa_session_cork(m->paths[i].s, on);
+		if (!path_threaded(&m->paths[i]))
+			isa_session_cork(m->paths[i].s, on);
 }
 
 int mpath_run(struct mpath *m, const bool *done, int timeout_ms)
@@ -415,7 +869,7 @@ const char *mpath_state_name(const struct mpath *m)
 	if (m->failed)
 		return "failed";
 	for (i = 0; i < m->n; i++)
-		if (session_live(m->paths[i].s))
+		if (path_live(&m->paths[i]))
 			return "logged-in";
 	return "recovering";
 }
@@ -423,6 +877,26 @@ const char *mpath_state_name(const struct mpath *m)
 void mpath_abandon(struct mpath *m, const char *why)
 {
 	mpath_end(m, why);
+}
+
+void mpath_path_status(const struct mpath *m, unsigned i, struct isa_path_status *ps)
+{
+	struct mpath_path *p = (struct mpath_path *)&m->paths[i];
+	struct isa_session_info si;
+
+	memset(ps, 0, sizeof(*ps));
+	if (i >= m->n)
+		return;
+	if (path_threaded(p))
+		pthread_mutex_lock(&p->lock);
+	isa_session_get_info(p->s, &si);
+	ps->portal = p->portal;
+	ps->transport = si.transport;
+	ps->state = isa_session_state_name(p->s);
+	ps->outstanding = session_outstanding(p->s);
+	isa_session_get_stats(p->s, &ps->stats);
+	if (path_threaded(p))
+		pthread_mutex_unlock(&p->lock);
 }
 
 static void add_dir(struct isa_dir_stats *to, const struct isa_dir_stats *from)
@@ -441,21 +915,22 @@ void mpath_get_stats(const struct mpath *m, struct isa_stats *st)
 
 	memset(st, 0, sizeof(*st));
 	for (i = 0; i < m->n; i++) {
-		struct isa_stats p;
+		struct isa_path_status ps;
+		const struct isa_stats *p = &ps.stats;
 
-		isa_session_get_stats(m->paths[i].s, &p);
-		st->commands += p.commands;
-		st->bytes_read += p.bytes_read;
-		st->bytes_written += p.bytes_written;
-		st->copied_bytes += p.copied_bytes;
-		st->retries += p.retries;
-		st->errors += p.errors;
-		st->latency_us_total += p.latency_us_total;
-		st->reconnects += p.reconnects;
-		st->connections_lost += p.connections_lost;
-		st->pinned_bytes += p.pinned_bytes;
-		st->aborts += p.aborts;
+		mpath_path_status(m, i, &ps);
+		st->commands += p->commands;
+		st->bytes_read += p->bytes_read;
+		st->bytes_written += p->bytes_written;
+		st->copied_bytes += p->copied_bytes;
+		st->retries += p->retries;
+		st->errors += p->errors;
+		st->latency_us_total += p->latency_us_total;
+		st->reconnects += p->reconnects;
+		st->connections_lost += p->connections_lost;
+		st->pinned_bytes += p->pinned_bytes;
+		st->aborts += p->aborts;
 		for (d = 0; d < ISA_DIR_COUNT; d++)
-			add_dir(&st->dir[d], &p.dir[d]);
+			add_dir(&st->dir[d], &p->dir[d]);
 	}
 }

@@ -29,6 +29,17 @@ void mpath_free(struct mpath *m);
 /* Add @s (put in failover mode, as the first path is) as the next path. */
 void mpath_add(struct mpath *m, struct isa_session *s);
 void mpath_set_policy(struct mpath *m, enum isa_path_policy policy);
+/*
+ * Give every path after the first an I/O thread of its own (call before
+ * adding them); the caller's thread keeps the first path and every
+ * callback. Off by default.
+ */
+void mpath_set_threaded(struct mpath *m, bool on);
+/*
+ * @fn hears of the UNIT ATTENTIONs of the paths after the first, on the
+ * owner's thread (the first path's session tells its own watchers).
+ */
+void mpath_on_ua(struct mpath *m, session_ua_fn fn, void *opaque);
 unsigned mpath_count(const struct mpath *m);
 struct isa_session *mpath_path(const struct mpath *m, unsigned i);
 
@@ -37,11 +48,15 @@ struct isa_session *mpath_path(const struct mpath *m, unsigned i);
  * (t->s becomes that session), or keep it until a path is up again.
  */
 void mpath_submit(struct mpath *m, struct isa_task *t);
+/* Send @t on path @i, whatever its state (t->s becomes its session). */
+void mpath_submit_to(struct mpath *m, unsigned i, struct isa_task *t);
 /*
- * The sessions of the paths up now, at most @max of them, in @out;
+ * The indices of the paths up now, at most @max of them, in @out;
  * returns how many.
  */
-unsigned mpath_live(const struct mpath *m, struct isa_session **out, unsigned max);
+unsigned mpath_live(const struct mpath *m, unsigned *out, unsigned max);
+/* Path @i as it is now: what iser-list shows (the strings are the set's). */
+void mpath_path_status(const struct mpath *m, unsigned i, struct isa_path_status *ps);
 
 /* The loop contract of a session, for all paths at once (see isa_session_*). */
 int mpath_get_fd(struct mpath *m);

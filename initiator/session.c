@@ -266,6 +266,8 @@ static void task_finish(struct isa_session *s, struct isa_task *t, int result, c
 		g_strlcpy(t->msg, msg, sizeof(t->msg));
 	if (result)
 		s->stats.errors++;
+	else if (t->count_io && !(t->read && t->underflow && t->residual))
+		session_count_io(s, t->read, t->edtl);
 	s->stats.commands++;
 	g_queue_push_tail_link(&s->completed, &t->link);
 }

@@ -39,8 +39,14 @@ typedef void (*isa_task_done_fn)(struct isa_task *t);
  *	      the target answered an ABORT TASK of it without aborting it
  * @not_before_us: a command the LUN was NOT READY for waits in the pending
  *		   queue until then (0: none)
+ * @count_io: on success its bytes count as the session's bytes read or
+ *	      written (multipath: each part on the path it took)
  * @done: called once, when the command is complete (never from inside the
  *	  datamover), after which the owner frees the task
+ * @relay_done, @relay: a command sent on a path with an I/O thread of its
+ *			own (mpath.c): @done is the path's, which hands the
+ *			task back to the owner's thread, and @relay_done is
+ *			the owner's, called there
  */
 struct isa_task {
 	struct dm_task dm;
@@ -67,9 +73,12 @@ struct isa_task {
 	unsigned retries;
 	unsigned aborts;
 	unsigned conn_losses;
+	bool count_io;
 
 	isa_task_done_fn done;
 	void *opaque;
+	isa_task_done_fn relay_done;
+	void *relay;
 };
 
 /*

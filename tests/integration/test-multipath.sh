@@ -67,6 +67,12 @@ wait_path_moving()
 		"${3:-1048576}" "$2"
 }
 
+# thread_names NAME: the names of the threads of attachment NAME, sorted.
+thread_names()
+{
+	cat /proc/"$(cat "$TGT_TMPDIR/$1/child")"/task/*/comm | sort | tr '\n' ' '
+}
+
 # attach NAME PORTALS [OPTIONS...]: attach in the foreground (DIR
 # $TGT_TMPDIR/NAME), exporting $sock.
 attach()
@@ -114,6 +120,8 @@ attach two "$TGT_PORTAL,$TGT_PORTAL2"
 [ "$(path_field 2 portal)" = "$TGT_PORTAL2" ] || die "path 2 is not $TGT_PORTAL2"
 [ "$(tgt_adm --mode conn --op show --tid 1 | grep -c '^Session:')" -eq 2 ] ||
 	die "expected 2 sessions at the target"
+# Path 1 is served by the main thread, path 2 by an I/O thread of its own.
+[[ "$(thread_names two)" == *"path-2 "* ]] || die "no thread for path 2: $(thread_names two)"
 run_fio two 16M 16m
 fio_clean two
 for p in 1 2; do
@@ -164,6 +172,8 @@ attach per-portal "$TGT_PORTAL" --paths-per-portal 2
 [ "$(tgt_adm --mode conn --op show --tid 1 | grep -c '^Session:')" -eq 2 ] ||
 	die "--paths-per-portal 2 did not make 2 sessions: $(tgt_adm --mode conn --op show --tid 1)"
 [ "$(path_field 2 portal)" = "$TGT_PORTAL" ] || die "path 2 is not on $TGT_PORTAL"
+[[ "$(thread_names per-portal)" == *"path-2 "* ]] ||
+	die "no thread for path 2: $(thread_names per-portal)"
 nbdcopy "$uri" - | head -c 8M | cmp - "$TGT_TMPDIR/pattern" || die "read back differs"
 # Both paths die with their tgtd: requests wait for one to come back.
 run_fio both 16M 4m
