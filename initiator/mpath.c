@@ -65,7 +65,7 @@ struct mpath;
  * @avoid_until_us: its target port refused a command (standby, unavailable):
  *		    other paths first until then
  *
- * With a thread of its own (@thread not NULL):
+ * With a thread of its own (@own_thread, set before @thread starts):
  * @live: 1 while its session is in full feature phase, as the path
  *	  thread last saw it (atomic)
  * @queued: commands given to it and not back yet (owner's thread)
@@ -83,6 +83,7 @@ struct mpath_path {
 	gint64 down_us;
 	gint64 avoid_until_us;
 
+	bool own_thread;
 	GThread *thread;
 	gint live;
 	unsigned queued;
@@ -167,7 +168,7 @@ static void drain_fd(int fd)
 
 static bool path_threaded(const struct mpath_path *p)
 {
-	return p->thread != NULL;
+	return p->own_thread;
 }
 
 static bool path_live(const struct mpath_path *p)
@@ -211,6 +212,7 @@ static void path_stop(struct mpath_path *p)
 	wake_fd(p->wake);
 	g_thread_join(p->thread);
 	p->thread = NULL;
+	p->own_thread = false;
 	close(p->wake);
 	close(p->epfd);
 	pthread_mutex_destroy(&p->lock);
@@ -382,6 +384,7 @@ static void path_start(struct mpath_path *p)
 	ev.data.u32 = 1;
 	epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wake, &ev);
 	p->live = session_live(p->s);
+	p->own_thread = true;
 	p->thread = g_thread_new(name, path_thread, p);
 }
 
@@ -397,7 +400,7 @@ void mpath_add(struct mpath *m, struct isa_session *s)
 	p->index = m->n;
 	p->portal = g_strdup(si.portal);
 	p->down_us = session_live(s) ? 0 : g_get_monotonic_time();
-	session_set_failover(s, mpath_failover, m);
+	session_set_failover(s, mpath_failover, p);
 	if (m->n)
 		session_watch_ua(s, mpath_ua_seen, p);
 	if (m->threaded && m->n) {
@@ -583,33 +586,27 @@ static void mpath_take_back(struct mpath *m, struct mpath_path *p, GList *tasks,
 	}
 }
 
-static struct mpath_path *path_of(struct mpath *m, const struct isa_session *s)
-{
-	for (unsigned i = 0; i < m->n; i++)
-		if (m->paths[i].s == s)
-			return &m->paths[i];
-	return NULL;
-}
-
-/* A path lost its connection, or its port refused: what it held goes to the others. */
+/*
+ * A path lost its connection, or its port refused: what it held goes to
+ * the others. On the path's own thread when it has one: @opaque is the
+ * path, so that nothing of the set is read there.
+ */
 static void mpath_failover(void *opaque, struct isa_session *s, GList *tasks)
 {
-	struct mpath *m = opaque;
-	struct mpath_path *p = path_of(m, s);
+	struct mpath_path *p = opaque;
 	/* Logged in, and its port refused these: standby or unavailable. */
 	bool refused = session_live(s);
 
-	g_return_if_fail(p);
 	if (path_threaded(p)) {
 		struct mpath_event *e = g_new0(struct mpath_event, 1);
 
 		e->p = p;
 		e->tasks = tasks;
 		e->refused = refused;
-		post_event(m, e);
+		post_event(p->m, e);
 		return;
 	}
-	mpath_take_back(m, p, tasks, refused);
+	mpath_take_back(p->m, p, tasks, refused);
 }
 
 /* A UNIT ATTENTION on a path after the first: the LUN layer hears of it. */
