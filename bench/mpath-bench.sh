@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Multipath benchmark: one tgtd listening on 127.0.0.1 and 127.0.0.2, one
-# tmpfs LUN, and two iser-attach NBD exports of it: one path (the first
-# portal) and two paths (both portals, least-outstanding). The same fio
-# nbd-engine runs on each, alternating, ROUNDS times: 1 MiB sequential
-# read at queue depth 16 and 4 KiB random read at queue depth 32. Prints
-# each run and the median ratio two paths / one path.
+# tmpfs LUN, and three iser-attach NBD exports of it: one path (the first
+# portal), two paths (both portals, least-outstanding, path 2 on an I/O
+# thread of its own) and two paths served by the one loop
+# (ISER_ATTACH_PATH_THREADS=0). The same fio nbd-engine runs on each,
+# alternating, ROUNDS times: 1 MiB sequential read at queue depth 16 and
+# 4 KiB random read at queue depth 32. Prints each run and the median
+# ratios two paths / one path, threaded and not.
 #
 #   bench/mpath-bench.sh [SECONDS_PER_RUN [ROUNDS]]   (default 8, 3; as root)
 #
 # Run it from (or with top_builddir pointing at) a build WITHOUT
-# --enable-sanitizers. Every path is served by the daemon's one loop for
-# now, so on one machine two paths add sessions at the target, not CPU.
+# --enable-sanitizers.
 set -e -u
 
 SECONDS_PER_RUN=${1:-8}
@@ -51,8 +52,9 @@ export_lun()
 }
 export_lun one "$TGT_PORTAL"
 export_lun two "$TGT_PORTAL,$TGT_PORTAL2"
-[ "$(tgt_adm --mode conn --op show --tid 1 | grep -c '^Session:')" -eq 3 ] ||
-	die "expected 3 sessions at the target (1 + 2 paths)"
+ISER_ATTACH_PATH_THREADS=0 export_lun loop "$TGT_PORTAL,$TGT_PORTAL2"
+[ "$(tgt_adm --mode conn --op show --tid 1 | grep -c '^Session:')" -eq 5 ] ||
+	die "expected 5 sessions at the target (1 + 2 + 2 paths)"
 
 # run NAME RW BS QD: one fio run on export NAME; prints "MiB/s IOPS".
 run()
@@ -70,17 +72,24 @@ print("%.1f %d" % (j["read"]["bw"] / 1024, j["read"]["iops"]))' "$json" || die "
 }
 
 echo "mpath-bench: $SECONDS_PER_RUN s per run, $ROUNDS rounds, load $(cut -d' ' -f1 /proc/loadavg)"
-printf '%-20s %5s | %9s %9s | %9s %9s | %s\n' row round "1p MiB/s" IOPS "2p MiB/s" IOPS "2p/1p"
+fmt='%-20s %5s | %9s %9s | %9s %9s | %9s %9s | %6s %6s\n'
+# shellcheck disable=SC2059
+printf "$fmt" row round "1p MiB/s" IOPS "2p MiB/s" IOPS "2p-loop" IOPS "2p/1p" "loop/1p"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
 for row in "1M-read-QD16 read 1m 16" "4K-randread-QD32 randread 4k 32"; do
 	read -r label rw bs qd <<<"$row"
 	ratios=()
+	loops=()
 	for ((r = 1; r <= ROUNDS; r++)); do
 		read -r -a o <<<"$(run one "$rw" "$bs" "$qd")"
 		read -r -a t <<<"$(run two "$rw" "$bs" "$qd")"
-		ratio=$(awk -v a="${t[0]}" -v b="${o[0]}" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
-		ratios+=("$ratio")
-		printf '%-20s %5s | %9s %9s | %9s %9s | %s\n' "$label" "$r" "${o[@]}" "${t[@]}" "$ratio"
+		read -r -a l <<<"$(run loop "$rw" "$bs" "$qd")"
+		ratios+=("$(ratio "${t[0]}" "${o[0]}")")
+		loops+=("$(ratio "${l[0]}" "${o[0]}")")
+		# shellcheck disable=SC2059
+		printf "$fmt" "$label" "$r" "${o[@]}" "${t[@]}" "${l[@]}" "${ratios[-1]}" "${loops[-1]}"
 	done
-	echo "$label median 2p/1p: $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n "$(((ROUNDS + 1) / 2))p")"
+	echo "$label median 2p/1p: $(median "${ratios[@]}"), one loop: $(median "${loops[@]}")"
 done
 echo "load after: $(cut -d' ' -f1 /proc/loadavg)"

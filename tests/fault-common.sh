@@ -4,6 +4,7 @@
 # tests/vm/test-fault-*.sh), sourced after tests/functions.sh:
 #
 #   fault_netns_setup              # a namespace and a veth pair into it
+#   fault_netns_add_link           # (a second pair, for a second path)
 #   start_tgtd --netns "$FAULT_NS" "$FAULT_NS_ADDR"
 #   tgt_simple_target "$IQN" 64
 #   fault_attach --transport tcp "$TGT_PORTAL" "$IQN"
@@ -25,28 +26,46 @@
 # (and with it the veth pair) is deleted at exit.
 fault_netns_setup()
 {
-	local i a b
-
 	requires ip
 	FAULT_NS=isa-fault-$$
-	FAULT_HOST_IF=isafh$$
-	FAULT_NS_IF=isafn$$
+	ip netns add "$FAULT_NS"
+	cleanup_fn ip netns del "$FAULT_NS"
+	_fault_link isafh$$ isafn$$
+	FAULT_HOST_IF=$_FAULT_HOST_IF FAULT_NS_IF=$_FAULT_NS_IF
+	FAULT_HOST_ADDR=$_FAULT_HOST_ADDR FAULT_NS_ADDR=$_FAULT_NS_ADDR
+	ip -n "$FAULT_NS" link set lo up
+}
+
+# fault_netns_add_link: a second veth pair into the namespace of
+# fault_netns_setup, in a /30 of its own: FAULT_NS_IF2 at FAULT_NS_ADDR2
+# there, FAULT_HOST_IF2 at FAULT_HOST_ADDR2 here (a second path).
+fault_netns_add_link()
+{
+	_fault_link isafi$$ isafo$$
+	FAULT_HOST_IF2=$_FAULT_HOST_IF FAULT_NS_IF2=$_FAULT_NS_IF
+	FAULT_HOST_ADDR2=$_FAULT_HOST_ADDR FAULT_NS_ADDR2=$_FAULT_NS_ADDR
+}
+
+# _fault_link HOST_IF NS_IF: a veth pair between here and FAULT_NS in the
+# first /30 of 10.98.0.0/16 no interface here uses yet, both ends up.
+_fault_link()
+{
+	local i a b
+
 	for ((i = $$ % 16384; ; i = (i + 1) % 16384)); do
 		a=$((i / 64))
 		b=$((i % 64 * 4))
 		[ -z "$(ip -4 -o addr show to "10.98.$a.$b/30")" ] && break
 	done
-	FAULT_HOST_ADDR=10.98.$a.$((b + 1))
-	FAULT_NS_ADDR=10.98.$a.$((b + 2))
-	ip netns add "$FAULT_NS"
-	cleanup_fn ip netns del "$FAULT_NS"
-	ip link add "$FAULT_HOST_IF" type veth peer name "$FAULT_NS_IF" netns "$FAULT_NS"
-	cleanup_fn _fault_del_link "$FAULT_HOST_IF"
-	ip addr add "$FAULT_HOST_ADDR/30" dev "$FAULT_HOST_IF"
-	ip -n "$FAULT_NS" addr add "$FAULT_NS_ADDR/30" dev "$FAULT_NS_IF"
-	ip link set "$FAULT_HOST_IF" up
-	ip -n "$FAULT_NS" link set "$FAULT_NS_IF" up
-	ip -n "$FAULT_NS" link set lo up
+	_FAULT_HOST_IF=$1 _FAULT_NS_IF=$2
+	_FAULT_HOST_ADDR=10.98.$a.$((b + 1))
+	_FAULT_NS_ADDR=10.98.$a.$((b + 2))
+	ip link add "$1" type veth peer name "$2" netns "$FAULT_NS"
+	cleanup_fn _fault_del_link "$1"
+	ip addr add "$_FAULT_HOST_ADDR/30" dev "$1"
+	ip -n "$FAULT_NS" addr add "$_FAULT_NS_ADDR/30" dev "$2"
+	ip link set "$1" up
+	ip -n "$FAULT_NS" link set "$2" up
 }
 
 # Deleting the namespace takes its veth end and so the pair with it; this

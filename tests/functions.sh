@@ -163,19 +163,19 @@ _tgtd_shutdown()
 	rm -f "$TGT_RUNDIR/socket.$TGT_CTL" "$TGT_RUNDIR/socket.$TGT_CTL.lock"
 }
 
-# start_tgtd [--ipv6 | --two-portals | --netns NS ADDR]: start a tgtd for
-# this test only, listening on 127.0.0.1 (and on ::1 with --ipv6, on
-# 127.0.0.2 with --two-portals) on a free port, or on ADDR inside the
-# network namespace NS.  Exports TGT_PID, TGT_PORT, TGT_CTL (its control
+# start_tgtd [--ipv6 | --two-portals | --netns NS ADDR [ADDR2]]: start a
+# tgtd for this test only, listening on 127.0.0.1 (and on ::1 with --ipv6,
+# on 127.0.0.2 with --two-portals) on a free port, or on ADDR (and ADDR2)
+# inside the network namespace NS.  Exports TGT_PID, TGT_PORT, TGT_CTL (its control
 # port, for tgtadm -C), TGT_PORTAL (127.0.0.1:PORT or ADDR:PORT),
-# TGT_PORTAL6 ([::1]:PORT, with --ipv6), TGT_PORTAL2 (127.0.0.2:PORT, with
-# --two-portals), TGT_NETNS (NS, or empty) and TGT_TMPDIR (a private
+# TGT_PORTAL6 ([::1]:PORT, with --ipv6), TGT_PORTAL2 (127.0.0.2:PORT with
+# --two-portals, ADDR2:PORT with --netns), TGT_NETNS (NS, or empty) and TGT_TMPDIR (a private
 # directory in /dev/shm for the LUN files).  stop_tgtd runs at exit.
 # tgtadm reaches a tgtd in a namespace all the same: its control socket is
 # a file.
 start_tgtd()
 {
-	local ipv6=0 two=0 portal port try ready i sockets=1 addr=127.0.0.1
+	local ipv6=0 two=0 portal port try ready i sockets=1 addr=127.0.0.1 addr2=127.0.0.2
 
 	TGT_NETNS=
 	case ${1:-} in
@@ -189,9 +189,14 @@ start_tgtd()
 		sockets=2
 		;;
 	--netns)
-		[ $# -eq 3 ] || die "start_tgtd: --netns needs NS and ADDR"
+		[ $# -eq 3 ] || [ $# -eq 4 ] || die "start_tgtd: --netns needs NS and ADDR"
 		TGT_NETNS=$2
 		addr=$3
+		if [ $# -eq 4 ]; then
+			two=1
+			sockets=2
+			addr2=$4
+		fi
 		;;
 	esac
 	requires_root
@@ -210,7 +215,7 @@ start_tgtd()
 		_port_free "$port" || continue
 		portal="portal=$addr:$port"
 		[ "$ipv6" -eq 0 ] || portal="$portal,portal=[::1]:$port"
-		[ "$two" -eq 0 ] || portal="$portal,portal=127.0.0.2:$port"
+		[ "$two" -eq 0 ] || portal="$portal,portal=$addr2:$port"
 		TGT_CTL=$port
 		# Both run tgtd as our child, whose PID _port_owned checks.
 		if [ -n "$TGT_NETNS" ]; then
@@ -244,7 +249,7 @@ start_tgtd()
 			TGT_PORTAL6=
 			[ "$ipv6" -eq 0 ] || TGT_PORTAL6="[::1]:$port"
 			TGT_PORTAL2=
-			[ "$two" -eq 0 ] || TGT_PORTAL2="127.0.0.2:$port"
+			[ "$two" -eq 0 ] || TGT_PORTAL2="$addr2:$port"
 			TGT_LISTEN=$portal
 			export TGT_PID TGT_PORT TGT_CTL TGT_PORTAL TGT_PORTAL6 \
 				TGT_PORTAL2 TGT_LISTEN TGT_NETNS TGT_TMPDIR
