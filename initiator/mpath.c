@@ -21,6 +21,12 @@
  * takes new commands only when no other path is up, for MPATH_AVOID_US.
  * (REPORT TARGET PORT GROUPS, to know the states before a refusal, is not
  * read yet.)
+ *
+ * A path added before it could log in (mpath_add_joining: down at attach)
+ * carries nothing until it is shown to reach the same LUN: each time it
+ * reaches full feature phase unverified, the owner's check runs on it
+ * (mpath_on_join; lun.c reads VPD 83 as an ordinary command) and
+ * mpath_path_checked() says the outcome: it joins, or is refused for good.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -36,11 +42,18 @@
  * @down_us: since when it has not been in full feature phase; 0 while it is
  * @avoid_until_us: its target port refused a command (standby, unavailable):
  *		    other paths first until then
+ * @verified: shown to reach the LUN: only then may commands take it
+ * @checking: the owner's check of an unverified path is under way
+ * @refused: it reaches another LUN (@why): left out for good
  */
 struct mpath_path {
 	struct isa_session *s;
 	gint64 down_us;
 	gint64 avoid_until_us;
+	bool verified;
+	bool checking;
+	bool refused;
+	char *why;
 };
 
 /* How long a path whose port refused a command (standby) is passed over. */
@@ -51,6 +64,7 @@ struct mpath_path {
  * @held: commands waiting for a path to come up (their t->link)
  * @next: where round-robin, and the tie-break of least-outstanding, start
  * @timeout_us: how long every path may be down before the LUN fails
+ * @join_fn: checks a path that logged in unverified (mpath_on_join)
  */
 struct mpath {
 	struct mpath_path paths[MPATH_MAX_PATHS];
@@ -62,6 +76,8 @@ struct mpath {
 	gint64 timeout_us;
 	bool failed;
 	char *error;
+	mpath_join_fn join_fn;
+	void *join_opaque;
 };
 
 static void mpath_failover(void *opaque, struct isa_session *s, GList *tasks);
@@ -83,8 +99,10 @@ void mpath_free(struct mpath *m)
 
 	if (!m)
 		return;
-	for (i = 0; i < m->n; i++)
+	for (i = 0; i < m->n; i++) {
 		session_set_failover(m->paths[i].s, NULL, NULL);
+		g_free(m->paths[i].why);
+	}
 	if (m->epfd >= 0)
 		close(m->epfd);
 	g_free(m->error);
@@ -101,8 +119,75 @@ void mpath_add(struct mpath *m, struct isa_session *s)
 		g_warning("multipath: cannot watch path %u: %s", m->n + 1, g_strerror(errno));
 	m->paths[m->n].s = s;
 	m->paths[m->n].down_us = session_live(s) ? 0 : g_get_monotonic_time();
+	m->paths[m->n].verified = true;
 	m->n++;
 	session_set_failover(s, mpath_failover, m);
+}
+
+void mpath_add_joining(struct mpath *m, struct isa_session *s)
+{
+	mpath_add(m, s);
+	m->paths[m->n - 1].verified = false;
+	m->paths[m->n - 1].down_us = g_get_monotonic_time();
+}
+
+void mpath_on_join(struct mpath *m, mpath_join_fn fn, void *opaque)
+{
+	m->join_fn = fn;
+	m->join_opaque = opaque;
+}
+
+static struct mpath_path *path_of(struct mpath *m, const struct isa_session *s)
+{
+	for (unsigned i = 0; i < m->n; i++)
+		if (m->paths[i].s == s)
+			return &m->paths[i];
+	return NULL;
+}
+
+/* Commands may take it: up, and known to reach the LUN. */
+static bool usable(const struct mpath_path *p)
+{
+	return p->verified && session_live(p->s);
+}
+
+void mpath_path_checked(struct mpath *m, struct isa_session *s, int result, const char *why)
+{
+	struct mpath_path *p = path_of(m, s);
+	struct isa_session_info si;
+	unsigned i, up = 0;
+
+	if (!p)
+		return;
+	p->checking = false;
+	if (result == -EAGAIN)
+		return; /* Lost its connection meanwhile: again at its next login. */
+	isa_session_get_info(s, &si);
+	if (result) {
+		/* Abandoned from mpath_check(), outside the callback that tells us. */
+		p->refused = true;
+		p->why = g_strdup(why);
+		g_warning("path %u at %s refused: %s; it is left out", (unsigned)(p - m->paths) + 1,
+			  si.portal, why);
+		return;
+	}
+	p->verified = true;
+	for (i = 0; i < m->n; i++)
+		up += usable(&m->paths[i]);
+	if (session_live(s))
+		p->down_us = 0;
+	g_message("path %u to %s joined (%s): %u of %u paths up", (unsigned)(p - m->paths) + 1,
+		  si.portal, why ? why : "same LUN", up, m->n);
+}
+
+bool mpath_path_refused(const struct mpath *m, unsigned i)
+{
+	return i < m->n && m->paths[i].refused;
+}
+
+bool mpath_path_verified(const struct mpath *m, unsigned i)
+{
+	return i < m->n && m->paths[i].verified;
 }
 
 void mpath_set_policy(struct mpath *m, enum isa_path_policy policy)
@@ -125,7 +210,7 @@ unsigned mpath_live(const struct mpath *m, struct isa_session **out, unsigned ma
 	unsigned i, k = 0;
 
 	for (i = 0; i < m->n && k < max; i++)
-		if (session_live(m->paths[i].s))
+		if (usable(&m->paths[i]))
 			out[k++] = m->paths[i].s;
 	return k;
 }
@@ -141,7 +226,7 @@ static int mpath_pick_among(struct mpath *m, bool avoided, gint64 now)
 		struct isa_session *s = m->paths[k].s;
 		unsigned load;
 
-		if (!session_live(s) || (!avoided && m->paths[k].avoid_until_us > now))
+		if (!usable(&m->paths[k]) || (!avoided && m->paths[k].avoid_until_us > now))
 			continue;
 		if (m->policy == ISA_PATH_ROUND_ROBIN) {
 			best = (int)k;
@@ -215,6 +300,16 @@ static void mpath_failover(void *opaque, struct isa_session *s, GList *tasks)
 	GList *l, *next;
 
 	isa_session_get_info(s, &si);
+	if (!path_of(m, s)->verified) {
+		/* Only its check ran there: it must not go to another path. */
+		for (l = tasks; l; l = next) {
+			next = l->next;
+			l->next = NULL;
+			l->prev = NULL;
+			session_task_fail(s, l->data, -EAGAIN, "the path went down");
+		}
+		return;
+	}
 	if (session_live(s)) {
 		/* Logged in, and its port refused these: standby or unavailable. */
 		for (unsigned i = 0; i < m->n; i++) {
@@ -297,11 +392,22 @@ static void mpath_check(struct mpath *m)
 	if (m->failed)
 		return;
 	for (i = 0; i < m->n; i++)
-		up += session_live(m->paths[i].s);
+		up += usable(&m->paths[i]);
 	for (i = 0; i < m->n; i++) {
 		struct mpath_path *p = &m->paths[i];
 		struct isa_session_info si;
-		bool live = session_live(p->s);
+		bool live = usable(p);
+
+		if (p->refused && !session_failed(p->s)) {
+			isa_session_abandon(p->s, p->why);
+			/* Closed, so that the target ends its session too. */
+			session_close_conn(p->s);
+		}
+		if (!p->verified && !p->refused && !p->checking && session_live(p->s) &&
+		    m->join_fn) {
+			p->checking = true;
+			m->join_fn(m->join_opaque, p->s);
+		}
 
 		if (live == !p->down_us)
 			continue;
@@ -415,7 +521,7 @@ const char *mpath_state_name(const struct mpath *m)
 	if (m->failed)
 		return "failed";
 	for (i = 0; i < m->n; i++)
-		if (session_live(m->paths[i].s))
+		if (usable(&m->paths[i]))
 			return "logged-in";
 	return "recovering";
 }
