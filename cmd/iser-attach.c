@@ -300,14 +300,43 @@ static int start_fuse(struct attachment *a, GError **err)
 }
 
 /*
+ * The kernel's connections to the device: --connections, else one per
+ * path (a path down at attach counts: it is one once it joins), and at
+ * least 2. The driver sends each request under its socket's lock, one
+ * kernel thread per socket, and makes one blk-mq hardware queue per
+ * socket: with fewer sockets than paths, the sockets would be the limit.
+ */
+static unsigned kernel_connections(const struct attachment *a)
+{
+	if (opt_connections > 0)
+		return (unsigned)opt_connections;
+	return MAX(2u, isa_lun_path_count(a->l));
+}
+
+/*
  * Hand the kernel one connected socket per queue; our ends are served by
- * the NBD server in the transmission phase, as the driver expects.
+ * the NBD server in the transmission phase, as the driver expects (each is
+ * one NBD client; multi-conn is advertised, as the driver requires for
+ * more than one).
+ *
+ * --resume: what Linux allows (drivers/block/nbd.c, nbd_genl_reconfigure
+ * and nbd_reconnect_socket, as read in a 5.x tree): the number of
+ * sockets is fixed at NBD_CMD_CONNECT (nbd_add_socket is not reachable
+ * from NBD_CMD_RECONFIGURE; the hardware queues were made for that count
+ * at start); a reconfigure's socket takes the place of one the driver
+ * marked dead, and a socket with no dead one left is refused with
+ * -ENOSPC, which ends the list quietly (reported as success). All N die
+ * together with the process that served them (their peers close), so the
+ * successor must hand exactly the device's count, the state's
+ * connections: more would be dropped, fewer would leave dead sockets whose
+ * requests wait for the dead-connection timeout and then fall back to a
+ * live one.
  */
 static int start_kernel_nbd(struct attachment *a, GError **err)
 {
 	const struct isa_lun_info *info = isa_lun_get_info(a->l);
 	struct nbd_server_config cfg = {.export_name = "", .read_only = opt_read_only};
-	unsigned n = opt_connections > 0 ? (unsigned)opt_connections : 2, i;
+	unsigned n = kernel_connections(a), i;
 	int index = -1, rc = -1;
 	int *theirs = g_new0(int, n);
 
@@ -1031,7 +1060,7 @@ static int open_paths(struct attachment *a, struct cli_login *login, GError **er
 	unsigned per = login->paths_per_portal ? login->paths_per_portal : 1, i, k, planned = 0;
 	g_autoptr(GPtrArray) late = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GPtrArray) why = g_ptr_array_new_with_free_func(g_free);
-	GError *first_err = NULL;
+	g_autoptr(GError) first_err = NULL;
 
 	if (login->all_portals && add_discovered_portals(a, login, err) < 0)
 		return -1;
@@ -1061,7 +1090,6 @@ static int open_paths(struct attachment *a, struct cli_login *login, GError **er
 			if (!s && !may_come_up(e)) {
 				g_propagate_prefixed_error(err, g_steal_pointer(&e),
 							   "path %u at %s: ", planned, portal);
-				g_clear_error(&first_err);
 				return -1;
 			}
 			if (!s) {
@@ -1073,7 +1101,6 @@ static int open_paths(struct attachment *a, struct cli_login *login, GError **er
 				continue;
 			}
 			if (!a->s) {
-				g_clear_error(&first_err);
 				if (open_first(a, login, s, err) < 0)
 					return -1;
 				continue;
@@ -1094,7 +1121,7 @@ static int open_paths(struct attachment *a, struct cli_login *login, GError **er
 		/* One path: its own error, as a single-portal attach always said. */
 		if (planned > 1)
 			all_down(late, why, first_err);
-		g_propagate_error(err, first_err);
+		g_propagate_error(err, g_steal_pointer(&first_err));
 		return -1;
 	}
 	for (i = 0; i < late->len; i++) {
@@ -1271,7 +1298,12 @@ static int resume_prepare(struct attachment *a, struct cli_login *login, GError 
 	g_free(opt_nbd);
 	opt_nbd = g_strdup(st->export);
 	opt_nbd_flag = TRUE;
-	if (!opt_connections && st->connections)
+	/* The device's count is fixed (start_kernel_nbd): ours must be the same. */
+	if (opt_connections > 0 && st->connections && (unsigned)opt_connections != st->connections)
+		g_warning("%s was connected with %u sockets, which a resume cannot change: "
+			  "--connections %d is not taken",
+			  st->export, st->connections, opt_connections);
+	if (st->connections)
 		opt_connections = (gint)st->connections;
 	if (!login->transport && st->transport)
 		login->transport = g_strdup(st->transport);
@@ -1406,7 +1438,7 @@ int main(int argc, char **argv)
 	    {"nbd", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_nbd_option,
 	     "Attach to the kernel nbd driver (default when it is loaded)", "/dev/nbdN"},
 	    {"connections", 0, 0, G_OPTION_ARG_INT, &opt_connections,
-	     "--nbd: sockets handed to the kernel (default 2)", "N"},
+	     "--nbd: sockets handed to the kernel (default: one per path, at least 2)", "N"},
 	    {"read-only", 'r', 0, G_OPTION_ARG_NONE, &opt_read_only, "Export read-only", NULL},
 	    {"export-name", 0, 0, G_OPTION_ARG_STRING, &opt_export_name,
 	     "NBD export name (default \"\")", "NAME"},
