@@ -134,6 +134,23 @@ path_in_state 2 refused || die "path 2 is $(path_field 2 state), not refused"
 [ "$(attachment_field errors)" -eq 0 ] || die "the attachment counts errors"
 detach refused
 
+# (d) The late path's tgtd comes back requiring CHAP, which we do not
+# offer: an authentication failure is not retried, the path is left out.
+second_tgtd_down
+attach auth "$TGT_PORTAL,$TGT2_PORTAL"
+log=$TGT_TMPDIR/auth/err
+second_tgtd_up
+with_second_tgtd tgt_add_chap 1 someone some-secret-12
+wait_for_line 60 "gave up logging in to $TGT2_PORTAL: .*\(authentication failures are not retried\)" "$log"
+wait_until 10 "path 2 to say failed" path_in_state 2 failed
+nbdcopy "$uri" - | head -c 4M | cmp - "$TGT_TMPDIR/pattern2" || die "read back differs"
+attempts=$(count_lines "reconnect to $TGT2_PORTAL failed" "$log")
+[ "$(path_bytes 2)" -eq 0 ] || die "the path that failed authentication carried I/O"
+detach auth
+[ "$(count_lines "reconnect to $TGT2_PORTAL failed" "$log")" -eq "$attempts" ] ||
+	die "the path went on logging in after the authentication failure"
+with_second_tgtd tgt_adm --mode account --op unbind --tid 1 --user someone
+
 # (c) Every path down at attach: the attach fails, naming each.
 second_tgtd_down
 expect_fail_with "no path is up: path 1 at $TGT2_PORTAL: " \
