@@ -1088,8 +1088,11 @@ static int open_paths(struct attachment *a, struct cli_login *login, GError **er
 				break;
 			}
 			if (!s && !may_come_up(e)) {
-				g_propagate_prefixed_error(err, g_steal_pointer(&e),
-							   "path %u at %s: ", planned, portal);
+				/* One path: its own error, as a single-portal attach always said.
+				 */
+				if (a->portals->len * per > 1)
+					g_prefix_error(&e, "path %u at %s: ", planned, portal);
+				g_propagate_error(err, g_steal_pointer(&e));
 				return -1;
 			}
 			if (!s) {
