@@ -300,14 +300,43 @@ static int start_fuse(struct attachment *a, GError **err)
 }
 
 /*
+ * The kernel's connections to the device: --connections, else one per
+ * path (a path down at attach counts: it is one once it joins), and at
+ * least 2. The driver sends each request under its socket's lock, one
+ * kernel thread per socket, and makes one blk-mq hardware queue per
+ * socket: with fewer sockets than paths, the sockets would be the limit.
+ */
+static unsigned kernel_connections(const struct attachment *a)
+{
+	if (opt_connections > 0)
+		return (unsigned)opt_connections;
+	return MAX(2u, isa_lun_path_count(a->l));
+}
+
+/*
  * Hand the kernel one connected socket per queue; our ends are served by
- * the NBD server in the transmission phase, as the driver expects.
+ * the NBD server in the transmission phase, as the driver expects (each is
+ * one NBD client; multi-conn is advertised, as the driver requires for
+ * more than one).
+ *
+ * --resume: what Linux allows (drivers/block/nbd.c, nbd_genl_reconfigure
+ * and nbd_reconnect_socket, as read in a 5.x tree): the number of
+ * sockets is fixed at NBD_CMD_CONNECT (nbd_add_socket is not reachable
+ * from NBD_CMD_RECONFIGURE; the hardware queues were made for that count
+ * at start); a reconfigure's socket takes the place of one the driver
+ * marked dead, and a socket with no dead one left is refused with
+ * -ENOSPC, which ends the list quietly (reported as success). All N die
+ * together with the process that served them (their peers close), so the
+ * successor must hand exactly the device's count, the state's
+ * connections: more would be dropped, fewer would leave dead sockets whose
+ * requests wait for the dead-connection timeout and then fall back to a
+ * live one.
  */
 static int start_kernel_nbd(struct attachment *a, GError **err)
 {
 	const struct isa_lun_info *info = isa_lun_get_info(a->l);
 	struct nbd_server_config cfg = {.export_name = "", .read_only = opt_read_only};
-	unsigned n = opt_connections > 0 ? (unsigned)opt_connections : 2, i;
+	unsigned n = kernel_connections(a), i;
 	int index = -1, rc = -1;
 	int *theirs = g_new0(int, n);
 
@@ -980,30 +1009,103 @@ static int add_discovered_portals(struct attachment *a, const struct cli_login *
 }
 
 /*
- * The other paths: --paths-per-portal sessions on each portal, the first
- * portal's first being open already; each must reach the same LUN.
+ * A given path that cannot log in at attach joins later, unless we were
+ * refused: authentication (or a login we cannot make) would fail the same
+ * way every time, and is better seen now.
+ */
+static bool may_come_up(const GError *e)
+{
+	return e->domain == ISA_ERROR && e->code != ISA_ERROR_AUTH && e->code != ISA_ERROR_USAGE &&
+	       e->code != ISA_ERROR_UNSUPPORTED;
+}
+
+/*
+ * The first path that logs in: the LUN is opened (probed) on it, and it
+ * is path 1 whatever its portal.
+ */
+static int open_first(struct attachment *a, struct cli_login *login, struct isa_session *s,
+		      GError **err)
+{
+	a->s = s;
+	g_ptr_array_add(a->paths, s);
+	if (check_pinned(a->s, &login->opts, err) < 0)
+		return -1;
+	a->l = open_lun(a->s, a->target, err);
+	return a->l ? 0 : -1;
+}
+
+/* Every given path is down: @err (the first path's) says why for each, keeping its code. */
+static void all_down(GPtrArray *late, GPtrArray *why, GError *err)
+{
+	GString *msg = g_string_new("no path is up");
+	guint i;
+
+	for (i = 0; i < late->len; i++)
+		g_string_append_printf(msg, "%s path %u at %s: %s", i ? ";" : ":", i + 1,
+				       (const char *)late->pdata[i], (const char *)why->pdata[i]);
+	g_free(err->message);
+	err->message = g_string_free(msg, FALSE);
+}
+
+/*
+ * The paths: --paths-per-portal sessions on each portal. Each must reach
+ * the same LUN. A given path that is down at attach (no connection, no
+ * such target yet, a timeout) does not fail the attach while another is
+ * up: it logs in in the background and joins once its LUN is shown to be
+ * the same (isa_lun_add_path_later), after the paths up now.
  */
 static int open_paths(struct attachment *a, struct cli_login *login, GError **err)
 {
-	unsigned per = login->paths_per_portal ? login->paths_per_portal : 1, i, k;
+	unsigned per = login->paths_per_portal ? login->paths_per_portal : 1, i, k, planned = 0;
+	g_autoptr(GPtrArray) late = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) why = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) first_err = NULL;
 
 	if (login->all_portals && add_discovered_portals(a, login, err) < 0)
 		return -1;
 	for (i = 0; i < a->portals->len; i++) {
 		const char *portal = g_ptr_array_index(a->portals, i);
+		bool down = false;
 
-		for (k = i ? 0 : 1; k < per; k++) {
-			struct isa_session *s =
-			    isa_session_open(portal, a->target, &login->opts, err);
+		for (k = 0; k < per; k++) {
+			g_autoptr(GError) e = NULL;
+			struct isa_session *s = NULL;
 
-			if (!s) {
-				g_prefix_error(err, "path %u at %s: ", a->paths->len + 1, portal);
-				if (i < a->given)
-					return -1;
+			planned++;
+			if (i < a->given && down) {
+				/* Its portal was down a moment ago: no need to wait for it again.
+				 */
+				g_ptr_array_add(late, g_strdup(portal));
+				g_ptr_array_add(why, g_strdup(why->pdata[why->len - 1]));
+				continue;
+			}
+			s = isa_session_open(portal, a->target, &login->opts, &e);
+			if (!s && i >= a->given) {
 				/* Reported, not asked for: it may be out of our reach. */
-				g_warning("%s (from SendTargets): left out", (*err)->message);
-				g_clear_error(err);
+				g_warning("path %u at %s: %s (from SendTargets): left out",
+					  a->paths->len + 1, portal, e->message);
 				break;
+			}
+			if (!s && !may_come_up(e)) {
+				/* One path: its own error, as a single-portal attach always said.
+				 */
+				if (a->portals->len * per > 1)
+					g_prefix_error(&e, "path %u at %s: ", planned, portal);
+				g_propagate_error(err, g_steal_pointer(&e));
+				return -1;
+			}
+			if (!s) {
+				down = true;
+				g_ptr_array_add(late, g_strdup(portal));
+				g_ptr_array_add(why, g_strdup(e->message));
+				if (!first_err)
+					first_err = g_steal_pointer(&e);
+				continue;
+			}
+			if (!a->s) {
+				if (open_first(a, login, s, err) < 0)
+					return -1;
+				continue;
 			}
 			g_ptr_array_add(a->paths, s);
 			if (isa_lun_add_path(a->l, s, err) < 0) {
@@ -1016,6 +1118,27 @@ static int open_paths(struct attachment *a, struct cli_login *login, GError **er
 				break;
 			}
 		}
+	}
+	if (!a->s) {
+		/* One path: its own error, as a single-portal attach always said. */
+		if (planned > 1)
+			all_down(late, why, first_err);
+		g_propagate_error(err, g_steal_pointer(&first_err));
+		return -1;
+	}
+	for (i = 0; i < late->len; i++) {
+		const char *portal = late->pdata[i];
+		struct isa_session *s =
+		    isa_session_open_later(portal, a->target, &login->opts, err);
+
+		if (!s)
+			return -1;
+		g_ptr_array_add(a->paths, s);
+		if (isa_lun_add_path_later(a->l, s, err) < 0)
+			return -1;
+		g_warning("path %u at %s is down at attach: %s; it logs in in the background and "
+			  "joins once its LUN is shown to be the same",
+			  a->paths->len, portal, (const char *)why->pdata[i]);
 	}
 	isa_lun_set_path_policy(a->l,
 				login->path_policy && !strcmp(login->path_policy, "round-robin")
@@ -1048,15 +1171,6 @@ static int attach(struct attachment *a, struct cli_login *login, GError **err)
 	a->dead_timeout_s = login->opts.replacement_timeout_s;
 	a->initiator = login->opts.initiator_name;
 	a->paths = g_ptr_array_new();
-	a->s = isa_session_open(g_ptr_array_index(a->portals, 0), a->target, &login->opts, err);
-	if (!a->s)
-		return cli_fail_code(*err);
-	g_ptr_array_add(a->paths, a->s);
-	if (check_pinned(a->s, &login->opts, err) < 0)
-		return cli_fail_code(*err);
-	a->l = open_lun(a->s, a->target, err);
-	if (!a->l)
-		return cli_fail_code(*err);
 	if (open_paths(a, login, err) < 0)
 		return cli_fail_code(*err);
 	if (start_export(a, err) < 0)
@@ -1186,7 +1300,12 @@ static int resume_prepare(struct attachment *a, struct cli_login *login, GError 
 	g_free(opt_nbd);
 	opt_nbd = g_strdup(st->export);
 	opt_nbd_flag = TRUE;
-	if (!opt_connections && st->connections)
+	/* The device's count is fixed (start_kernel_nbd): ours must be the same. */
+	if (opt_connections > 0 && st->connections && (unsigned)opt_connections != st->connections)
+		g_warning("%s was connected with %u sockets, which a resume cannot change: "
+			  "--connections %d is not taken",
+			  st->export, st->connections, opt_connections);
+	if (st->connections)
 		opt_connections = (gint)st->connections;
 	if (!login->transport && st->transport)
 		login->transport = g_strdup(st->transport);
@@ -1321,7 +1440,7 @@ int main(int argc, char **argv)
 	    {"nbd", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, parse_nbd_option,
 	     "Attach to the kernel nbd driver (default when it is loaded)", "/dev/nbdN"},
 	    {"connections", 0, 0, G_OPTION_ARG_INT, &opt_connections,
-	     "--nbd: sockets handed to the kernel (default 2)", "N"},
+	     "--nbd: sockets handed to the kernel (default: one per path, at least 2)", "N"},
 	    {"read-only", 'r', 0, G_OPTION_ARG_NONE, &opt_read_only, "Export read-only", NULL},
 	    {"export-name", 0, 0, G_OPTION_ARG_STRING, &opt_export_name,
 	     "NBD export name (default \"\")", "NAME"},
@@ -1351,7 +1470,8 @@ int main(int argc, char **argv)
 		 "NBD socket, an NBD TCP port, a FUSE file or /dev/nbdN. With several portals\n"
 		 "(or --paths-per-portal), each path is a session of its own to the same LUN\n"
 		 "(checked by its VPD 83 designator): requests are spread over the paths up,\n"
-		 "and those of a path that fails are sent again on the others (TCP only).");
+		 "and those of a path that fails are sent again on the others (TCP only). A\n"
+		 "path down at attach logs in in the background and joins once checked.");
 	g_option_context_set_description(
 	    ctx, "Prints the export (NBD URI, file or device) once I/O can flow, then serves\n"
 		 "in the background until iser-detach or SIGTERM. Exit status: 0 attached,\n"

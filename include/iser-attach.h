@@ -129,6 +129,21 @@ struct isa_lun;
 struct isa_session *isa_session_open(const char *portal, const char *target,
 				     const struct isa_options *opts, GError **err);
 
+/*
+ * isa_session_open_later() - a session to @target at @portal that logs in
+ * in the background, for a path that is down now: no connect is made
+ * here; serving the session (its fd, isa_session_service()) makes
+ * attempts, backing off from 250 ms to 8 s, until one logs in. An
+ * authentication failure (or a usage error) ends it for good, at once; a
+ * target not found at the portal (login status 0x0203, 0x0204) is retried
+ * for the replacement timeout, then ends it; anything else (no connection,
+ * a timeout, a target error) is retried for as long as it takes. Meant for
+ * isa_lun_add_path_later(). Returns NULL with @err set only for a bad
+ * portal or transport.
+ */
+struct isa_session *isa_session_open_later(const char *portal, const char *target,
+					   const struct isa_options *opts, GError **err);
+
 /* Log out (bounded wait), fail what is still in flight, free. */
 void isa_session_close(struct isa_session *s);
 
@@ -385,6 +400,24 @@ enum isa_path_policy {
  * close after isa_lun_close(). Blocking.
  */
 int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err);
+/*
+ * isa_lun_add_path_later() - @s (from isa_session_open_later(), or any
+ * session not logged in) joins @l once it is: every time it reaches full
+ * feature phase before it is shown to reach the same LUN, INQUIRY VPD
+ * page 83 goes to it as an ordinary command, and only a designator equal
+ * to @l's lets requests take the path ("joined" in the log). Another
+ * designator, or none, leaves the path out for good ("refused": the
+ * session is abandoned). Until then the path carries nothing. Not
+ * blocking; fails (ISA_ERROR_UNSUPPORTED, ISA_ERROR_NOT_FOUND) as
+ * isa_lun_add_path() does for what it can tell now.
+ */
+int isa_lun_add_path_later(struct isa_lun *l, struct isa_session *s, GError **err);
+/*
+ * Path @i's state: its session's (isa_session_state_name()), but
+ * "joining" for a path not yet shown to reach the LUN and "refused" for
+ * one shown to reach another.
+ */
+const char *isa_lun_path_state_name(const struct isa_lun *l, unsigned i);
 void isa_lun_set_path_policy(struct isa_lun *l, enum isa_path_policy policy);
 /* The paths: 1 for a LUN opened on one session; path 0 is that session. */
 unsigned isa_lun_path_count(const struct isa_lun *l);

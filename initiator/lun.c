@@ -1040,6 +1040,20 @@ GArray *isa_report_luns(struct isa_session *s, GError **err)
 	return out;
 }
 
+/*
+ * The path set, made at the second path: paths after the first get a
+ * thread each (unless ISER_ATTACH_PATH_THREADS=0), and their UNIT
+ * ATTENTIONs reach lun_unit_attention() on ours.
+ */
+static void lun_mpath(struct isa_lun *l)
+{
+	if (l->mp)
+		return;
+	l->mp = mpath_new(l->s, l->s->replacement_timeout_s);
+	mpath_set_threaded(l->mp, g_strcmp0(g_getenv("ISER_ATTACH_PATH_THREADS"), "0"));
+	mpath_on_ua(l->mp, lun_unit_attention, l);
+}
+
 int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 {
 	struct isa_session_info first, si;
@@ -1083,14 +1097,139 @@ int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 		return -1;
 	}
 	isa_lun_close(other);
-	if (!l->mp) {
-		l->mp = mpath_new(l->s, l->s->replacement_timeout_s);
-		mpath_set_threaded(l->mp, g_strcmp0(g_getenv("ISER_ATTACH_PATH_THREADS"), "0"));
-		mpath_on_ua(l->mp, lun_unit_attention, l);
-	}
+	lun_mpath(l);
 	mpath_add(l->mp, s);
 	g_message("path %u at %s to LUN %u (%s) added", n + 1, si.portal, l->info.lun, l->info.id);
 	return 0;
+}
+
+/**
+ * struct join_check - INQUIRY VPD 83 of a path that logged in unverified.
+ * @l: the LUN it should reach
+ * @s: the path's session, which carries the command
+ * @buf: the page, from @l's first session (payload buffers come from there)
+ */
+struct join_check {
+	struct isa_lun *l;
+	struct isa_session *s;
+	uint8_t *buf;
+};
+
+#define JOIN_VPD_LEN 4096
+
+static void join_check_done(struct isa_task *t)
+{
+	struct join_check *c = t->opaque;
+	struct isa_lun *l = c->l;
+	struct isa_session_info first;
+	g_autofree char *id = NULL, *why = NULL;
+	g_autoptr(GArray) ids = NULL;
+	g_autoptr(GError) e = NULL;
+	uint32_t got = t->residual && t->underflow ? JOIN_VPD_LEN - MIN(t->residual, JOIN_VPD_LEN)
+						   : JOIN_VPD_LEN;
+	int rc = 0;
+
+	isa_session_get_info(l->s, &first);
+	if (t->result && (t->result == -EAGAIN || !mpath_session_live(l->mp, c->s))) {
+		/* The connection went: the check is made again at the next login. */
+		rc = -EAGAIN;
+	} else if (t->result) {
+		rc = -ENXIO;
+		why = g_strdup_printf("INQUIRY VPD page 83 of its LUN %u failed (%s), so it "
+				      "cannot be shown to reach the same LUN as path 1 at %s",
+				      l->info.lun, t->msg, first.portal);
+	} else if (!scsi_parse_vpd_devid(c->buf, got, &ids, &e) &&
+		   (id = scsi_devid_best((const struct scsi_designator *)(void *)ids->data,
+					 ids->len)) &&
+		   !strcmp(id, l->info.id)) {
+		why = g_strdup_printf("its LUN %u has VPD 83 designator %s, as path 1 at %s",
+				      l->info.lun, id, first.portal);
+	} else {
+		rc = -ENXIO;
+		why = g_strdup_printf("its LUN %u has VPD 83 designator %s, but path 1 at %s has "
+				      "%s: not the same LUN",
+				      l->info.lun,
+				      id  ? id
+				      : e ? e->message
+					  : "(none)",
+				      first.portal, l->info.id);
+	}
+	session_task_free(t);
+	isa_buf_free(l->s, c->buf, JOIN_VPD_LEN);
+	mpath_path_checked(l->mp, c->s, rc, why);
+	g_free(c);
+	l->outstanding--;
+}
+
+/*
+ * From mpath_check(): path @s logged in, not known to reach @l yet. The
+ * check is an ordinary command on that path, so the loop never blocks on
+ * it; counted in l->outstanding, so that close waits for it.
+ */
+static void join_check_start(void *opaque, struct isa_session *s)
+{
+	struct isa_lun *l = opaque;
+	struct join_check *c = g_new0(struct join_check, 1);
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_inquiry(cdb, true, 0x83, JOIN_VPD_LEN);
+	struct isa_task *t;
+
+	c->l = l;
+	c->s = s;
+	c->buf = isa_buf_alloc(l->s, JOIN_VPD_LEN);
+	if (!c->buf) {
+		g_free(c);
+		g_warning("LUN %u: no buffer to check a path that logged in; checked at its "
+			  "next login",
+			  l->info.lun);
+		mpath_path_checked(l->mp, s, -EAGAIN, NULL);
+		return;
+	}
+	l->outstanding++;
+	t = session_task_new(s, l->info.lun, cdb, (uint8_t)cl, true, c->buf, JOIN_VPD_LEN,
+			     join_check_done, c);
+	mpath_submit_to(l->mp, (unsigned)mpath_index_of(l->mp, s), t);
+}
+
+int isa_lun_add_path_later(struct isa_lun *l, struct isa_session *s, GError **err)
+{
+	struct isa_session_info first, si;
+	unsigned n = l->mp ? mpath_count(l->mp) : 1;
+
+	isa_session_get_info(l->s, &first);
+	isa_session_get_info(s, &si);
+	if (n >= MPATH_MAX_PATHS) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "at most %d paths", MPATH_MAX_PATHS);
+		return -1;
+	}
+	if (strcmp(first.transport, "tcp") || strcmp(si.transport, "tcp")) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED,
+			    "path %u at %s: multipath works over TCP only for now (this path is "
+			    "%s, the first %s)",
+			    n + 1, si.portal, si.transport, first.transport);
+		return -1;
+	}
+	if (!*l->info.id) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_NOT_FOUND,
+			    "path %u at %s refused: LUN %u at %s reports no VPD page 83 "
+			    "designator, so no other path can be shown to reach the same LUN",
+			    n + 1, si.portal, l->info.lun, first.portal);
+		return -1;
+	}
+	lun_mpath(l);
+	mpath_on_join(l->mp, join_check_start, l);
+	mpath_add_joining(l->mp, s);
+	return 0;
+}
+
+const char *isa_lun_path_state_name(const struct isa_lun *l, unsigned i)
+{
+	struct isa_path_status ps;
+
+	if (i >= isa_lun_path_count(l))
+		return "?";
+	isa_lun_path_status(l, i, &ps);
+	return ps.state;
 }
 
 void isa_lun_set_path_policy(struct isa_lun *l, enum isa_path_policy policy)

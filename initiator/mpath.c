@@ -41,6 +41,12 @@
  * takes new commands only when no other path is up, for MPATH_AVOID_US.
  * (REPORT TARGET PORT GROUPS, to know the states before a refusal, is not
  * read yet.)
+ *
+ * A path added before it could log in (mpath_add_joining: down at attach)
+ * carries nothing until it is shown to reach the same LUN: each time it
+ * reaches full feature phase unverified, the owner's check runs on it
+ * (mpath_on_join; lun.c reads VPD 83 as an ordinary command) and
+ * mpath_path_checked() says the outcome: it joins, or is refused for good.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -64,6 +70,9 @@ struct mpath;
  * @down_us: since when it has not been in full feature phase; 0 while it is
  * @avoid_until_us: its target port refused a command (standby, unavailable):
  *		    other paths first until then
+ * @verified: shown to reach the LUN: only then may commands take it
+ * @checking: the owner's check of an unverified path is under way
+ * @refused: it reaches another LUN (@why): left out for good
  *
  * With a thread of its own (@own_thread, set before @thread starts):
  * @live: 1 while its session is in full feature phase, as the path
@@ -72,7 +81,8 @@ struct mpath;
  * @lock: held by the path thread while it works on @s
  * @wake: eventfd, written when @inbox, @abandon or @stop are set
  * @epfd: what the path thread waits on: @s's set and @wake
- * @inbox, @abandon, @stop: for the path thread, under m->lock
+ * @inbox, @abandon, @close, @stop: for the path thread, under m->lock
+ *	(@close: its connection is closed once abandoned)
  * @out: its commands complete this turn, handed over at its end
  */
 struct mpath_path {
@@ -82,6 +92,11 @@ struct mpath_path {
 	char *portal;
 	gint64 down_us;
 	gint64 avoid_until_us;
+	bool verified;
+	bool checking;
+	bool refused;
+	bool abandoned;
+	char *why;
 
 	bool own_thread;
 	GThread *thread;
@@ -92,6 +107,7 @@ struct mpath_path {
 	int epfd;
 	GQueue inbox;
 	char *abandon;
+	bool close;
 	bool stop;
 	GQueue out;
 };
@@ -126,6 +142,7 @@ struct mpath_event {
  * @done: commands complete on path threads (t->link), for the owner
  * @events: struct mpath_event, in the order they happened
  * @ua_fn, @ua_opaque: who hears of UNIT ATTENTIONs on paths after the first
+ * @join_fn: checks a path that logged in unverified (mpath_on_join)
  */
 struct mpath {
 	struct mpath_path paths[MPATH_MAX_PATHS];
@@ -145,6 +162,8 @@ struct mpath {
 	GQueue events;
 	session_ua_fn ua_fn;
 	void *ua_opaque;
+	mpath_join_fn join_fn;
+	void *join_opaque;
 };
 
 static void mpath_failover(void *opaque, struct isa_session *s, GList *tasks);
@@ -174,6 +193,12 @@ static bool path_threaded(const struct mpath_path *p)
 static bool path_live(const struct mpath_path *p)
 {
 	return path_threaded(p) ? g_atomic_int_get(&p->live) != 0 : session_live(p->s);
+}
+
+/* Commands may take it: up, and known to reach the LUN. */
+static bool usable(const struct mpath_path *p)
+{
+	return p->verified && path_live(p);
 }
 
 /* Commands the path holds: those given to its thread count until they are back. */
@@ -232,6 +257,7 @@ void mpath_free(struct mpath *m)
 		session_set_failover(m->paths[i].s, NULL, NULL);
 		session_unwatch_ua(m->paths[i].s, &m->paths[i]);
 		g_free(m->paths[i].portal);
+		g_free(m->paths[i].why);
 	}
 	/* Nothing is outstanding when the LUN closes: what is left is news only. */
 	while ((l = g_queue_pop_head_link(&m->events))) {
@@ -327,7 +353,7 @@ static gpointer path_thread(gpointer data)
 		struct epoll_event ev[2];
 		GQueue in;
 		char *why;
-		bool stop, live;
+		bool stop, live, close_conn;
 		GList *l;
 
 		drain_fd(p->wake);
@@ -336,6 +362,8 @@ static gpointer path_thread(gpointer data)
 		g_queue_init(&p->inbox);
 		why = p->abandon;
 		p->abandon = NULL;
+		close_conn = p->close;
+		p->close = false;
 		stop = p->stop;
 		pthread_mutex_unlock(&m->lock);
 		if (stop) {
@@ -349,6 +377,9 @@ static gpointer path_thread(gpointer data)
 			isa_session_abandon(p->s, why);
 			g_free(why);
 		}
+		/* Closed, so that the target ends its session too. */
+		if (close_conn)
+			session_close_conn(p->s);
 		isa_session_cork(p->s, true);
 		if (in.length && !session_live(p->s) && !session_failed(p->s))
 			path_hand_back(p, &in);
@@ -400,6 +431,7 @@ void mpath_add(struct mpath *m, struct isa_session *s)
 	p->index = m->n;
 	p->portal = g_strdup(si.portal);
 	p->down_us = session_live(s) ? 0 : g_get_monotonic_time();
+	p->verified = true;
 	session_set_failover(s, mpath_failover, p);
 	if (m->n)
 		session_watch_ua(s, mpath_ua_seen, p);
@@ -413,6 +445,81 @@ void mpath_add(struct mpath *m, struct isa_session *s)
 				  g_strerror(errno));
 	}
 	m->n++;
+}
+
+void mpath_add_joining(struct mpath *m, struct isa_session *s)
+{
+	/* Before its thread could look at it: nothing reads these there. */
+	m->paths[m->n].verified = false;
+	mpath_add(m, s);
+	m->paths[m->n - 1].verified = false;
+	m->paths[m->n - 1].down_us = g_get_monotonic_time();
+}
+
+void mpath_on_join(struct mpath *m, mpath_join_fn fn, void *opaque)
+{
+	m->join_fn = fn;
+	m->join_opaque = opaque;
+}
+
+static struct mpath_path *path_of(struct mpath *m, const struct isa_session *s)
+{
+	for (unsigned i = 0; i < m->n; i++)
+		if (m->paths[i].s == s)
+			return &m->paths[i];
+	return NULL;
+}
+
+int mpath_index_of(const struct mpath *m, const struct isa_session *s)
+{
+	for (unsigned i = 0; i < m->n; i++)
+		if (m->paths[i].s == s)
+			return (int)i;
+	return -1;
+}
+
+bool mpath_session_live(const struct mpath *m, const struct isa_session *s)
+{
+	int i = mpath_index_of(m, s);
+
+	return i >= 0 && path_live(&m->paths[i]);
+}
+
+void mpath_path_checked(struct mpath *m, struct isa_session *s, int result, const char *why)
+{
+	struct mpath_path *p = path_of(m, s);
+	unsigned i, up = 0;
+
+	if (!p)
+		return;
+	p->checking = false;
+	if (result == -EAGAIN)
+		return; /* Lost its connection meanwhile: again at its next login. */
+	if (result) {
+		/* Abandoned from mpath_check(), outside the callback that tells us. */
+		p->refused = true;
+		p->why = g_strdup(why);
+		g_warning("path %u at %s refused: %s; it is left out", p->index + 1, p->portal,
+			  why);
+		return;
+	}
+	p->verified = true;
+	for (i = 0; i < m->n; i++)
+		up += usable(&m->paths[i]);
+	if (path_live(p))
+		p->down_us = 0;
+	g_message("path %u to %s joined (%s): %u of %u paths up", p->index + 1, p->portal,
+		  why ? why : "same LUN", up, m->n);
+}
+
+bool mpath_path_refused(const struct mpath *m, unsigned i)
+{
+	return i < m->n && m->paths[i].refused;
+}
+
+bool mpath_path_verified(const struct mpath *m, unsigned i)
+{
+	return i < m->n && m->paths[i].verified;
 }
 
 void mpath_set_policy(struct mpath *m, enum isa_path_policy policy)
@@ -435,7 +542,7 @@ unsigned mpath_live(const struct mpath *m, unsigned *out, unsigned max)
 	unsigned i, k = 0;
 
 	for (i = 0; i < m->n && k < max; i++)
-		if (path_live(&m->paths[i]))
+		if (usable(&m->paths[i]))
 			out[k++] = i;
 	return k;
 }
@@ -451,7 +558,7 @@ static int mpath_pick_among(struct mpath *m, bool avoided, gint64 now)
 		const struct mpath_path *p = &m->paths[k];
 		unsigned load;
 
-		if (!path_live(p) || (!avoided && p->avoid_until_us > now))
+		if (!usable(p) || (!avoided && p->avoid_until_us > now))
 			continue;
 		if (m->policy == ISA_PATH_ROUND_ROBIN) {
 			best = (int)k;
@@ -494,11 +601,11 @@ static void mpath_release_held(struct mpath *m)
 		mpath_submit(m, l->data);
 }
 
-/* Complete @t with @why on the owner's thread: path 1's session is its. */
-static void mpath_task_fail(struct mpath *m, struct isa_task *t, const char *why)
+/* Complete @t with @result and @why on the owner's thread: path 1's session is its. */
+static void mpath_task_fail(struct mpath *m, struct isa_task *t, int result, const char *why)
 {
 	t->s = m->paths[0].s;
-	session_task_fail(t->s, t, -ENOTCONN, why);
+	session_task_fail(t->s, t, result, why);
 }
 
 void mpath_submit_to(struct mpath *m, unsigned i, struct isa_task *t)
@@ -528,7 +635,7 @@ void mpath_submit(struct mpath *m, struct isa_task *t)
 	int i;
 
 	if (m->failed) {
-		mpath_task_fail(m, t, m->error);
+		mpath_task_fail(m, t, -ENOTCONN, m->error);
 		return;
 	}
 	i = mpath_pick(m);
@@ -566,6 +673,17 @@ static void mpath_take_back(struct mpath *m, struct mpath_path *p, GList *tasks,
 {
 	GList *l, *next;
 
+	if (!p->verified) {
+		/* Only its check ran there: it must not go to another path. */
+		for (l = tasks; l; l = next) {
+			next = l->next;
+			l->next = NULL;
+			l->prev = NULL;
+			task_back(l->data);
+			mpath_task_fail(m, l->data, -EAGAIN, "the path went down");
+		}
+		return;
+	}
 	if (refused) {
 		if (p->avoid_until_us < g_get_monotonic_time())
 			g_message("path %u to %s: its target port refused %u commands "
@@ -670,20 +788,24 @@ static void mpath_fail_held(struct mpath *m)
 	GList *l;
 
 	while ((l = g_queue_pop_head_link(&m->held)))
-		mpath_task_fail(m, l->data, m->error);
+		mpath_task_fail(m, l->data, -ENOTCONN, m->error);
 }
 
-static void path_abandon(struct mpath_path *p, const char *why)
+/* End @p's session for good (and close its connection, when @close). */
+static void path_abandon(struct mpath_path *p, const char *why, bool close)
 {
 	struct mpath *m = p->m;
 
 	if (!path_threaded(p)) {
 		isa_session_abandon(p->s, why);
+		if (close)
+			session_close_conn(p->s);
 		return;
 	}
 	pthread_mutex_lock(&m->lock);
 	g_free(p->abandon);
 	p->abandon = g_strdup(why);
+	p->close |= close;
 	pthread_mutex_unlock(&m->lock);
 	wake_fd(p->wake);
 }
@@ -698,7 +820,7 @@ static void mpath_end(struct mpath *m, const char *why)
 	m->error = g_strdup(why);
 	mpath_fail_held(m);
 	for (i = 0; i < m->n; i++)
-		path_abandon(&m->paths[i], why);
+		path_abandon(&m->paths[i], why, false);
 }
 
 /* The session's last error, read under its thread's lock. */
@@ -745,10 +867,19 @@ static void mpath_check(struct mpath *m)
 	if (m->failed)
 		return;
 	for (i = 0; i < m->n; i++)
-		up += path_live(&m->paths[i]);
+		up += usable(&m->paths[i]);
 	for (i = 0; i < m->n; i++) {
 		struct mpath_path *p = &m->paths[i];
-		bool live = path_live(p);
+		bool live = usable(p);
+
+		if (p->refused && !p->abandoned) {
+			p->abandoned = true;
+			path_abandon(p, p->why, true);
+		}
+		if (!p->verified && !p->refused && !p->checking && path_live(p) && m->join_fn) {
+			p->checking = true;
+			m->join_fn(m->join_opaque, p->s);
+		}
 
 		if (live == !p->down_us)
 			continue;
@@ -866,7 +997,7 @@ const char *mpath_state_name(const struct mpath *m)
 	if (m->failed)
 		return "failed";
 	for (i = 0; i < m->n; i++)
-		if (path_live(&m->paths[i]))
+		if (usable(&m->paths[i]))
 			return "logged-in";
 	return "recovering";
 }
@@ -890,6 +1021,10 @@ void mpath_path_status(const struct mpath *m, unsigned i, struct isa_path_status
 	ps->portal = p->portal;
 	ps->transport = si.transport;
 	ps->state = isa_session_state_name(p->s);
+	if (p->refused)
+		ps->state = "refused";
+	else if (!p->verified && !session_failed(p->s))
+		ps->state = "joining";
 	ps->outstanding = session_outstanding(p->s);
 	isa_session_get_stats(p->s, &ps->stats);
 	if (path_threaded(p))

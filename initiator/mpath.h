@@ -28,6 +28,26 @@ struct mpath *mpath_new(struct isa_session *first, uint32_t replacement_timeout_
 void mpath_free(struct mpath *m);
 /* Add @s (put in failover mode, as the first path is) as the next path. */
 void mpath_add(struct mpath *m, struct isa_session *s);
+/*
+ * Add @s, not shown yet to reach the LUN (down at attach), as the next
+ * path: it carries nothing until mpath_path_checked() says it does.
+ */
+void mpath_add_joining(struct mpath *m, struct isa_session *s);
+/*
+ * @fn(@opaque, s): path @s logged in unverified; check it without
+ * blocking and tell mpath_path_checked(): 0 it joins, -EAGAIN it lost its
+ * connection meanwhile (checked again at its next login), anything else it
+ * is refused for good, @why saying why (on success, what was shown).
+ */
+typedef void (*mpath_join_fn)(void *opaque, struct isa_session *s);
+void mpath_on_join(struct mpath *m, mpath_join_fn fn, void *opaque);
+void mpath_path_checked(struct mpath *m, struct isa_session *s, int result, const char *why);
+bool mpath_path_refused(const struct mpath *m, unsigned i);
+bool mpath_path_verified(const struct mpath *m, unsigned i);
+/* The index of the path whose session is @s, or -1. */
+int mpath_index_of(const struct mpath *m, const struct isa_session *s);
+/* @s's path is in full feature phase (as its thread last saw it). */
+bool mpath_session_live(const struct mpath *m, const struct isa_session *s);
 void mpath_set_policy(struct mpath *m, enum isa_path_policy policy);
 /*
  * Give every path after the first an I/O thread of its own (call before

@@ -267,6 +267,53 @@ struct isa_session *isa_session_open(const char *portal, const char *target,
 	return open_common(portal, target, false, opts, err);
 }
 
+/*
+ * A path that is down at attach: the session starts as a recovery does
+ * (RECONNECT_WAIT after each failed attempt, backing off from 250 ms to
+ * 8 s, no deadline of its own), so that it logs in whenever its owner's
+ * loop serves it and the target is there. What it must not retry for
+ * ever is recovery_attempt_failed()'s to say (s->joining).
+ */
+struct isa_session *isa_session_open_later(const char *portal, const char *target,
+					   const struct isa_options *opts, GError **err)
+{
+	struct isa_options none = {0};
+	const struct isa_options *o = opts ? opts : &none;
+	g_autofree char *host = NULL;
+	struct isa_session *s;
+	uint16_t port;
+
+	if (!target || !*target) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "no target name given");
+		return NULL;
+	}
+	if (parse_portal(portal, &host, &port, err) < 0)
+		return NULL;
+	s = session_new(o, target);
+	keep_options(s, o);
+	s->host = g_strdup(host);
+	s->port = port;
+	s->dm = pick_datamover(o->transport, host, port, false, err);
+	if (!s->dm) {
+		session_free(s);
+		return NULL;
+	}
+	s->replacement_timeout_s = o->replacement_timeout_s;
+	s->joining = true;
+	s->recovering = true;
+	s->recovery_deadline_us = G_MAXINT64;
+	s->join_deadline_us =
+	    g_get_monotonic_time() + (gint64)s->replacement_timeout_s * G_USEC_PER_SEC;
+	s->portal = strchr(host, ':') ? g_strdup_printf("[%s]:%u", host, port)
+				      : g_strdup_printf("%s:%u", host, port);
+	/* Its first attempt failed a moment ago (isa_session_open): back off first. */
+	s->backoff_ms = 250;
+	s->next_attempt_us = g_get_monotonic_time() + s->backoff_ms * 1000LL;
+	session_set_state(s, SESSION_RECONNECT_WAIT);
+	session_arm_timer(s, s->next_attempt_us);
+	return s;
+}
+
 static void session_logout(struct isa_session *s)
 {
 	uint8_t bhs[ISCSI_BHS_LEN];

@@ -132,10 +132,46 @@ void recovery_drop(struct isa_session *s)
 		recovery_hand_back(s);
 }
 
+/*
+ * A session that never logged in (a path down at attach) and that the
+ * target turned away in a way no retry mends: refused authentication (the
+ * secrets are the same next time), a login we cannot make; a target not
+ * at that portal, once it has been absent for the replacement timeout
+ * (a controller may come up before its targets do). NULL to go on.
+ */
+static const char *join_hopeless(const struct isa_session *s, const GError *err, gint64 now)
+{
+	if (!s->joining || err->domain != ISA_ERROR)
+		return NULL;
+	switch (err->code) {
+	case ISA_ERROR_AUTH:
+		return "authentication failures are not retried";
+	case ISA_ERROR_USAGE:
+	case ISA_ERROR_UNSUPPORTED:
+		return "not retried";
+	case ISA_ERROR_NOT_FOUND:
+		return now >= s->join_deadline_us ? "the target was not there for the "
+						    "replacement timeout"
+						  : NULL;
+	}
+	return NULL;
+}
+
 void recovery_attempt_failed(struct isa_session *s, const GError *err)
 {
 	gint64 now = g_get_monotonic_time();
+	const char *hopeless = join_hopeless(s, err, now);
 
+	if (hopeless) {
+		g_free(s->error);
+		s->error = g_strdup_printf("gave up logging in to %s: %s (%s)", s->portal,
+					   err->message, hopeless);
+		recovery_log_flush(s, true);
+		g_warning("session to %s: %s", s->target_name, s->error);
+		s->recovering = false;
+		session_set_state(s, SESSION_FAILED);
+		return;
+	}
 	if (now >= s->recovery_deadline_us) {
 		g_free(s->error);
 		s->error = g_strdup_printf("could not reconnect to %s within %u s: %s", s->portal,
@@ -156,6 +192,12 @@ void recovery_attempt_failed(struct isa_session *s, const GError *err)
 void recovery_done(struct isa_session *s)
 {
 	s->recovering = false;
+	if (s->joining) {
+		/* Its first login: not a reconnect. */
+		s->joining = false;
+		g_message("logged in to %s, a path that was down at attach", s->portal);
+		return;
+	}
 	s->stats.reconnects++;
 	if (s->failover_fn)
 		recovery_log(s, G_LOG_LEVEL_MESSAGE, "reconnected to %s; the path is back",

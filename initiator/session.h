@@ -250,6 +250,13 @@ struct isa_session {
 	bool recovering;
 	gint64 login_us; /* when the connection now (or last) in use logged in */
 	gint64 recovery_deadline_us;
+	/*
+	 * Never logged in yet: a path that was down at attach
+	 * (isa_session_open_later); a "target not found" refusal is retried
+	 * until @join_deadline_us, an authentication failure not at all.
+	 */
+	bool joining;
+	gint64 join_deadline_us;
 	gint64 next_attempt_us;
 	unsigned backoff_ms;
 	struct session_log_repeat repeats[8];

@@ -16,13 +16,14 @@ ISER_DETACH=$top_builddir/iser-detach
 NBD_BAD_REQUESTS=$top_builddir/tests/nbd-bad-requests
 NBD_CRASH_CLIENT=$top_builddir/tests/nbd-crash-client
 
-# nbd_requires: skip unless iser-attach and iser-detach are built and tgtd
-# can run; the state files go to the test's own directory.
+# nbd_requires [START_TGTD_OPTIONS]: skip unless iser-attach and
+# iser-detach are built and tgtd can run (start_tgtd with the options:
+# --two-portals); the state files go to the test's own directory.
 nbd_requires()
 {
 	[ -x "$ISER_ATTACH" ] || skip "$ISER_ATTACH not built"
 	[ -x "$ISER_DETACH" ] || skip "$ISER_DETACH not built"
-	start_tgtd
+	start_tgtd "$@"
 	ISER_ATTACH_RUNDIR=$TGT_TMPDIR/run
 	export ISER_ATTACH_RUNDIR
 }

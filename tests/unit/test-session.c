@@ -1472,6 +1472,90 @@ START_TEST(mpath_spread_and_failover)
 }
 END_TEST
 
+/* The join check of mpath_joining_path_checked_first: who was asked, how often. */
+struct join_asked {
+	struct isa_session *s;
+	unsigned calls;
+};
+
+static void record_join(void *opaque, struct isa_session *s)
+{
+	struct join_asked *j = opaque;
+
+	j->s = s;
+	j->calls++;
+}
+
+/*
+ * A path added before it is known to reach the LUN (down at attach)
+ * carries nothing, logged in as it is, until its check says it does: the
+ * check is asked for once, and only then do commands spread to it. A
+ * third path whose check refuses it stays out for good, its session ended.
+ */
+START_TEST(mpath_joining_path_checked_first)
+{
+	struct isa_session *a = session_fake(), *b = session_fake(), *c = session_fake();
+	struct dm_conn *ca = a->conn, *cb = b->conn, *cc = c->conn;
+	struct join_asked j = {0};
+	struct outcome o[8];
+	struct mpath *m;
+	guint i;
+
+	log_in(a);
+	log_in(b);
+	log_in(c);
+	m = mpath_new(a, 120);
+	mpath_on_join(m, record_join, &j);
+	mpath_add_joining(m, b);
+	for (i = 0; i < 4; i++)
+		msubmit(m, i, &o[i]);
+	ck_assert_uint_eq(ca->cmds->len, 4);
+	ck_assert_uint_eq(cb->cmds->len, 0);
+	mpump(m);
+	ck_assert_ptr_eq(j.s, b);
+	ck_assert_uint_eq(j.calls, 1);
+	/* Still unchecked: the check is asked for once, and b carries nothing. */
+	mpump(m);
+	ck_assert_uint_eq(j.calls, 1);
+	ck_assert(!mpath_path_verified(m, 1));
+	answer_all(ca, 0);
+	mpump(m);
+	mpath_path_checked(m, b, 0, "same LUN");
+	ck_assert(mpath_path_verified(m, 1));
+	for (i = 4; i < 8; i++)
+		msubmit(m, i, &o[i]);
+	ck_assert_uint_eq(ca->cmds->len, 6);
+	ck_assert_uint_eq(cb->cmds->len, 2);
+	answer_all(ca, 4);
+	answer_all(cb, 0);
+	mpump(m);
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(o[i].result, 0);
+	/* Another LUN behind the third path: refused, ended, never used. */
+	mpath_add_joining(m, c);
+	mpump(m);
+	ck_assert_ptr_eq(j.s, c);
+	mpath_path_checked(m, c, -ENXIO, "another LUN");
+	ck_assert_uint_eq(cc->cmds->len, 0);
+	mpump(m);
+	ck_assert(mpath_path_refused(m, 2));
+	ck_assert(session_failed(c));
+	/* Its connection closed, so that the target ends its session too. */
+	ck_assert_ptr_null(c->conn);
+	for (i = 0; i < 4; i++)
+		msubmit(m, i, &o[i]);
+	answer_all(ca, 6);
+	answer_all(cb, 2);
+	mpump(m);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(o[i].result, 0);
+	mpath_free(m);
+	session_fake_free(a);
+	session_fake_free(b);
+	session_fake_free(c);
+}
+END_TEST
+
 /* CHECK CONDITION for @itt: NOT READY, ASC 04h with @ascq (fixed sense). */
 static void target_not_ready(struct dm_conn *c, uint32_t itt, uint8_t ascq)
 {
@@ -1635,6 +1719,7 @@ int main(void)
 	tcase_add_test(tc, mpath_spread_and_failover);
 	tcase_add_test(tc, mpath_held_then_failed);
 	tcase_add_test(tc, mpath_standby_path_passed_over);
+	tcase_add_test(tc, mpath_joining_path_checked_first);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -22,11 +22,12 @@ PS4='+ ${EPOCHREALTIME} '
 # How many /dev/nbdN the driver creates at load time.
 NBDS_MAX=4
 
-# vm_nbd_requires: what every test needs: iser-attach and iser-detach,
-# a private tgtd, and the nbd driver with its NBDS_MAX idle devices.
+# vm_nbd_requires [START_TGTD_OPTIONS]: what every test needs:
+# iser-attach and iser-detach, a private tgtd (start_tgtd with the
+# options), and the nbd driver with its NBDS_MAX idle devices.
 vm_nbd_requires()
 {
-	nbd_requires
+	nbd_requires "$@"
 	modprobe nbd nbds_max="$NBDS_MAX" || die "cannot load kernel module nbd"
 	[ "$(cat /sys/module/nbd/parameters/nbds_max)" -eq "$NBDS_MAX" ] ||
 		die "nbd did not take nbds_max=$NBDS_MAX"
