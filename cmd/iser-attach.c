@@ -130,6 +130,8 @@ struct attachment {
 	unsigned connections;
 	unsigned dead_timeout_s;
 	const char *initiator;
+	/* How the paths were made, for --resume: the login's, as given. */
+	const struct cli_login *login;
 };
 
 static gboolean parse_nbd_option(const gchar *name, const gchar *value, gpointer data, GError **err)
@@ -559,6 +561,11 @@ static void fill_state(const struct attachment *a, struct attach_state *st)
 	st->started = a->started;
 	st->connections = a->connections;
 	st->initiator = (char *)a->initiator;
+	if (a->login) {
+		st->paths_per_portal = a->login->paths_per_portal;
+		st->path_policy = a->login->path_policy;
+		st->all_portals = a->login->all_portals;
+	}
 }
 
 /*
@@ -1155,6 +1162,7 @@ static int attach(struct attachment *a, struct cli_login *login, GError **err)
 {
 	if (choose_export(&a->kind, err) < 0)
 		return cli_fail_code(*err);
+	a->login = login;
 	if (login->metrics_file) {
 		g_autofree char *path = metrics_path(login->metrics_file, getpid(), err);
 
@@ -1311,6 +1319,12 @@ static int resume_prepare(struct attachment *a, struct cli_login *login, GError 
 		login->transport = g_strdup(st->transport);
 	if (!login->initiator_name && st->initiator)
 		login->initiator_name = g_strdup(st->initiator);
+	/* The same paths as before, unless told otherwise now. */
+	if (!login->paths_per_portal)
+		login->paths_per_portal = st->paths_per_portal;
+	if (!login->path_policy && st->path_policy)
+		login->path_policy = g_strdup(st->path_policy);
+	login->all_portals |= st->all_portals;
 	/* Its state says what it was; from here on ours says what it is. */
 	state_remove(st->pid);
 	return 0;

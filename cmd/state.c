@@ -38,9 +38,10 @@ int state_write(const struct attach_state *st, GError **err)
 	g_autofree char *text = g_strdup_printf(
 	    "pid=%ld\nkind=%s\nexport=%s\nuri=%s\nportal=%s\ntarget=%s\nlun=%u\n"
 	    "transport=%s\nstarted=%" G_GINT64_FORMAT "\nconnections=%u\n"
-	    "initiator=%s\n",
+	    "initiator=%s\npaths_per_portal=%u\npath_policy=%s\nall_portals=%d\n",
 	    (long)st->pid, st->kind, st->export, st->uri, st->portal, st->target, st->lun,
-	    st->transport, st->started, st->connections, st->initiator ? st->initiator : "");
+	    st->transport, st->started, st->connections, st->initiator ? st->initiator : "",
+	    st->paths_per_portal, st->path_policy ? st->path_policy : "", st->all_portals);
 
 	/* g_file_set_contents writes a temporary and renames: readers never see half. */
 	return g_file_set_contents(path, text, -1, err) ? 0 : -1;
@@ -87,6 +88,7 @@ void attach_state_free(struct attach_state *st)
 	g_free(st->target);
 	g_free(st->transport);
 	g_free(st->initiator);
+	g_free(st->path_policy);
 	g_free(st);
 }
 
@@ -131,6 +133,12 @@ static struct attach_state *state_read(const char *path)
 			st->connections = (unsigned)g_ascii_strtoull(v, NULL, 10);
 		else if (!strcmp(lines[i], "initiator") && *v)
 			st->initiator = g_strdup(v);
+		else if (!strcmp(lines[i], "paths_per_portal"))
+			st->paths_per_portal = (unsigned)g_ascii_strtoull(v, NULL, 10);
+		else if (!strcmp(lines[i], "path_policy") && *v)
+			st->path_policy = g_strdup(v);
+		else if (!strcmp(lines[i], "all_portals"))
+			st->all_portals = !strcmp(v, "1");
 	}
 	if (st->pid <= 0 || !st->export || !st->kind) {
 		attach_state_free(st);

@@ -34,6 +34,10 @@ struct attach_state {
 	/* What iser-attach --resume needs: the kernel's connections, our name. */
 	unsigned connections;
 	char *initiator;
+	/* And how its paths were made (0, NULL, false: not given). */
+	unsigned paths_per_portal;
+	char *path_policy;
+	bool all_portals;
 };
 
 /* The directory, created mode 0755 if missing. */

@@ -174,6 +174,9 @@ attach per-portal "$TGT_PORTAL" --paths-per-portal 2
 [ "$(path_field 2 portal)" = "$TGT_PORTAL" ] || die "path 2 is not on $TGT_PORTAL"
 [[ "$(thread_names per-portal)" == *"path-2 "* ]] ||
 	die "no thread for path 2: $(thread_names per-portal)"
+# Recorded for --resume, which makes the same paths.
+state=$ISER_ATTACH_RUNDIR/$(cat "$TGT_TMPDIR/per-portal/child").state
+grep -qx "paths_per_portal=2" "$state" || die "the state has no paths_per_portal=2: $(cat "$state")"
 nbdcopy "$uri" - | head -c 8M | cmp - "$TGT_TMPDIR/pattern" || die "read back differs"
 # Both paths die with their tgtd: requests wait for one to come back.
 run_fio both 16M 4m
