@@ -986,9 +986,16 @@ void isa_lun_close(struct isa_lun *l)
 	if (!l)
 		return;
 	lun_drain(l);
-	/* Requests that never completed still point here: keep it rather than corrupt. */
-	if (l->outstanding)
+	/*
+	 * Requests that never completed still point here: keep it rather than
+	 * corrupt, but with no path thread left, for the sessions' owner to
+	 * close them.
+	 */
+	if (l->outstanding) {
+		if (l->mp)
+			mpath_stop_threads(l->mp);
 		return;
+	}
 	mpath_free(l->mp);
 	session_unwatch_ua(l->s, l);
 	if (l->zero_block)

@@ -244,6 +244,12 @@ static void path_stop(struct mpath_path *p)
 	g_free(p->abandon);
 }
 
+void mpath_stop_threads(struct mpath *m)
+{
+	for (unsigned i = 0; i < m->n; i++)
+		path_stop(&m->paths[i]);
+}
+
 void mpath_free(struct mpath *m)
 {
 	GList *l;
@@ -251,8 +257,7 @@ void mpath_free(struct mpath *m)
 
 	if (!m)
 		return;
-	for (i = 0; i < m->n; i++)
-		path_stop(&m->paths[i]);
+	mpath_stop_threads(m);
 	for (i = 0; i < m->n; i++) {
 		session_set_failover(m->paths[i].s, NULL, NULL);
 		session_unwatch_ua(m->paths[i].s, &m->paths[i]);

@@ -26,6 +26,11 @@ struct mpath;
 struct mpath *mpath_new(struct isa_session *first, uint32_t replacement_timeout_s);
 /* Free the set; the sessions stay their owner's. */
 void mpath_free(struct mpath *m);
+/*
+ * End the path threads: from here on only the caller touches the
+ * sessions (which it may close), served or not. mpath_free() does it.
+ */
+void mpath_stop_threads(struct mpath *m);
 /* Add @s (put in failover mode, as the first path is) as the next path. */
 void mpath_add(struct mpath *m, struct isa_session *s);
 /*
