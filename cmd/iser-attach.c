@@ -501,13 +501,15 @@ static void append_paths(GString *out, const struct attachment *a)
 		isa_lun_path_status(a->l, i, &ps);
 		g_string_append_printf(
 		    out,
-		    "path%u_portal=%s\npath%u_state=%s\npath%u_outstanding=%u\n"
+		    "path%u_portal=%s\npath%u_state=%s\npath%u_transport=%s\npath%u_outstanding=%"
+		    "u\n"
 		    "path%u_commands=%" PRIu64 "\npath%u_bytes_read=%" PRIu64
 		    "\npath%u_bytes_written=%" PRIu64 "\npath%u_reconnects=%" PRIu64
 		    "\npath%u_connections_lost=%" PRIu64 "\npath%u_iops=%.0f\n",
-		    i, ps.portal, i, ps.state, i, ps.outstanding, i, st->commands, i,
-		    st->bytes_read, i, st->bytes_written, i, st->reconnects, i,
-		    st->connections_lost, i, i < IOPS_PATHS ? iops_of(a, (int)i) : 0);
+		    i, ps.portal, i, ps.state, i, ps.transport ? ps.transport : "?", i,
+		    ps.outstanding, i, st->commands, i, st->bytes_read, i, st->bytes_written, i,
+		    st->reconnects, i, st->connections_lost, i,
+		    i < IOPS_PATHS ? iops_of(a, (int)i) : 0);
 	}
 }
 
@@ -1484,7 +1486,7 @@ int main(int argc, char **argv)
 		 "NBD socket, an NBD TCP port, a FUSE file or /dev/nbdN. With several portals\n"
 		 "(or --paths-per-portal), each path is a session of its own to the same LUN\n"
 		 "(checked by its VPD 83 designator): requests are spread over the paths up,\n"
-		 "and those of a path that fails are sent again on the others (TCP only). A\n"
+		 "and those of a path that fails are sent again on the others (TCP or iSER). A\n"
 		 "path down at attach logs in in the background and joins once checked.");
 	g_option_context_set_description(
 	    ctx, "Prints the export (NBD URI, file or device) once I/O can flow, then serves\n"

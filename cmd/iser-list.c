@@ -47,8 +47,8 @@ static const char *get(const struct live *lv, const char *key)
 
 /* The keys of each path, "path<N>_<key>" in a report. */
 static const char *const path_keys[] = {
-    "portal",	     "state",	   "outstanding",      "commands", "bytes_read",
-    "bytes_written", "reconnects", "connections_lost", "iops"};
+    "portal",	  "state",	   "transport",	 "outstanding",	     "commands",
+    "bytes_read", "bytes_written", "reconnects", "connections_lost", "iops"};
 
 /* How many paths a report describes (0 from a process that did not say). */
 static unsigned path_count(const struct live *lv)
@@ -128,7 +128,7 @@ static void print_json_paths(const struct live *lv)
 
 			printf("%s\"%s\": ", k ? ", " : "", path_keys[k]);
 			/* A portal is a string even when it looks like a number. */
-			if (k < 2) {
+			if (k < 3) {
 				g_autofree char *str = cli_json_string(v);
 
 				printf("%s", str);

@@ -25,6 +25,7 @@
 #include "datamover/datamover.h"
 #include "datamover/iser-msg.h"
 #include "datamover/iser-proto.h"
+#include "datamover/iser-share.h"
 #include "datamover/iser-win.h"
 #include "datamover/netutil.h"
 #include "datamover/pool.h"
@@ -207,6 +208,8 @@ struct rx_held {
  * @budget: pinned bytes of @pool and @ctl together, and their bound
  * @bound_met: a buffer had to wait for the bound once (logged once)
  * @pool: registered payload buffers (one MR per buffer, window binding)
+ * @share: @pd and @pool are the device's, shared with every connection of
+ *	   the process on it (iser-share.c), and so is the pinned budget
  * @pool_kept: @pool and @pd outlive the connection: once one came up, the
  *	       iSCSI layer may hold buffers from it across a reset()
  * @ctl: this connection's control memory: send ring, receive buffers,
@@ -266,6 +269,7 @@ struct dm_conn {
 	struct pool_budget budget;
 	bool bound_met;
 	struct dm_pool *pool;
+	struct iser_share *share;
 	bool pool_kept;
 	struct dm_pool *ctl;
 	struct iser_wins *wins;

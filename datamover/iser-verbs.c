@@ -122,11 +122,10 @@ void iser_teardown(struct dm_conn *c, bool keep_pool)
 	}
 	if (keep_pool)
 		return;
-	g_clear_pointer(&c->pool, pool_destroy);
-	if (c->pd) {
-		ibv_dealloc_pd(c->pd);
-		c->pd = NULL;
-	}
+	/* The device's: freed with its last connection. */
+	c->pool = NULL;
+	c->pd = NULL;
+	g_clear_pointer(&c->share, iser_share_put);
 }
 
 int iser_rx_post(struct dm_conn *c, uint32_t idx)
@@ -220,30 +219,32 @@ int iser_verbs_setup(struct dm_conn *c, char **why)
 	c->sq_depth = MIN(ISER_SQ_DEPTH, (uint32_t)da.max_qp_wr);
 	c->rq_depth = MIN(ISER_RQ_DEPTH, (uint32_t)da.max_qp_wr);
 	cqe = (int)MIN(c->sq_depth + c->rq_depth, (uint32_t)da.max_cqe);
-	if (c->pd && c->pd->context != c->id->verbs) {
+	if (c->share && c->share->ctx != c->id->verbs) {
 		*why = g_strdup_printf("the portal now routes to RDMA device %s, not to %s where "
 				       "our buffers are registered",
 				       ibv_get_device_name(c->id->verbs->device),
-				       ibv_get_device_name(c->pd->context->device));
+				       ibv_get_device_name(c->share->ctx->device));
 		return -1;
 	}
-	if (!c->pd) {
-		c->pd = ibv_alloc_pd(c->id->verbs);
-		if (!c->pd) {
+	if (!c->share) {
+		errno = 0;
+		c->share = iser_share_get(c->id->verbs, c->budget.max);
+		if (!c->share) {
 			*why = g_strdup_printf("cannot allocate a protection domain: %s",
 					       g_strerror(errno));
 			return -1;
 		}
 	}
+	c->pd = c->share->pd;
 	c->wins = wins_new(c->pd, ISER_READ_REPLAYS, &how);
 	if (!c->pool) {
 		/* Payload: reached only through windows (mr mode: per-command MRs). */
 		g_debug("iSER: the target reaches each payload buffer through %s", how);
-		c->pool = pool_new_rdma(
-		    c->pd, IBV_ACCESS_LOCAL_WRITE | (wins_are_mw(c->wins) ? IBV_ACCESS_MW_BIND : 0),
-		    true, &c->budget);
+		c->pool =
+		    iser_share_pool(c->share, IBV_ACCESS_LOCAL_WRITE |
+						  (wins_are_mw(c->wins) ? IBV_ACCESS_MW_BIND : 0));
 	}
-	c->ctl = pool_new_rdma(c->pd, IBV_ACCESS_LOCAL_WRITE, false, &c->budget);
+	c->ctl = pool_new_rdma(c->pd, IBV_ACCESS_LOCAL_WRITE, false, &c->share->budget);
 	c->comp_ch = ibv_create_comp_channel(c->id->verbs);
 	if (!c->comp_ch || dm_set_nonblock(c->comp_ch->fd) < 0) {
 		*why = g_strdup_printf("cannot create a completion channel: %s", g_strerror(errno));

@@ -26,8 +26,9 @@
  *   - a command given up unanswered (ABORT TASK, LUN RESET, timeout) has
  *     its windows closed before forget_task() returns, and the connection
  *     stays up;
- *   - the pools of a connection share a budget of pinned bytes (default
- *     64 MiB, set_pinned_limit): a buffer past it is refused with EAGAIN
+ *   - the payload pool and the control memory of every connection on one
+ *     device (iser-share.c) share a budget of pinned bytes (default
+ *     64 MiB, set_pinned_limit of the first): a buffer past it is refused with EAGAIN
  *     for the caller to wait, and regions idle for ISER_TRIM_IDLE_US are
  *     returned to the kernel.
  * An access outside the windows fails the target's RDMA operation; rdma_rxe
@@ -471,6 +472,12 @@ static void iser_set_params(struct dm_conn *c, const struct dm_params *p)
  * failing read on each.
  */
 /* Returns idle pool regions, looking at most once a second. */
+/* Pinned now by the connections on @c's device (their budget is one). */
+static uint64_t iser_pinned(const struct dm_conn *c)
+{
+	return c->share ? __atomic_load_n(&c->share->budget.used, __ATOMIC_RELAXED) : 0;
+}
+
 static void pool_maybe_trim(struct dm_conn *c)
 {
 	gint64 now = g_get_monotonic_time();
@@ -483,7 +490,7 @@ static void pool_maybe_trim(struct dm_conn *c)
 	if (n)
 		g_debug("iSER: %" G_GUINT64_FORMAT
 			" KiB of idle buffers unpinned, %" G_GUINT64_FORMAT " KiB still pinned",
-			n >> 10, c->budget.used >> 10);
+			n >> 10, iser_pinned(c) >> 10);
 }
 
 static int iser_service(struct dm_conn *c, uint32_t revents)
@@ -538,7 +545,7 @@ static void *iser_buf_alloc(struct dm_conn *c, size_t len)
 		c->bound_met = true;
 		g_debug("iSER: %" G_GUINT64_FORMAT " KiB pinned, the bound: requests wait for "
 			"buffers",
-			c->budget.used >> 10);
+			iser_pinned(c) >> 10);
 		errno = EAGAIN;
 	}
 	return buf;
@@ -553,7 +560,7 @@ static void iser_buf_free(struct dm_conn *c, void *buf, size_t len)
 
 static uint64_t iser_stats_pinned(struct dm_conn *c)
 {
-	return c->budget.used;
+	return iser_pinned(c);
 }
 
 static void iser_cork(struct dm_conn *c, bool on)

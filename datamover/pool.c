@@ -7,6 +7,7 @@
  * page aligned and go straight back to the kernel when released.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <glib.h>
 
@@ -52,6 +53,9 @@ struct pool_region {
  * @pinned: bytes registered by this pool
  * @regions: struct pool_region, sorted by @base
  * @free: per size class, the first free buffer or NULL
+ * @lock: held by every call but pool_destroy(): connections of several
+ *	  threads share a payload pool (iser-share.c), and the owner of a
+ *	  LUN allocates from it while they look buffers up
  */
 struct dm_pool {
 	struct ibv_pd *pd;
@@ -61,11 +65,12 @@ struct dm_pool {
 	uint64_t pinned;
 	GArray *regions;
 	void *free[POOL_CLASSES];
+	pthread_mutex_t lock;
 };
 
 uint64_t pool_pinned(const struct dm_pool *p)
 {
-	return p ? p->pinned : 0;
+	return p ? __atomic_load_n(&p->pinned, __ATOMIC_RELAXED) : 0;
 }
 
 struct dm_pool *pool_new(struct ibv_pd *pd)
@@ -73,6 +78,7 @@ struct dm_pool *pool_new(struct ibv_pd *pd)
 	struct dm_pool *p = g_new0(struct dm_pool, 1);
 
 	g_return_val_if_fail(pd == NULL, p);
+	pthread_mutex_init(&p->lock, NULL);
 	p->regions = g_array_new(FALSE, FALSE, sizeof(struct pool_region));
 	return p;
 }
@@ -158,9 +164,9 @@ static void region_release(struct dm_pool *p, struct pool_region *r)
 	g_free(r->mrs);
 	munmap(r->base, r->len);
 	if (p->pd || p->budget) {
-		p->pinned -= r->len;
+		__atomic_sub_fetch(&p->pinned, r->len, __ATOMIC_RELAXED);
 		if (p->budget)
-			p->budget->used -= r->len;
+			__atomic_sub_fetch(&p->budget->used, r->len, __ATOMIC_RELAXED);
 	}
 }
 
@@ -238,9 +244,9 @@ static struct pool_region *region_add(struct dm_pool *p, size_t len, int cls)
 	if (r.base == MAP_FAILED)
 		return NULL;
 	if (p->pd || p->budget) {
-		p->pinned += len;
+		__atomic_add_fetch(&p->pinned, len, __ATOMIC_RELAXED);
 		if (p->budget)
-			p->budget->used += len;
+			__atomic_add_fetch(&p->budget->used, len, __ATOMIC_RELAXED);
 	}
 	if (p->pd) {
 		if (region_register(p, &r) < 0) {
@@ -286,7 +292,7 @@ size_t pool_usable(size_t len)
 	return cls == POOL_HUGE ? page_round(len) : class_size(cls);
 }
 
-void *pool_alloc(struct dm_pool *p, size_t len)
+static void *pool_alloc_locked(struct dm_pool *p, size_t len)
 {
 	int cls = class_of(len ? len : 1);
 	struct pool_region *r;
@@ -307,14 +313,12 @@ void *pool_alloc(struct dm_pool *p, size_t len)
 	return buf;
 }
 
-void pool_free(struct dm_pool *p, void *buf)
+static void pool_free_locked(struct dm_pool *p, void *buf)
 {
 	gssize i;
 	struct pool_region *r;
 	size_t off;
 
-	if (!buf)
-		return;
 	r = region_of(p, buf, &i);
 	off = r ? (size_t)((uint8_t *)buf - r->base) : 0;
 	if (!r || off % buf_size(r) != 0 || !r->used) {
@@ -332,7 +336,7 @@ void pool_free(struct dm_pool *p, void *buf)
 		r->idle_since = g_get_monotonic_time();
 }
 
-struct ibv_mr *pool_find(const struct dm_pool *p, const void *buf, size_t len)
+static struct ibv_mr *pool_find_locked(const struct dm_pool *p, const void *buf, size_t len)
 {
 	const struct pool_region *r = region_of(p, buf, NULL);
 	size_t off, step, i;
@@ -347,7 +351,7 @@ struct ibv_mr *pool_find(const struct dm_pool *p, const void *buf, size_t len)
 	return r->mrs[i];
 }
 
-uint64_t pool_trim(struct dm_pool *p, int64_t now_us, int64_t idle_us)
+static uint64_t pool_trim_locked(struct dm_pool *p, int64_t now_us, int64_t idle_us)
 {
 	uint64_t n = 0;
 	guint i;
@@ -363,6 +367,49 @@ uint64_t pool_trim(struct dm_pool *p, int64_t now_us, int64_t idle_us)
 	return n;
 }
 
+void *pool_alloc(struct dm_pool *p, size_t len)
+{
+	void *buf;
+	int err;
+
+	pthread_mutex_lock(&p->lock);
+	buf = pool_alloc_locked(p, len);
+	err = errno;
+	pthread_mutex_unlock(&p->lock);
+	errno = err;
+	return buf;
+}
+
+void pool_free(struct dm_pool *p, void *buf)
+{
+	if (!buf)
+		return;
+	pthread_mutex_lock(&p->lock);
+	pool_free_locked(p, buf);
+	pthread_mutex_unlock(&p->lock);
+}
+
+struct ibv_mr *pool_find(const struct dm_pool *p, const void *buf, size_t len)
+{
+	pthread_mutex_t *lock = (pthread_mutex_t *)&p->lock;
+	struct ibv_mr *mr;
+
+	pthread_mutex_lock(lock);
+	mr = pool_find_locked(p, buf, len);
+	pthread_mutex_unlock(lock);
+	return mr;
+}
+
+uint64_t pool_trim(struct dm_pool *p, int64_t now_us, int64_t idle_us)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = pool_trim_locked(p, now_us, idle_us);
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
 void pool_destroy(struct dm_pool *p)
 {
 	guint i;
@@ -372,5 +419,6 @@ void pool_destroy(struct dm_pool *p)
 	for (i = 0; i < p->regions->len; i++)
 		region_release(p, &g_array_index(p->regions, struct pool_region, i));
 	g_array_unref(p->regions);
+	pthread_mutex_destroy(&p->lock);
 	g_free(p);
 }

@@ -380,7 +380,8 @@ void isa_lun_on_resize(struct isa_lun *l, isa_resize_fn fn, void *opaque);
  * While no path is up requests wait; once every path has been down for
  * the replacement timeout (of the first session) the LUN fails: every
  * request then completes with -ENOTCONN. Payload buffers come from the
- * first session (isa_buf_alloc()) whatever the path: so over TCP only.
+ * first session (isa_buf_alloc()) whatever the path: iSER connections on
+ * one device share their registered pool, so any path may be iSER or TCP.
  * With one path, the isa_lun_* loop calls below are those of its session.
  * With more, the first path is served by the thread that calls them and
  * every further path by an I/O thread of its own, started when it is
@@ -395,8 +396,7 @@ enum isa_path_policy {
 /*
  * isa_lun_add_path() - reach @l through @s as well. Opens the same LUN
  * number on @s and compares its VPD 83 designator with @l's: a LUN that is
- * not the same one (or that names none) is refused with ISA_ERROR_NOT_FOUND,
- * an iSER session with ISA_ERROR_UNSUPPORTED. @s stays the caller's, to
+ * not the same one (or that names none) is refused with ISA_ERROR_NOT_FOUND. @s stays the caller's, to
  * close after isa_lun_close(). Blocking.
  */
 int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err);

@@ -1061,6 +1061,14 @@ static void lun_mpath(struct isa_lun *l)
 	mpath_on_ua(l->mp, lun_unit_attention, l);
 }
 
+/*
+ * Any transport may be any path: payload buffers come from the first
+ * path's pool, and iSER connections on one device share their pool and
+ * protection domain (datamover/iser-share.c), so that the buffer of a
+ * request is registered for whichever of them carries it. An iSER path on
+ * another device than the first path's (or after a TCP first path) bounces
+ * its payload through a buffer of its own pool, counted as copied.
+ */
 int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 {
 	struct isa_session_info first, si;
@@ -1071,14 +1079,6 @@ int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 	isa_session_get_info(s, &si);
 	if (n >= MPATH_MAX_PATHS) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "at most %d paths", MPATH_MAX_PATHS);
-		return -1;
-	}
-	/* Payload buffers come from the first path's pool, registered with its device only. */
-	if (strcmp(first.transport, "tcp") || strcmp(si.transport, "tcp")) {
-		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED,
-			    "path %u at %s: multipath works over TCP only for now (this path is "
-			    "%s, the first %s)",
-			    n + 1, si.portal, si.transport, first.transport);
 		return -1;
 	}
 	if (!*l->info.id) {
@@ -1207,13 +1207,6 @@ int isa_lun_add_path_later(struct isa_lun *l, struct isa_session *s, GError **er
 	isa_session_get_info(s, &si);
 	if (n >= MPATH_MAX_PATHS) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_USAGE, "at most %d paths", MPATH_MAX_PATHS);
-		return -1;
-	}
-	if (strcmp(first.transport, "tcp") || strcmp(si.transport, "tcp")) {
-		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED,
-			    "path %u at %s: multipath works over TCP only for now (this path is "
-			    "%s, the first %s)",
-			    n + 1, si.portal, si.transport, first.transport);
 		return -1;
 	}
 	if (!*l->info.id) {

@@ -1065,7 +1065,8 @@ void mpath_get_stats(const struct mpath *m, struct isa_stats *st)
 		st->latency_us_total += p->latency_us_total;
 		st->reconnects += p->reconnects;
 		st->connections_lost += p->connections_lost;
-		st->pinned_bytes += p->pinned_bytes;
+		/* iSER paths on one device pin one pool, counted by each. */
+		st->pinned_bytes = MAX(st->pinned_bytes, p->pinned_bytes);
 		st->aborts += p->aborts;
 		for (d = 0; d < ISA_DIR_COUNT; d++)
 			add_dir(&st->dir[d], &p->dir[d]);
