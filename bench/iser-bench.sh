@@ -13,6 +13,9 @@
 #   libiscsi    iscsi-perf iser://... (libiscsi's own reader, reads only)
 #   ours-api    isa-io perf --transport iser: our library driven directly,
 #               the like-for-like peer of iscsi-perf (no block device)
+#   ours-iser-2p  ours-iser with two paths (--paths-per-portal 2: two
+#               sessions on the portal, path 2 on its own thread) ->
+#               /dev/nbdN, fio: multipath against one path
 #   mw-iser, mw-api   the same two with ISA_ISER_WINDOWS=mw: a type 2
 #               memory window per command instead of a registration
 #   before-iser, before-api   the same two from another build, given as
@@ -223,7 +226,8 @@ attach()
 {
 	local dev pidfile=$TGT_TMPDIR/attach-$1.pid
 
-	dev=$("${7:-$ISER_ATTACH}" --transport "$3" "$4" "$5" --nbd="$6" --pid-file "$pidfile") ||
+	dev=$("${7:-$ISER_ATTACH}" --transport "$3" "$4" "$5" --nbd="$6" --pid-file "$pidfile" \
+		"${@:8}") ||
 		die "iser-attach --transport $3 failed"
 	cleanup_fn "$ISER_DETACH" "$dev"
 	[ "$(blockdev --getsize64 "$dev")" -eq $((LUN_MB << 20)) ] || die "$dev is not the LUN"
@@ -326,7 +330,7 @@ declare -A WORKLOADS=(
 WORKLOAD_ORDER=(4k-randread 1m-seqread 1m-seqwrite)
 # shellcheck disable=SC2206
 [ -z "${ISA_BENCH_WORKLOADS:-}" ] || WORKLOAD_ORDER=($ISA_BENCH_WORKLOADS)
-INITIATORS=(ours-iser ours-tcp kernel kernel-tcp libiscsi ours-api mw-iser mw-api)
+INITIATORS=(ours-iser ours-tcp kernel kernel-tcp libiscsi ours-api mw-iser mw-api ours-iser-2p)
 [ -z "${ISA_BENCH_BEFORE:-}" ] || INITIATORS+=(before-iser before-api)
 # shellcheck disable=SC2206
 [ -z "${ISA_BENCH_INITIATORS:-}" ] || INITIATORS=($ISA_BENCH_INITIATORS)
@@ -347,6 +351,7 @@ cell()
 	case $2 in
 	ours-iser) OUR_PID=$ISER_PID CELL=$(measure run_fio "$ISER_DEV" "$rw" "$bs" "$qd") ;;
 	ours-tcp) OUR_PID=$TCP_PID CELL=$(measure run_fio "$TCP_DEV" "$rw" "$bs" "$qd") ;;
+	ours-iser-2p) OUR_PID=$MP_PID CELL=$(measure run_fio "$MP_DEV" "$rw" "$bs" "$qd") ;;
 	kernel) CELL=$(measure run_fio "$KERNEL_DEV" "$rw" "$bs" "$qd") ;;
 	kernel-tcp) CELL=$(measure run_fio "$KERNEL_TCP_DEV" "$rw" "$bs" "$qd") ;;
 	ours-api) CELL=$(measure run_api "$rw" "${kib}K" "$pqd") ;;
@@ -396,7 +401,8 @@ print_results()
 	local p x y
 	for p in ours-iser:libiscsi ours-iser:kernel ours-tcp:kernel-tcp ours-iser:ours-tcp \
 		ours-api:libiscsi \
-		ours-iser:before-iser ours-api:before-api ours-iser:mw-iser ours-api:mw-api; do
+		ours-iser:before-iser ours-api:before-api ours-iser:mw-iser ours-api:mw-api \
+		ours-iser-2p:ours-iser; do
 		wanted "${p%%:*}" && wanted "${p##*:}" || continue
 		pairs+=("$p")
 		x=${p%%:*} y=${p##*:}
@@ -430,11 +436,13 @@ in_vm()
 	HZ=$(getconf CLK_TCK)
 	iser_setup_rxe
 	tgt_setup
-	modprobe nbd nbds_max=4 || die "no nbd module"
+	modprobe nbd nbds_max=5 || die "no nbd module"
 	! wanted ours-iser || attach ISER_DEV ISER_PID iser "$TGT_ISER_PORTAL" "$IQN" /dev/nbd0
 	! wanted ours-tcp || attach TCP_DEV TCP_PID tcp "$TGT_PORTAL" "$IQN-tcp" /dev/nbd1
 	! wanted mw-iser ||
 		ISA_ISER_WINDOWS=mw attach MW_DEV MW_PID iser "$TGT_ISER_PORTAL" "$IQN" /dev/nbd2
+	! wanted ours-iser-2p || attach MP_DEV MP_PID iser "$TGT_ISER_PORTAL" "$IQN" /dev/nbd4 \
+		"$ISER_ATTACH" --paths-per-portal 2
 	! wanted before-iser || attach BEFORE_DEV BEFORE_PID iser "$TGT_ISER_PORTAL" "$IQN" \
 		/dev/nbd3 "$ISA_BENCH_BEFORE/iser-attach"
 	if wanted kernel-tcp && ! wanted kernel; then
