@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "initiator/alua.h"
 #include "initiator/mpath.h"
 #include "initiator/scsi.h"
 #include "initiator/session.h"
@@ -29,6 +30,15 @@ struct isa_lun {
 	struct isa_session *s;
 	/* The paths when there are more than one (isa_lun_add_path), else NULL. */
 	struct mpath *mp;
+	/*
+	 * ALUA: INQUIRY TPGS (0: none), this session's target port (VPD 83),
+	 * its group's state as read at open (-1: unknown), and with several
+	 * paths what reads the states again (alua.c).
+	 */
+	uint8_t tpgs;
+	struct alua_port port;
+	int alua_state;
+	struct alua *alua;
 	struct isa_lun_info info;
 	uint32_t max_blocks;	   /* per READ/WRITE */
 	uint32_t max_unmap_blocks; /* per UNMAP descriptor */
@@ -770,6 +780,7 @@ static int probe_inquiry(struct isa_lun *l, uint8_t *buf, GError **err)
 		return -1;
 	}
 	memcpy(l->info.vendor, inq.vendor, sizeof(l->info.vendor));
+	l->tpgs = inq.tpgs;
 	memcpy(l->info.product, inq.product, sizeof(l->info.product));
 	memcpy(l->info.revision, inq.revision, sizeof(l->info.revision));
 	return 0;
@@ -836,6 +847,9 @@ static void probe_vpd(struct isa_lun *l, uint8_t *buf, uint32_t buflen)
 
 			if (id)
 				g_strlcpy(l->info.id, id, sizeof(l->info.id));
+			scsi_devid_port((const struct scsi_designator *)(void *)ids->data, ids->len,
+					&l->port.have_rel, &l->port.rel_port, &l->port.have_tpg,
+					&l->port.tpg);
 		}
 	}
 	if (scsi_vpd_page_supported(&pages, 0xb0) && !inquiry_vpd(l, 0xb0, buf, 64, &got, NULL)) {
@@ -902,6 +916,32 @@ static void probe_write_protect(struct isa_lun *l, uint8_t *buf)
 	}
 }
 
+/*
+ * ALUA: the state of this session's target port group, when INQUIRY says
+ * the target has groups. A target that refuses the command keeps every
+ * path active/optimized, as without ALUA.
+ */
+static void probe_alua(struct isa_lun *l, uint8_t *buf, uint32_t buflen)
+{
+	struct scsi_tpg_list groups = {0};
+	g_autoptr(GError) err = NULL;
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_report_tpgs(cdb, buflen);
+	uint32_t got;
+
+	if (!l->tpgs)
+		return;
+	if (lun_cmd_in(l, cdb, cl, buf, buflen, &got, &err) ||
+	    scsi_parse_report_tpgs(buf, got, &groups, &err)) {
+		g_message("LUN %u: INQUIRY reports ALUA (TPGS %u), but REPORT TARGET PORT GROUPS "
+			  "failed: %s",
+			  l->info.lun, l->tpgs, err ? err->message : "?");
+		return;
+	}
+	l->alua_state = alua_state_of(&groups, &l->port);
+	g_array_unref(groups.groups);
+}
+
 struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 {
 	struct isa_lun *l = g_new0(struct isa_lun, 1);
@@ -913,6 +953,7 @@ struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 	l->max_unmap_blocks = UINT32_MAX;
 	l->max_unmap_descs = 1;
 	l->unmap_gran = 1;
+	l->alua_state = -1;
 	if (!buf) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "out of buffer memory");
 		goto fail;
@@ -928,6 +969,7 @@ struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 	l->max_ws_blocks = LUN_DEFAULT_WRITE_SAME / l->info.block_size;
 	probe_vpd(l, buf, 4096);
 	probe_write_protect(l, buf);
+	probe_alua(l, buf, ALUA_RTPG_LEN);
 	if (session_failed(s)) {
 		g_set_error(err, ISA_ERROR, l->lost ? l->lost : ISA_ERROR_CONNECT, "%s",
 			    isa_session_error(s));
@@ -993,6 +1035,7 @@ void isa_lun_close(struct isa_lun *l)
 	if (l->mp) {
 		unsigned i;
 
+		alua_free(l->alua);
 		for (i = 1; i < mpath_count(l->mp); i++)
 			session_unwatch_ua(mpath_path(l->mp, i), l);
 		mpath_free(l->mp);
@@ -1047,11 +1090,56 @@ GArray *isa_report_luns(struct isa_session *s, GError **err)
 	return out;
 }
 
+/*
+ * What another path to a LUN needs to know: that it is a disk, its VPD 83
+ * identifiers, its target port and that port's ALUA state. A bare
+ * struct isa_lun (g_free()), or NULL.
+ */
+static struct isa_lun *lun_probe_path(struct isa_session *s, uint32_t lun, GError **err)
+{
+	struct isa_lun *p = g_new0(struct isa_lun, 1);
+	uint8_t *buf = isa_buf_alloc(s, ALUA_RTPG_LEN);
+	g_autoptr(GArray) ids = NULL;
+	uint32_t got;
+
+	p->s = s;
+	p->info.lun = lun;
+	p->alua_state = -1;
+	if (!buf) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "out of buffer memory");
+		g_free(p);
+		return NULL;
+	}
+	if (probe_inquiry(p, buf, err) ||
+	    inquiry_vpd(p, SCSI_VPD_DEVICE_ID, buf, ALUA_RTPG_LEN, &got, err) ||
+	    scsi_parse_vpd_devid(buf, got, &ids, err)) {
+		g_prefix_error(err, "LUN %u: ", lun);
+		isa_buf_free(s, buf, ALUA_RTPG_LEN);
+		g_free(p);
+		return NULL;
+	}
+	{
+		const struct scsi_designator *d = (const void *)ids->data;
+		g_autofree char *id = scsi_devid_best(d, ids->len);
+
+		if (id)
+			g_strlcpy(p->info.id, id, sizeof(p->info.id));
+		scsi_devid_port(d, ids->len, &p->port.have_rel, &p->port.rel_port,
+				&p->port.have_tpg, &p->port.tpg);
+	}
+	probe_alua(p, buf, ALUA_RTPG_LEN);
+	isa_buf_free(s, buf, ALUA_RTPG_LEN);
+	return p;
+}
+
 int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 {
 	struct isa_session_info first, si;
 	struct isa_lun *other;
 	unsigned n = l->mp ? mpath_count(l->mp) : 1;
+	struct alua_port port;
+	uint8_t tpgs;
+	int state;
 
 	isa_session_get_info(l->s, &first);
 	isa_session_get_info(s, &si);
@@ -1074,7 +1162,12 @@ int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 			    n + 1, si.portal, l->info.lun, first.portal);
 		return -1;
 	}
-	other = isa_lun_open(s, l->info.lun, err);
+	/*
+	 * Not a full open: a port in standby answers only a few commands
+	 * (INQUIRY, REPORT TARGET PORT GROUPS; SPC-4 5.16.2.4.4), and
+	 * what it is and where it sits is all we need of another path.
+	 */
+	other = lun_probe_path(s, l->info.lun, err);
 	if (!other) {
 		g_prefix_error(err, "path %u at %s: ", n + 1, si.portal);
 		return -1;
@@ -1086,14 +1179,23 @@ int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 		    "at %s has %s: not the same LUN",
 		    n + 1, si.portal, l->info.lun, *other->info.id ? other->info.id : "(none)",
 		    first.portal, l->info.id);
-		isa_lun_close(other);
+		g_free(other);
 		return -1;
 	}
-	isa_lun_close(other);
+	port = other->port;
+	tpgs = other->tpgs;
+	state = other->alua_state;
+	g_free(other);
 	if (!l->mp)
 		l->mp = mpath_new(l->s, l->s->replacement_timeout_s);
 	mpath_add(l->mp, s);
 	session_watch_ua(s, lun_unit_attention, l);
+	if (!l->alua && (l->tpgs || tpgs)) {
+		l->alua = alua_new(l->mp, l->info.lun, &l->outstanding);
+		alua_add_path(l->alua, 0, &l->port, l->alua_state);
+	}
+	if (l->alua)
+		alua_add_path(l->alua, n, &port, state);
 	g_message("path %u at %s to LUN %u (%s) added", n + 1, si.portal, l->info.lun, l->info.id);
 	return 0;
 }
@@ -1168,4 +1270,13 @@ void isa_lun_get_stats(const struct isa_lun *l, struct isa_stats *st)
 		mpath_get_stats(l->mp, st);
 	else
 		isa_session_get_stats(l->s, st);
+}
+
+const char *isa_lun_path_alua(const struct isa_lun *l, unsigned i)
+{
+	if (l->mp)
+		return mpath_alua_name(l->mp, i);
+	if (i || l->alua_state < 0)
+		return "-";
+	return scsi_alua_state_name((uint8_t)l->alua_state);
 }
