@@ -422,6 +422,18 @@ void isa_lun_set_path_policy(struct isa_lun *l, enum isa_path_policy policy);
 /* The paths: 1 for a LUN opened on one session; path 0 is that session. */
 unsigned isa_lun_path_count(const struct isa_lun *l);
 struct isa_session *isa_lun_path(const struct isa_lun *l, unsigned i);
+/*
+ * The ALUA state of path @i's target port group: "active/optimized",
+ * "active/non-optimized", "standby", "unavailable", "offline",
+ * "transitioning" (or "lba-dependent", "reserved"), or "-" for a target
+ * without ALUA. Paths are chosen by it: optimized first, non-optimized
+ * only while no optimized path is up, then transitioning; standby,
+ * unavailable and offline never while commands can wait for another
+ * (they wait at most the replacement timeout). With several paths it is
+ * read again when it may have changed (UNIT ATTENTION 2A/06, a path back,
+ * a refusal); with one, it is what the target said at open.
+ */
+const char *isa_lun_path_alua(const struct isa_lun *l, unsigned i);
 /* Commands a session holds: sent and unanswered, or waiting to be sent. */
 unsigned isa_session_outstanding(const struct isa_session *s);
 

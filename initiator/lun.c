@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "initiator/alua.h"
 #include "initiator/mpath.h"
 #include "initiator/scsi.h"
 #include "initiator/session.h"
@@ -29,6 +30,15 @@ struct isa_lun {
 	struct isa_session *s;
 	/* The paths when there are more than one (isa_lun_add_path), else NULL. */
 	struct mpath *mp;
+	/*
+	 * ALUA: INQUIRY TPGS (0: none), this session's target port (VPD 83),
+	 * its group's state as read at open (-1: unknown), and with several
+	 * paths what reads the states again (alua.c).
+	 */
+	uint8_t tpgs;
+	struct alua_port port;
+	int alua_state;
+	struct alua *alua;
 	struct isa_lun_info info;
 	uint32_t max_blocks;	   /* per READ/WRITE */
 	uint32_t max_unmap_blocks; /* per UNMAP descriptor */
@@ -769,6 +779,7 @@ static int probe_inquiry(struct isa_lun *l, uint8_t *buf, GError **err)
 		return -1;
 	}
 	memcpy(l->info.vendor, inq.vendor, sizeof(l->info.vendor));
+	l->tpgs = inq.tpgs;
 	memcpy(l->info.product, inq.product, sizeof(l->info.product));
 	memcpy(l->info.revision, inq.revision, sizeof(l->info.revision));
 	return 0;
@@ -835,6 +846,9 @@ static void probe_vpd(struct isa_lun *l, uint8_t *buf, uint32_t buflen)
 
 			if (id)
 				g_strlcpy(l->info.id, id, sizeof(l->info.id));
+			scsi_devid_port((const struct scsi_designator *)(void *)ids->data, ids->len,
+					&l->port.have_rel, &l->port.rel_port, &l->port.have_tpg,
+					&l->port.tpg);
 		}
 	}
 	if (scsi_vpd_page_supported(&pages, 0xb0) && !inquiry_vpd(l, 0xb0, buf, 64, &got, NULL)) {
@@ -901,6 +915,32 @@ static void probe_write_protect(struct isa_lun *l, uint8_t *buf)
 	}
 }
 
+/*
+ * ALUA: the state of this session's target port group, when INQUIRY says
+ * the target has groups. A target that refuses the command keeps every
+ * path active/optimized, as without ALUA.
+ */
+static void probe_alua(struct isa_lun *l, uint8_t *buf, uint32_t buflen)
+{
+	struct scsi_tpg_list groups = {0};
+	g_autoptr(GError) err = NULL;
+	uint8_t cdb[16];
+	size_t cl = scsi_cdb_report_tpgs(cdb, buflen);
+	uint32_t got;
+
+	if (!l->tpgs)
+		return;
+	if (lun_cmd_in(l, cdb, cl, buf, buflen, &got, &err) ||
+	    scsi_parse_report_tpgs(buf, got, &groups, &err)) {
+		g_message("LUN %u: INQUIRY reports ALUA (TPGS %u), but REPORT TARGET PORT GROUPS "
+			  "failed: %s",
+			  l->info.lun, l->tpgs, err ? err->message : "?");
+		return;
+	}
+	l->alua_state = alua_state_of(&groups, &l->port);
+	g_array_unref(groups.groups);
+}
+
 struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 {
 	struct isa_lun *l = g_new0(struct isa_lun, 1);
@@ -912,6 +952,7 @@ struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 	l->max_unmap_blocks = UINT32_MAX;
 	l->max_unmap_descs = 1;
 	l->unmap_gran = 1;
+	l->alua_state = -1;
 	if (!buf) {
 		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "out of buffer memory");
 		goto fail;
@@ -927,6 +968,7 @@ struct isa_lun *isa_lun_open(struct isa_session *s, uint32_t lun, GError **err)
 	l->max_ws_blocks = LUN_DEFAULT_WRITE_SAME / l->info.block_size;
 	probe_vpd(l, buf, 4096);
 	probe_write_protect(l, buf);
+	probe_alua(l, buf, ALUA_RTPG_LEN);
 	if (session_failed(s)) {
 		g_set_error(err, ISA_ERROR, l->lost ? l->lost : ISA_ERROR_CONNECT, "%s",
 			    isa_session_error(s));
@@ -996,6 +1038,7 @@ void isa_lun_close(struct isa_lun *l)
 			mpath_stop_threads(l->mp);
 		return;
 	}
+	alua_free(l->alua);
 	mpath_free(l->mp);
 	session_unwatch_ua(l->s, l);
 	if (l->zero_block)
@@ -1048,6 +1091,58 @@ GArray *isa_report_luns(struct isa_session *s, GError **err)
 }
 
 /*
+ * What another path to a LUN needs to know: that it is a disk, its VPD 83
+ * identifiers, its target port and that port's ALUA state. A bare
+ * struct isa_lun (g_free()), or NULL.
+ */
+static struct isa_lun *lun_probe_path(struct isa_session *s, uint32_t lun, GError **err)
+{
+	struct isa_lun *p = g_new0(struct isa_lun, 1);
+	uint8_t *buf = isa_buf_alloc(s, ALUA_RTPG_LEN);
+	g_autoptr(GArray) ids = NULL;
+	uint32_t got;
+
+	p->s = s;
+	p->info.lun = lun;
+	p->alua_state = -1;
+	if (!buf) {
+		g_set_error(err, ISA_ERROR, ISA_ERROR_UNSUPPORTED, "out of buffer memory");
+		g_free(p);
+		return NULL;
+	}
+	if (probe_inquiry(p, buf, err) ||
+	    inquiry_vpd(p, SCSI_VPD_DEVICE_ID, buf, ALUA_RTPG_LEN, &got, err) ||
+	    scsi_parse_vpd_devid(buf, got, &ids, err)) {
+		g_prefix_error(err, "LUN %u: ", lun);
+		isa_buf_free(s, buf, ALUA_RTPG_LEN);
+		g_free(p);
+		return NULL;
+	}
+	{
+		const struct scsi_designator *d = (const void *)ids->data;
+		g_autofree char *id = scsi_devid_best(d, ids->len);
+
+		if (id)
+			g_strlcpy(p->info.id, id, sizeof(p->info.id));
+		scsi_devid_port(d, ids->len, &p->port.have_rel, &p->port.rel_port,
+				&p->port.have_tpg, &p->port.tpg);
+	}
+	probe_alua(p, buf, ALUA_RTPG_LEN);
+	isa_buf_free(s, buf, ALUA_RTPG_LEN);
+	return p;
+}
+
+/* A UNIT ATTENTION on a path after the first, on our thread. */
+static void lun_path_unit_attention(void *opaque, uint32_t lun, uint8_t asc, uint8_t ascq)
+{
+	struct isa_lun *l = opaque;
+
+	lun_unit_attention(l, lun, asc, ascq);
+	if (l->alua)
+		alua_unit_attention(l->alua, lun, asc, ascq);
+}
+
+/*
  * The path set, made at the second path: paths after the first get a
  * thread each (unless ISER_ATTACH_PATH_THREADS=0), and their UNIT
  * ATTENTIONs reach lun_unit_attention() on ours.
@@ -1058,7 +1153,7 @@ static void lun_mpath(struct isa_lun *l)
 		return;
 	l->mp = mpath_new(l->s, l->s->replacement_timeout_s);
 	mpath_set_threaded(l->mp, g_strcmp0(g_getenv("ISER_ATTACH_PATH_THREADS"), "0"));
-	mpath_on_ua(l->mp, lun_unit_attention, l);
+	mpath_on_ua(l->mp, lun_path_unit_attention, l);
 }
 
 /*
@@ -1074,6 +1169,9 @@ int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 	struct isa_session_info first, si;
 	struct isa_lun *other;
 	unsigned n = l->mp ? mpath_count(l->mp) : 1;
+	struct alua_port port;
+	uint8_t tpgs;
+	int state;
 
 	isa_session_get_info(l->s, &first);
 	isa_session_get_info(s, &si);
@@ -1088,7 +1186,12 @@ int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 			    n + 1, si.portal, l->info.lun, first.portal);
 		return -1;
 	}
-	other = isa_lun_open(s, l->info.lun, err);
+	/*
+	 * Not a full open: a port in standby answers only a few commands
+	 * (INQUIRY, REPORT TARGET PORT GROUPS; SPC-4 5.16.2.4.4), and
+	 * what it is and where it sits is all we need of another path.
+	 */
+	other = lun_probe_path(s, l->info.lun, err);
 	if (!other) {
 		g_prefix_error(err, "path %u at %s: ", n + 1, si.portal);
 		return -1;
@@ -1100,12 +1203,21 @@ int isa_lun_add_path(struct isa_lun *l, struct isa_session *s, GError **err)
 		    "at %s has %s: not the same LUN",
 		    n + 1, si.portal, l->info.lun, *other->info.id ? other->info.id : "(none)",
 		    first.portal, l->info.id);
-		isa_lun_close(other);
+		g_free(other);
 		return -1;
 	}
-	isa_lun_close(other);
+	port = other->port;
+	tpgs = other->tpgs;
+	state = other->alua_state;
+	g_free(other);
 	lun_mpath(l);
 	mpath_add(l->mp, s);
+	if (!l->alua && (l->tpgs || tpgs)) {
+		l->alua = alua_new(l->mp, l->info.lun, &l->outstanding);
+		alua_add_path(l->alua, 0, &l->port, l->alua_state);
+	}
+	if (l->alua)
+		alua_add_path(l->alua, n, &port, state);
 	g_message("path %u at %s to LUN %u (%s) added", n + 1, si.portal, l->info.lun, l->info.id);
 	return 0;
 }
@@ -1321,4 +1433,13 @@ void isa_lun_get_stats(const struct isa_lun *l, struct isa_stats *st)
 		mpath_get_stats(l->mp, st);
 	else
 		isa_session_get_stats(l->s, st);
+}
+
+const char *isa_lun_path_alua(const struct isa_lun *l, unsigned i)
+{
+	if (l->mp)
+		return mpath_alua_name(l->mp, i);
+	if (i || l->alua_state < 0)
+		return "-";
+	return scsi_alua_state_name((uint8_t)l->alua_state);
 }

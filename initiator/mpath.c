@@ -39,8 +39,21 @@
  * unavailable (ALUA, SPC-4 5.16: 04/0B, 04/0C) hands that command back
  * too, logged in as it is: it goes to another path, and the refusing path
  * takes new commands only when no other path is up, for MPATH_AVOID_US.
- * (REPORT TARGET PORT GROUPS, to know the states before a refusal, is not
- * read yet.)
+ *
+ * ALUA states, where the target reports them (alua.c reads them with
+ * REPORT TARGET PORT GROUPS and sets them here), order the paths: those
+ * active/optimized first (and every path of a target without ALUA), then
+ * active/non-optimized (and LBA dependent) only while no optimized one is
+ * up, then transitioning (the session sends again what such a port
+ * answers NOT READY 04/0A, for a while). Standby, unavailable and offline
+ * paths never take a command: while every path that is up is in one of
+ * those states, commands are held here, as while no path is up, the
+ * states are read again once a second, and the held commands go out as
+ * soon as a path is active again; they fail only once they have waited
+ * longer than the replacement timeout. The 2 s avoidance after a refusal
+ * stays on top of that: the state we read may be stale by then. The
+ * states are read again (mpath_watch_alua) when a path logs in again and
+ * when its port refuses a command.
  *
  * A path added before it could log in (mpath_add_joining: down at attach)
  * carries nothing until it is shown to reach the same LUN: each time it
@@ -57,6 +70,7 @@
 #include <unistd.h>
 
 #include "initiator/mpath.h"
+#include "initiator/scsi.h"
 
 struct mpath;
 
@@ -73,6 +87,8 @@ struct mpath;
  * @verified: shown to reach the LUN: only then may commands take it
  * @checking: the owner's check of an unverified path is under way
  * @refused: it reaches another LUN (@why): left out for good
+ * @alua_state: the asymmetric access state of its target port group
+ *		(enum scsi_alua_state), or -1 without ALUA
  *
  * With a thread of its own (@own_thread, set before @thread starts):
  * @live: 1 while its session is in full feature phase, as the path
@@ -97,6 +113,7 @@ struct mpath_path {
 	bool refused;
 	bool abandoned;
 	char *why;
+	int alua_state;
 
 	bool own_thread;
 	GThread *thread;
@@ -143,6 +160,10 @@ struct mpath_event {
  * @events: struct mpath_event, in the order they happened
  * @ua_fn, @ua_opaque: who hears of UNIT ATTENTIONs on paths after the first
  * @join_fn: checks a path that logged in unverified (mpath_on_join)
+ * @held_since_us: when the oldest command in @held began to wait (0: none)
+ * @alua_fn, @alua_opaque: who reads the ALUA states again (mpath_watch_alua)
+ * @alua_poll_us: the last time they were asked for because no path up was
+ *		  active (standby, unavailable, offline) while commands waited
  */
 struct mpath {
 	struct mpath_path paths[MPATH_MAX_PATHS];
@@ -164,6 +185,10 @@ struct mpath {
 	void *ua_opaque;
 	mpath_join_fn join_fn;
 	void *join_opaque;
+	gint64 held_since_us;
+	mpath_alua_fn alua_fn;
+	void *alua_opaque;
+	gint64 alua_poll_us;
 };
 
 static void mpath_failover(void *opaque, struct isa_session *s, GList *tasks);
@@ -437,6 +462,7 @@ void mpath_add(struct mpath *m, struct isa_session *s)
 	p->portal = g_strdup(si.portal);
 	p->down_us = session_live(s) ? 0 : g_get_monotonic_time();
 	p->verified = true;
+	p->alua_state = -1;
 	session_set_failover(s, mpath_failover, p);
 	if (m->n)
 		session_watch_ua(s, mpath_ua_seen, p);
@@ -552,8 +578,29 @@ unsigned mpath_live(const struct mpath *m, unsigned *out, unsigned max)
 	return k;
 }
 
-/* The path for the next command, or -1 when none is up. */
-static int mpath_pick_among(struct mpath *m, bool avoided, gint64 now)
+/* Paths of a lower tier go first; MPATH_TIER_NEVER ones take no command. */
+#define MPATH_TIERS	 3
+#define MPATH_TIER_NEVER MPATH_TIERS
+
+static unsigned mpath_tier(const struct mpath_path *p)
+{
+	switch (p->alua_state) {
+	case -1:
+	case SCSI_ALUA_ACTIVE_OPTIMIZED:
+		return 0;
+	case SCSI_ALUA_ACTIVE_NON_OPTIMIZED:
+	case SCSI_ALUA_LBA_DEPENDENT:
+		return 1;
+	case SCSI_ALUA_TRANSITIONING:
+		return 2;
+	default:
+		/* Standby, unavailable, offline, and what SPC does not define. */
+		return MPATH_TIER_NEVER;
+	}
+}
+
+/* The path of @tier for the next command, or -1 when none is up. */
+static int mpath_pick_among(struct mpath *m, unsigned tier, bool avoided, gint64 now)
 {
 	unsigned i, best_load = 0;
 	int best = -1;
@@ -563,7 +610,7 @@ static int mpath_pick_among(struct mpath *m, bool avoided, gint64 now)
 		const struct mpath_path *p = &m->paths[k];
 		unsigned load;
 
-		if (!usable(p) || (!avoided && p->avoid_until_us > now))
+		if (!usable(p) || mpath_tier(p) != tier || (!avoided && p->avoid_until_us > now))
 			continue;
 		if (m->policy == ISA_PATH_ROUND_ROBIN) {
 			best = (int)k;
@@ -581,18 +628,23 @@ static int mpath_pick_among(struct mpath *m, bool avoided, gint64 now)
 	return best;
 }
 
-/* A path that refused lately serves only when no other is up. */
+/*
+ * The best ALUA tier first; within the tiers, a path that refused lately
+ * serves only when no other is up.
+ */
 static int mpath_pick(struct mpath *m)
 {
 	gint64 now = 0;
-	unsigned i;
-	int best;
+	unsigned i, tier;
+	int best = -1, pass;
 
 	for (i = 0; i < m->n && !now; i++)
 		if (m->paths[i].avoid_until_us)
 			now = g_get_monotonic_time();
-	best = mpath_pick_among(m, false, now);
-	return best >= 0 ? best : mpath_pick_among(m, true, now);
+	for (pass = 0; pass < 2 && best < 0; pass++)
+		for (tier = 0; tier < MPATH_TIERS && best < 0; tier++)
+			best = mpath_pick_among(m, tier, pass, now);
+	return best;
 }
 
 /* A path is up: send what waited for one, in its order. */
@@ -645,6 +697,8 @@ void mpath_submit(struct mpath *m, struct isa_task *t)
 	}
 	i = mpath_pick(m);
 	if (i < 0) {
+		if (!m->held_since_us)
+			m->held_since_us = g_get_monotonic_time();
 		g_queue_push_tail_link(&m->held, &t->link);
 		return;
 	}
@@ -696,6 +750,9 @@ static void mpath_take_back(struct mpath *m, struct mpath_path *p, GList *tasks,
 				  p->index + 1, p->portal, g_list_length(tasks),
 				  (int)(MPATH_AVOID_US / G_USEC_PER_SEC));
 		p->avoid_until_us = g_get_monotonic_time() + MPATH_AVOID_US;
+		/* The state we knew is stale. */
+		if (m->alua_fn)
+			m->alua_fn(m->alua_opaque, p->index);
 	} else if (tasks) {
 		g_message("path to %s lost: %u commands sent again on the other paths", p->portal,
 			  g_list_length(tasks));
@@ -794,6 +851,7 @@ static void mpath_fail_held(struct mpath *m)
 
 	while ((l = g_queue_pop_head_link(&m->held)))
 		mpath_task_fail(m, l->data, -ENOTCONN, m->error);
+	m->held_since_us = 0;
 }
 
 /* End @p's session for good (and close its connection, when @close). */
@@ -861,6 +919,37 @@ static void mpath_give_up(struct mpath *m, gint64 down_us)
 }
 
 /*
+ * Paths are up, yet commands wait: every path up is standby, unavailable
+ * or offline. Ask for the states once a second; past the replacement
+ * timeout, what waits fails.
+ */
+static void mpath_check_blocked(struct mpath *m, gint64 now)
+{
+	g_autofree char *why = NULL;
+	g_autoptr(GString) states = g_string_new(NULL);
+	unsigned i;
+
+	for (i = 0; i < m->n; i++) {
+		if (!usable(&m->paths[i]))
+			continue;
+		if (m->alua_fn && now - m->alua_poll_us >= G_USEC_PER_SEC) {
+			m->alua_poll_us = now;
+			m->alua_fn(m->alua_opaque, i);
+		}
+		g_string_append_printf(states, "%spath %u %s", states->len ? ", " : "", i + 1,
+				       mpath_alua_name(m, i));
+	}
+	if (now - m->held_since_us < m->timeout_us)
+		return;
+	why = g_strdup_printf(
+	    "no path has been in an active ALUA state for more than %" G_GINT64_FORMAT
+	    " s while commands waited (%s)",
+	    m->timeout_us / G_USEC_PER_SEC, states->str);
+	g_warning("%s", why);
+	mpath_end(m, why);
+}
+
+/*
  * Note paths going down and coming back, send what was held once one is
  * up, and give up once every path has been down past the timeout.
  */
@@ -892,6 +981,9 @@ static void mpath_check(struct mpath *m)
 			p->down_us = 0;
 			g_message("path %u to %s rejoined: %u of %u paths up", i + 1, p->portal, up,
 				  m->n);
+			/* Its group's state may have changed while it was down. */
+			if (m->alua_fn)
+				m->alua_fn(m->alua_opaque, i);
 		} else {
 			p->down_us = now;
 			g_warning("path %u to %s is down: %u of %u paths up", i + 1, p->portal, up,
@@ -900,6 +992,10 @@ static void mpath_check(struct mpath *m)
 	}
 	if (up) {
 		mpath_release_held(m);
+		if (!m->held.length)
+			m->held_since_us = 0;
+		else
+			mpath_check_blocked(m, now);
 		return;
 	}
 	for (i = 0; i < m->n; i++)
@@ -1071,4 +1167,41 @@ void mpath_get_stats(const struct mpath *m, struct isa_stats *st)
 		for (d = 0; d < ISA_DIR_COUNT; d++)
 			add_dir(&st->dir[d], &p->dir[d]);
 	}
+}
+
+void mpath_set_alua(struct mpath *m, unsigned i, int state)
+{
+	struct mpath_path *p;
+	const char *was;
+
+	g_return_if_fail(i < m->n);
+	p = &m->paths[i];
+	if (p->alua_state == state)
+		return;
+	was = mpath_alua_name(m, i);
+	p->alua_state = state;
+	g_message("path %u to %s: ALUA %s -> %s", i + 1, p->portal, was, mpath_alua_name(m, i));
+	/* A path may have become active: what waited goes now. */
+	if (m->held.length && mpath_tier(p) < MPATH_TIER_NEVER && usable(p))
+		mpath_release_held(m);
+	if (!m->held.length)
+		m->held_since_us = 0;
+}
+
+int mpath_alua(const struct mpath *m, unsigned i)
+{
+	return i < m->n ? m->paths[i].alua_state : -1;
+}
+
+const char *mpath_alua_name(const struct mpath *m, unsigned i)
+{
+	int st = mpath_alua(m, i);
+
+	return st < 0 ? "-" : scsi_alua_state_name((uint8_t)st);
+}
+
+void mpath_watch_alua(struct mpath *m, mpath_alua_fn fn, void *opaque)
+{
+	m->alua_fn = fn;
+	m->alua_opaque = opaque;
 }

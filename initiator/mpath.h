@@ -99,4 +99,23 @@ void mpath_abandon(struct mpath *m, const char *why);
 /* The counters of all paths, summed. */
 void mpath_get_stats(const struct mpath *m, struct isa_stats *st);
 
+/*
+ * ALUA: the asymmetric access state (enum scsi_alua_state) of path @i's
+ * target port group, as last read, or -1 (every path's at first) for a
+ * target without ALUA; it orders the paths (see mpath.c). A change is
+ * logged; commands held for want of an active path go out once one is.
+ */
+void mpath_set_alua(struct mpath *m, unsigned i, int state);
+int mpath_alua(const struct mpath *m, unsigned i);
+/* "active/optimized" ... or "-" without ALUA. */
+const char *mpath_alua_name(const struct mpath *m, unsigned i);
+/*
+ * @fn(@opaque, @i): the ALUA states should be read again, on path @i if
+ * it is up: it logged in again, its port refused a command, or (once a
+ * second) every path up is in a state that takes no commands while some
+ * wait. Called outside the datamover upcalls; it must not block.
+ */
+typedef void (*mpath_alua_fn)(void *opaque, unsigned i);
+void mpath_watch_alua(struct mpath *m, mpath_alua_fn fn, void *opaque);
+
 #endif

@@ -150,3 +150,13 @@ size_t scsi_cdb_get_lba_status(uint8_t cdb[SCSI_CDB_MAX], uint64_t lba, uint32_t
 	scsi_put_be32(&cdb[10], alloc_len);
 	return 16;
 }
+
+size_t scsi_cdb_report_tpgs(uint8_t cdb[SCSI_CDB_MAX], uint32_t alloc_len)
+{
+	memset(cdb, 0, SCSI_CDB_MAX);
+	cdb[0] = SCSI_OP_MAINTENANCE_IN;
+	/* PARAMETER DATA FORMAT 000b (length only): what every target answers. */
+	cdb[1] = SCSI_SA_REPORT_TPGS;
+	scsi_put_be32(&cdb[6], alloc_len);
+	return 12;
+}

@@ -309,6 +309,78 @@ int scsi_parse_vpd_devid(const uint8_t *buf, size_t len, GArray **out, GError **
  */
 char *scsi_devid_best(const struct scsi_designator *d, unsigned n);
 
+/*
+ * ALUA (SPC-4 5.16): target port groups and their asymmetric access states.
+ */
+#define SCSI_OP_MAINTENANCE_IN 0xa3
+#define SCSI_SA_REPORT_TPGS    0x0a
+
+enum scsi_alua_state {
+	SCSI_ALUA_ACTIVE_OPTIMIZED = 0x0,
+	SCSI_ALUA_ACTIVE_NON_OPTIMIZED = 0x1,
+	SCSI_ALUA_STANDBY = 0x2,
+	SCSI_ALUA_UNAVAILABLE = 0x3,
+	SCSI_ALUA_LBA_DEPENDENT = 0x4,
+	SCSI_ALUA_OFFLINE = 0xe,
+	SCSI_ALUA_TRANSITIONING = 0xf,
+};
+
+/* "active/optimized", "standby", ...; "state 0x5" style text for reserved values. */
+const char *scsi_alua_state_name(uint8_t state);
+
+/* REPORT TARGET PORT GROUPS (MAINTENANCE IN 0Ah), length-only format; 12-byte CDB. */
+size_t scsi_cdb_report_tpgs(uint8_t cdb[SCSI_CDB_MAX], uint32_t alloc_len);
+
+/**
+ * struct scsi_tpg - one target port group descriptor of REPORT TARGET PORT GROUPS
+ * @id: target port group identifier
+ * @state: asymmetric access state (enum scsi_alua_state)
+ * @pref: PREF: the group is preferred for access
+ * @ports: relative target port identifiers of the group (uint16_t)
+ */
+struct scsi_tpg {
+	uint16_t id;
+	uint8_t state;
+	bool pref;
+	GArray *ports;
+};
+
+/**
+ * struct scsi_tpg_list - the parsed REPORT TARGET PORT GROUPS data
+ * @groups: struct scsi_tpg, in the target's order (g_array_unref() frees
+ *	    each group's @ports as well)
+ * @needed: bytes the whole answer takes (4 + RETURN DATA LENGTH): more than
+ *	    were given means the list was cut off, and should be asked again
+ */
+struct scsi_tpg_list {
+	GArray *groups;
+	size_t needed;
+};
+
+/*
+ * Parse @len bytes of REPORT TARGET PORT GROUPS data. Descriptors cut off
+ * by the allocation length are left out (out->needed says how much to ask
+ * for); a descriptor that runs past RETURN DATA LENGTH is an error.
+ * Never reads past @len.
+ */
+int scsi_parse_report_tpgs(const uint8_t *buf, size_t len, struct scsi_tpg_list *out, GError **err);
+
+/*
+ * The group that serves the port a path reaches: the one whose id is
+ * @tpg when @have_tpg (VPD 83 type 5), else the one listing relative port
+ * @rel_port when @have_rel (type 4); NULL when none matches.
+ */
+const struct scsi_tpg *scsi_tpg_find(const struct scsi_tpg_list *l, bool have_tpg, uint16_t tpg,
+				     bool have_rel, uint16_t rel_port);
+
+/*
+ * The target port designators of a VPD 83 page (association target port):
+ * relative target port identifier (type 4) and target port group (type 5).
+ * Each of @have_* says whether it was there.
+ */
+void scsi_devid_port(const struct scsi_designator *d, unsigned n, bool *have_rel,
+		     uint16_t *rel_port, bool *have_tpg, uint16_t *tpg);
+
 /**
  * struct scsi_vpd_block_limits - Block Limits (0xB0), SBC-4 6.6.4
  * @wsnz: WRITE SAME with zero blocks is rejected

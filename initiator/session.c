@@ -597,6 +597,9 @@ static void task_complete_status(struct isa_session *s, struct isa_task *t, uint
 			session_task_refused(s, t);
 			return;
 		} else if (scsi_sense_is_retryable(&sense) && sense.key == SCSI_SENSE_NOT_READY) {
+			/* In ALUA transition: whoever follows the states reads them again. */
+			if (sense.asc == 0x04 && sense.ascq == 0x0a)
+				session_ua_notify(s, iscsi_decode_lun(t->dm.lun), &sense);
 			if (t->retries < SESSION_NOT_READY_RETRIES) {
 				t->not_before_us = g_get_monotonic_time() + not_ready_delay_us(t);
 				/* Woken then, not at the next tick of the 1 s timer. */

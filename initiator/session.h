@@ -321,7 +321,9 @@ void recovery_log_flush(struct isa_session *s, bool all);
  * @fn(@opaque, lun, asc, ascq) for every UNIT ATTENTION a command meets,
  * from inside the datamover's upcall: it may only take note (and
  * session_defer() what it will do about it). The command itself is sent
- * again, as for any UNIT ATTENTION.
+ * again, as for any UNIT ATTENTION. NOT READY 04/0A (asymmetric access
+ * state transition, sent again after a while) is told the same way, with
+ * @asc 04h: the ALUA states are changing.
  */
 typedef void (*session_ua_fn)(void *opaque, uint32_t lun, uint8_t asc, uint8_t ascq);
 void session_watch_ua(struct isa_session *s, session_ua_fn fn, void *opaque);

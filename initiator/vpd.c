@@ -457,3 +457,135 @@ int scsi_parse_get_lba_status(const uint8_t *buf, size_t len, GArray **out, GErr
 	*out = arr;
 	return 0;
 }
+
+const char *scsi_alua_state_name(uint8_t state)
+{
+	switch (state) {
+	case SCSI_ALUA_ACTIVE_OPTIMIZED:
+		return "active/optimized";
+	case SCSI_ALUA_ACTIVE_NON_OPTIMIZED:
+		return "active/non-optimized";
+	case SCSI_ALUA_STANDBY:
+		return "standby";
+	case SCSI_ALUA_UNAVAILABLE:
+		return "unavailable";
+	case SCSI_ALUA_LBA_DEPENDENT:
+		return "lba-dependent";
+	case SCSI_ALUA_OFFLINE:
+		return "offline";
+	case SCSI_ALUA_TRANSITIONING:
+		return "transitioning";
+	default:
+		return "reserved";
+	}
+}
+
+static void tpg_clear(void *p)
+{
+	struct scsi_tpg *g = p;
+
+	if (g->ports)
+		g_array_unref(g->ports);
+}
+
+/* REPORT TARGET PORT GROUPS data (SPC-4 6.36), length-only format. */
+#define RTPG_HDR_LEN  4
+#define RTPG_DESC_LEN 8
+#define RTPG_PORT_LEN 4
+
+int scsi_parse_report_tpgs(const uint8_t *buf, size_t len, struct scsi_tpg_list *out, GError **err)
+{
+	uint32_t rdl;
+	size_t end, off;
+	GArray *arr;
+
+	if (len < RTPG_HDR_LEN)
+		return short_data(err, "REPORT TARGET PORT GROUPS header", RTPG_HDR_LEN, len);
+	rdl = scsi_get_be32(buf);
+	out->needed = RTPG_HDR_LEN + (size_t)rdl;
+	if (rdl && rdl < RTPG_DESC_LEN) {
+		g_set_error(err, SCSI_ERROR, SCSI_ERROR_MALFORMED,
+			    "REPORT TARGET PORT GROUPS: return data length %u is shorter than "
+			    "one descriptor (%u bytes)",
+			    rdl, RTPG_DESC_LEN);
+		return -1;
+	}
+	/* What arrived and what the target says it has, whichever is less. */
+	end = MIN(len, out->needed);
+	arr = g_array_new(FALSE, TRUE, sizeof(struct scsi_tpg));
+	g_array_set_clear_func(arr, tpg_clear);
+	for (off = RTPG_HDR_LEN; off < end;) {
+		const uint8_t *p = &buf[off];
+		struct scsi_tpg g = {0};
+		size_t dlen;
+		unsigned i;
+
+		if (end - off < RTPG_DESC_LEN)
+			break;
+		dlen = RTPG_DESC_LEN + (size_t)p[7] * RTPG_PORT_LEN;
+		if (off + dlen > out->needed) {
+			g_set_error(err, SCSI_ERROR, SCSI_ERROR_MALFORMED,
+				    "REPORT TARGET PORT GROUPS: descriptor at offset %zu lists %u "
+				    "ports (%zu bytes), past the return data length of %u",
+				    off, p[7], dlen, rdl);
+			g_array_unref(arr);
+			return -1;
+		}
+		/* Cut off by the allocation length: out->needed says how much to ask. */
+		if (off + dlen > end)
+			break;
+		g.pref = p[0] & 0x80;
+		g.state = p[0] & 0x0f;
+		g.id = scsi_get_be16(&p[2]);
+		g.ports = g_array_sized_new(FALSE, FALSE, sizeof(uint16_t), p[7]);
+		for (i = 0; i < p[7]; i++) {
+			uint16_t rp = scsi_get_be16(&p[RTPG_DESC_LEN + i * RTPG_PORT_LEN + 2]);
+
+			g_array_append_val(g.ports, rp);
+		}
+		g_array_append_val(arr, g);
+		off += dlen;
+	}
+	out->groups = arr;
+	return 0;
+}
+
+const struct scsi_tpg *scsi_tpg_find(const struct scsi_tpg_list *l, bool have_tpg, uint16_t tpg,
+				     bool have_rel, uint16_t rel_port)
+{
+	guint i, k;
+
+	for (i = 0; l->groups && i < l->groups->len; i++) {
+		const struct scsi_tpg *g = &g_array_index(l->groups, struct scsi_tpg, i);
+
+		if (have_tpg) {
+			if (g->id == tpg)
+				return g;
+			continue;
+		}
+		for (k = 0; have_rel && k < g->ports->len; k++)
+			if (g_array_index(g->ports, uint16_t, k) == rel_port)
+				return g;
+	}
+	return NULL;
+}
+
+void scsi_devid_port(const struct scsi_designator *d, unsigned n, bool *have_rel,
+		     uint16_t *rel_port, bool *have_tpg, uint16_t *tpg)
+{
+	unsigned i;
+
+	*have_rel = *have_tpg = false;
+	for (i = 0; i < n; i++) {
+		/* Both are 4 bytes, the identifier in the last two (SPC-4 7.8.6.6, 7.8.6.7). */
+		if (d[i].association != SCSI_ASSOC_PORT || d[i].len < 4)
+			continue;
+		if (d[i].type == SCSI_DESIG_REL_TPG) {
+			*have_rel = true;
+			*rel_port = scsi_get_be16(&d[i].data[2]);
+		} else if (d[i].type == SCSI_DESIG_TPG) {
+			*have_tpg = true;
+			*tpg = scsi_get_be16(&d[i].data[2]);
+		}
+	}
+}

@@ -426,6 +426,149 @@ static const uint8_t vpd_b0_lio[] = {
     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
 };
 
+/*
+ * REPORT TARGET PORT GROUPS as LIO answers it for a LUN in two groups:
+ * group 1 (PREF) active/optimized with relative port 1, group 2 standby
+ * with ports 2 and 3.
+ */
+static const uint8_t rtpg_two[] = {
+    0x00, 0x00, 0x00, 0x1c,			    /* RETURN DATA LENGTH 28 */
+    0x80, 0x0f, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, /* PREF, AO, TPG 1, 1 port */
+    0x00, 0x00, 0x00, 0x01,			    /* rel port 1 */
+    0x02, 0x0f, 0x00, 0x02, 0x00, 0x00, 0x00, 0x02, /* standby, TPG 2, 2 ports */
+    0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x03,
+};
+
+START_TEST(test_report_tpgs)
+{
+	struct scsi_tpg_list l = {0};
+	const struct scsi_tpg *g;
+	GError *err = NULL;
+	uint8_t cdb[SCSI_CDB_MAX];
+	static const uint8_t want[12] = {0xa3, 0x0a, 0, 0, 0, 0, 0x00, 0x00, 0x04, 0x00, 0, 0};
+
+	ck_assert_uint_eq(scsi_cdb_report_tpgs(cdb, 1024), 12);
+	ck_assert_mem_eq(cdb, want, 12);
+
+	ck_assert_int_eq(scsi_parse_report_tpgs(rtpg_two, sizeof(rtpg_two), &l, &err), 0);
+	ck_assert_uint_eq(l.needed, sizeof(rtpg_two));
+	ck_assert_uint_eq(l.groups->len, 2);
+	g = &g_array_index(l.groups, struct scsi_tpg, 0);
+	ck_assert(g->pref);
+	ck_assert_uint_eq(g->state, SCSI_ALUA_ACTIVE_OPTIMIZED);
+	ck_assert_uint_eq(g->id, 1);
+	ck_assert_uint_eq(g->ports->len, 1);
+	ck_assert_uint_eq(g_array_index(g->ports, uint16_t, 0), 1);
+	g = &g_array_index(l.groups, struct scsi_tpg, 1);
+	ck_assert(!g->pref);
+	ck_assert_str_eq(scsi_alua_state_name(g->state), "standby");
+	ck_assert_uint_eq(g->id, 2);
+	ck_assert_uint_eq(g->ports->len, 2);
+	ck_assert_uint_eq(g_array_index(g->ports, uint16_t, 1), 3);
+
+	/* By group id when VPD 83 gave one, else by the relative port. */
+	ck_assert_ptr_eq(scsi_tpg_find(&l, true, 2, false, 0), g);
+	ck_assert_ptr_eq(scsi_tpg_find(&l, false, 0, true, 3), g);
+	ck_assert_uint_eq(scsi_tpg_find(&l, false, 0, true, 1)->id, 1);
+	ck_assert_ptr_null(scsi_tpg_find(&l, true, 9, true, 1));
+	ck_assert_ptr_null(scsi_tpg_find(&l, false, 0, true, 7));
+	ck_assert_ptr_null(scsi_tpg_find(&l, false, 0, false, 0));
+	g_array_unref(l.groups);
+
+	ck_assert_str_eq(scsi_alua_state_name(SCSI_ALUA_ACTIVE_NON_OPTIMIZED),
+			 "active/non-optimized");
+	ck_assert_str_eq(scsi_alua_state_name(SCSI_ALUA_UNAVAILABLE), "unavailable");
+	ck_assert_str_eq(scsi_alua_state_name(SCSI_ALUA_OFFLINE), "offline");
+	ck_assert_str_eq(scsi_alua_state_name(SCSI_ALUA_TRANSITIONING), "transitioning");
+	ck_assert_str_eq(scsi_alua_state_name(0x7), "reserved");
+}
+END_TEST
+
+START_TEST(test_report_tpgs_short_and_bad)
+{
+	struct scsi_tpg_list l = {0};
+	GError *err = NULL;
+	uint8_t b[sizeof(rtpg_two)];
+	size_t n;
+
+	/* Cut by the allocation length anywhere: whole descriptors only, never past @len. */
+	for (n = 4; n < sizeof(rtpg_two); n++) {
+		uint8_t *copy = g_memdup2(rtpg_two, n);
+
+		ck_assert_int_eq(scsi_parse_report_tpgs(copy, n, &l, &err), 0);
+		ck_assert_uint_eq(l.needed, sizeof(rtpg_two));
+		ck_assert_uint_eq(l.groups->len, n < 16 ? 0 : n < sizeof(rtpg_two) ? 1 : 2);
+		g_array_unref(l.groups);
+		g_free(copy);
+	}
+	/* Not even the header. */
+	ck_assert_int_eq(scsi_parse_report_tpgs(rtpg_two, 3, &l, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err->message, "REPORT TARGET PORT GROUPS header"));
+	g_clear_error(&err);
+
+	/* The second group says 3 ports, past RETURN DATA LENGTH. */
+	memcpy(b, rtpg_two, sizeof(b));
+	b[16 + 7] = 3;
+	ck_assert_int_eq(scsi_parse_report_tpgs(b, sizeof(b), &l, &err), -1);
+	ck_assert_int_eq(err->code, SCSI_ERROR_MALFORMED);
+	ck_assert_ptr_nonnull(strstr(err->message, "past the return data length of 28"));
+	g_clear_error(&err);
+
+	/* A port count of 255 with a few bytes given: cut off, not a read past them. */
+	memcpy(b, rtpg_two, sizeof(b));
+	b[2] = 0x04;
+	b[3] = 0xff;
+	b[4 + 7] = 0xff;
+	ck_assert_int_eq(scsi_parse_report_tpgs(b, sizeof(b), &l, &err), 0);
+	ck_assert_uint_eq(l.groups->len, 0);
+	ck_assert_uint_eq(l.needed, 4 + 0x4ff);
+	g_array_unref(l.groups);
+
+	/* Shorter than one descriptor. */
+	memcpy(b, rtpg_two, sizeof(b));
+	b[3] = 4;
+	ck_assert_int_eq(scsi_parse_report_tpgs(b, sizeof(b), &l, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err->message, "shorter than one descriptor"));
+	g_clear_error(&err);
+
+	/* No groups at all: fine, nothing found. */
+	memset(b, 0, sizeof(b));
+	ck_assert_int_eq(scsi_parse_report_tpgs(b, 4, &l, &err), 0);
+	ck_assert_uint_eq(l.groups->len, 0);
+	ck_assert_ptr_null(scsi_tpg_find(&l, true, 1, true, 1));
+	g_array_unref(l.groups);
+}
+END_TEST
+
+/* The target port designators of VPD 83: LIO's relative port, and a group of our own. */
+START_TEST(test_vpd_devid_port)
+{
+	static const uint8_t tpg5[] = {0x00, 0x83, 0x00, 0x0e, 0x51, 0x95, 0x00, 0x04, 0x00,
+				       0x00, 0x00, 0x07, 0x51, 0x94, 0x00, 0x02, 0x00, 0x09};
+	GArray *arr = NULL;
+	GError *err = NULL;
+	bool have_rel, have_tpg;
+	uint16_t rel = 0, tpg = 0;
+
+	ck_assert_int_eq(scsi_parse_vpd_devid(vpd_devid_lio, sizeof(vpd_devid_lio), &arr, &err), 0);
+	scsi_devid_port((struct scsi_designator *)arr->data, arr->len, &have_rel, &rel, &have_tpg,
+			&tpg);
+	ck_assert(have_rel);
+	ck_assert_uint_eq(rel, 1);
+	ck_assert(!have_tpg);
+	g_array_unref(arr);
+
+	/* Type 5, group 7; a type 4 of 2 bytes is too short to hold a port and is passed over. */
+	ck_assert_int_eq(scsi_parse_vpd_devid(tpg5, sizeof(tpg5), &arr, &err), 0);
+	scsi_devid_port((struct scsi_designator *)arr->data, arr->len, &have_rel, &rel, &have_tpg,
+			&tpg);
+	ck_assert(have_tpg);
+	ck_assert_uint_eq(tpg, 7);
+	ck_assert(!have_rel);
+	g_array_unref(arr);
+}
+END_TEST
+
 START_TEST(test_vpd_block_limits)
 {
 	struct scsi_vpd_block_limits bl;
@@ -966,6 +1109,9 @@ static Suite *scsi_suite(void)
 	tcase_add_test(tc, test_vpd_serial);
 	tcase_add_test(tc, test_vpd_devid);
 	tcase_add_test(tc, test_vpd_devid_eui_and_bad);
+	tcase_add_test(tc, test_vpd_devid_port);
+	tcase_add_test(tc, test_report_tpgs);
+	tcase_add_test(tc, test_report_tpgs_short_and_bad);
 	tcase_add_test(tc, test_vpd_block_limits);
 	tcase_add_test(tc, test_vpd_bdc_lbp);
 	tcase_add_test(tc, test_read_capacity);

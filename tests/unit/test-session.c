@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/iscsi-proto.h"
+#include "initiator/alua.h"
 #include "initiator/mpath.h"
 #include "initiator/scsi.h"
 #include "initiator/session.h"
@@ -312,8 +313,24 @@ static void fake_destroy(struct dm_conn *c)
 	g_free(c);
 }
 
+/* Payload buffers: plain memory, zeroed, as the TCP datamover's pool would do without zeroing. */
+static void *fake_buf_alloc(struct dm_conn *c, size_t len)
+{
+	(void)c;
+	return g_malloc0(len);
+}
+
+static void fake_buf_free(struct dm_conn *c, void *buf, size_t len)
+{
+	(void)c;
+	(void)len;
+	g_free(buf);
+}
+
 static const struct dm_ops fake_ops = {
     .name = "fake",
+    .buf_alloc = fake_buf_alloc,
+    .buf_free = fake_buf_free,
     .create = fake_create,
     .connect = fake_connect,
     .get_fd = fake_get_fd,
@@ -1376,6 +1393,8 @@ static void mpump(struct mpath *m)
 
 			/* A failed session reads its connection no more. */
 			busy |= p->conn && p->state != SESSION_FAILED && p->conn->inbox.length;
+			/* Work deferred on a path served earlier in the round (no eventfd here). */
+			busy |= p->deferred.length > 0;
 		}
 	}
 	ck_assert(!busy);
@@ -1628,6 +1647,283 @@ START_TEST(mpath_standby_path_passed_over)
 }
 END_TEST
 
+/* The commands of @c with opcode @op. */
+static unsigned count_op(const struct dm_conn *c, uint8_t op)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < c->cmds->len; i++)
+		n += cmd_at(c, i)->cdb[0] == op;
+	return n;
+}
+
+/* The last command of @c with opcode @op. */
+static const struct fake_cmd *last_op(const struct dm_conn *c, uint8_t op)
+{
+	guint i;
+
+	for (i = c->cmds->len; i-- > 0;)
+		if (cmd_at(c, i)->cdb[0] == op)
+			return cmd_at(c, i);
+	ck_abort_msg("no command 0x%02x", op);
+	return NULL;
+}
+
+/* The target's Data-In for @itt (placed in the task's buffer, as a datamover does), then GOOD. */
+static void target_data(struct dm_conn *c, uint32_t itt, const void *data, uint32_t len)
+{
+	struct dm_task *t = c->up.find_task(c->up.opaque, itt);
+
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_ge(t->read_len, len);
+	memcpy(t->read_buf, data, len);
+	t->read_placed = len;
+	target_good(c, itt);
+}
+
+/* CHECK CONDITION for @itt: UNIT ATTENTION with @asc/@ascq (fixed sense). */
+static void target_ua(struct dm_conn *c, uint32_t itt, uint8_t asc, uint8_t ascq)
+{
+	uint8_t data[2 + 18] = {0, 18, 0x70, 0, SCSI_SENSE_UNIT_ATTENTION};
+	struct fake_event *e = target_status(c, itt, SCSI_STATUS_CHECK_CONDITION);
+
+	data[2 + 7] = 10;
+	data[2 + 12] = asc;
+	data[2 + 13] = ascq;
+	iscsi_set_dlength(((struct iscsi_scsi_rsp *)e->bhs)->dlength, sizeof(data));
+	e->data = g_byte_array_new();
+	g_byte_array_append(e->data, data, sizeof(data));
+}
+
+/* REPORT TARGET PORT GROUPS data: group 1 (relative port 1) in @s1, group 2 (port 2) in @s2. */
+static void rtpg_answer(uint8_t out[28], uint8_t s1, uint8_t s2)
+{
+	static const uint8_t tmpl[28] = {
+	    0x00, 0x00, 0x00, 0x18, 0x00, 0x0f, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+	    0x00, 0x01, 0x00, 0x0f, 0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02,
+	};
+
+	memcpy(out, tmpl, sizeof(tmpl));
+	out[4] |= s1;
+	out[16] |= s2;
+}
+
+/*
+ * ALUA: an active/optimized path takes every command while it is up,
+ * however loaded (least-outstanding would spread them); the non-optimized
+ * path serves once the optimized one is lost, and the optimized one takes
+ * them again once it is back.
+ */
+START_TEST(mpath_alua_optimized_first)
+{
+	struct isa_session *a = session_fake(), *b = session_fake();
+	struct dm_conn *ca = a->conn, *cb = b->conn;
+	struct outcome o[7];
+	struct mpath *m;
+	guint i;
+
+	log_in(a);
+	log_in(b);
+	m = mpath_new(a, 120);
+	mpath_add(m, b);
+	ck_assert_str_eq(mpath_alua_name(m, 0), "-");
+	mpath_set_alua(m, 0, SCSI_ALUA_ACTIVE_NON_OPTIMIZED);
+	mpath_set_alua(m, 1, SCSI_ALUA_ACTIVE_OPTIMIZED);
+	ck_assert_str_eq(mpath_alua_name(m, 0), "active/non-optimized");
+	ck_assert_str_eq(mpath_alua_name(m, 1), "active/optimized");
+	for (i = 0; i < 4; i++)
+		msubmit(m, i, &o[i]);
+	ck_assert_uint_eq(ca->cmds->len, 0);
+	ck_assert_uint_eq(cb->cmds->len, 4);
+	/* Round robin too keeps to the optimized path. */
+	mpath_set_policy(m, ISA_PATH_ROUND_ROBIN);
+	msubmit(m, 4, &o[4]);
+	ck_assert_uint_eq(cb->cmds->len, 5);
+	/* The optimized path lost: its five go to the non-optimized one at once. */
+	cb->refuse = true;
+	served_a_while(b);
+	target_drop(cb, "connection reset by peer");
+	mpump(m);
+	ck_assert_uint_eq(ca->cmds->len, 5);
+	msubmit(m, 5, &o[5]);
+	ck_assert_uint_eq(ca->cmds->len, 6);
+	answer_all(ca, 0);
+	mpump(m);
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(o[i].result, 0);
+	/* Back: the optimized path serves again, the other not. */
+	cb->refuse = false;
+	b->next_attempt_us = 0;
+	mpump(m);
+	ck_assert_str_eq(isa_session_state_name(b), "logged-in");
+	msubmit(m, 6, &o[6]);
+	ck_assert_uint_eq(ca->cmds->len, 6);
+	ck_assert_uint_eq(cmd_tag(cmd_at(cb, cb->cmds->len - 1)), 6);
+	answer_all(cb, cb->cmds->len - 1);
+	mpump(m);
+	ck_assert_int_eq(o[6].result, 0);
+	mpath_free(m);
+	session_fake_free(a);
+	session_fake_free(b);
+}
+END_TEST
+
+static void note_alua(void *opaque, unsigned i)
+{
+	unsigned *asked = opaque;
+
+	asked[i]++;
+}
+
+/*
+ * A standby path takes no command while another is up; with only the
+ * standby path up, commands wait (the states asked for again), and go out
+ * once it is active. Without time allowed (replacement timeout 0), what
+ * waits with every path up in standby fails at once, and says why.
+ */
+START_TEST(mpath_alua_standby_never)
+{
+	struct isa_session *a = session_fake(), *b = session_fake();
+	struct dm_conn *ca = a->conn, *cb = b->conn;
+	struct outcome o[5];
+	unsigned asked[2] = {0, 0};
+	struct mpath *m;
+	guint i;
+
+	log_in(a);
+	log_in(b);
+	m = mpath_new(a, 120);
+	mpath_add(m, b);
+	mpath_watch_alua(m, note_alua, asked);
+	mpath_set_alua(m, 0, SCSI_ALUA_STANDBY);
+	mpath_set_alua(m, 1, SCSI_ALUA_ACTIVE_OPTIMIZED);
+	for (i = 0; i < 3; i++)
+		msubmit(m, i, &o[i]);
+	ck_assert_uint_eq(ca->cmds->len, 0);
+	ck_assert_uint_eq(cb->cmds->len, 3);
+	/* The active path lost: its commands wait rather than go to standby. */
+	cb->refuse = true;
+	served_a_while(b);
+	target_drop(cb, "connection reset by peer");
+	mpump(m);
+	ck_assert_uint_eq(ca->cmds->len, 0);
+	ck_assert(!o[0].done);
+	ck_assert_str_eq(mpath_state_name(m), "logged-in");
+	/* The states are asked for again, on the path that is up. */
+	ck_assert_uint_ge(asked[0], 1);
+	ck_assert_uint_eq(asked[1], 0);
+	msubmit(m, 3, &o[3]);
+	ck_assert_uint_eq(ca->cmds->len, 0);
+	/* The target made the standby group active: what waited goes, in its order. */
+	mpath_set_alua(m, 0, SCSI_ALUA_ACTIVE_NON_OPTIMIZED);
+	ck_assert_uint_eq(ca->cmds->len, 4);
+	for (i = 0; i < 4; i++)
+		ck_assert_uint_eq(cmd_tag(cmd_at(ca, i)), i);
+	answer_all(ca, 0);
+	mpump(m);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(o[i].result, 0);
+	mpath_free(m);
+
+	/* Again with no time allowed: standby alone fails what waits. */
+	m = mpath_new(a, 0);
+	mpath_add(m, b);
+	mpath_set_alua(m, 0, SCSI_ALUA_STANDBY);
+	msubmit(m, 4, &o[4]);
+	mpump(m);
+	ck_assert(o[4].done);
+	ck_assert_int_eq(o[4].result, -ENOTCONN);
+	ck_assert_ptr_nonnull(strstr(o[4].msg, "no path has been in an active ALUA state"));
+	ck_assert_ptr_nonnull(strstr(o[4].msg, "path 1 standby"));
+	ck_assert_uint_eq(ca->cmds->len, 4);
+	mpath_free(m);
+	session_fake_free(a);
+	session_fake_free(b);
+}
+END_TEST
+
+/*
+ * The states read again on UNIT ATTENTION 2A/06: path 1 optimized takes
+ * the commands; its port answers ASYMMETRIC ACCESS STATE CHANGED; a REPORT
+ * TARGET PORT GROUPS goes out as an ordinary command on a path, and its
+ * answer (group 1 standby, group 2 optimized) moves new commands to path 2.
+ * A refusal (04/0B) asks for the states too.
+ */
+START_TEST(mpath_alua_reread_on_ua)
+{
+	struct isa_session *a = session_fake(), *b = session_fake();
+	struct dm_conn *ca = a->conn, *cb = b->conn;
+	struct alua_port pa = {.have_rel = true, .rel_port = 1};
+	struct alua_port pb = {.have_tpg = true, .tpg = 2};
+	unsigned outstanding = 0;
+	uint8_t rtpg[28];
+	struct outcome o[4];
+	struct alua *al;
+	struct mpath *m;
+	guint i;
+
+	log_in(a);
+	log_in(b);
+	m = mpath_new(a, 120);
+	mpath_add(m, b);
+	al = alua_new(m, 1, &outstanding);
+	alua_add_path(al, 0, &pa, SCSI_ALUA_ACTIVE_OPTIMIZED);
+	alua_add_path(al, 1, &pb, SCSI_ALUA_STANDBY);
+	msubmit(m, 10, &o[0]);
+	ck_assert_uint_eq(ca->cmds->len, 1);
+	target_ua(ca, cmd_at(ca, 0)->itt, 0x2a, 0x06);
+	mpump(m);
+	/* The command sent again, and the states asked for, on the first path (up). */
+	ck_assert_uint_eq(outstanding, 1);
+	ck_assert_uint_eq(count_op(ca, SCSI_OP_MAINTENANCE_IN), 1);
+	ck_assert_uint_eq(last_op(ca, SCSI_OP_MAINTENANCE_IN)->cdb[1], SCSI_SA_REPORT_TPGS);
+	ck_assert_uint_eq(times_sent(ca, 10), 2);
+	rtpg_answer(rtpg, SCSI_ALUA_STANDBY, SCSI_ALUA_ACTIVE_OPTIMIZED);
+	target_data(ca, last_op(ca, SCSI_OP_MAINTENANCE_IN)->itt, rtpg, sizeof(rtpg));
+	target_good(ca, last_sent(ca, 10)->itt);
+	mpump(m);
+	ck_assert(o[0].done);
+	ck_assert_int_eq(o[0].result, 0);
+	ck_assert_uint_eq(outstanding, 0);
+	ck_assert_str_eq(mpath_alua_name(m, 0), "standby");
+	ck_assert_str_eq(mpath_alua_name(m, 1), "active/optimized");
+	/* New commands take the newly optimized path. */
+	for (i = 1; i < 3; i++)
+		msubmit(m, 10 + i, &o[i]);
+	ck_assert_uint_eq(cb->cmds->len, 2);
+	ck_assert_uint_eq(cmd_tag(cmd_at(cb, 0)), 11);
+	/* Its port now refuses (04/0B): handed back, and the states read again. */
+	target_not_ready(cb, cmd_at(cb, 0)->itt, 0x0b);
+	target_good(cb, cmd_at(cb, 1)->itt);
+	mpump(m);
+	ck_assert_uint_eq(outstanding, 1);
+	ck_assert_uint_eq(count_op(cb, SCSI_OP_MAINTENANCE_IN), 1);
+	/* Both groups back the other way round. */
+	rtpg_answer(rtpg, SCSI_ALUA_ACTIVE_OPTIMIZED, SCSI_ALUA_STANDBY);
+	target_data(cb, last_op(cb, SCSI_OP_MAINTENANCE_IN)->itt, rtpg, sizeof(rtpg));
+	mpump(m);
+	ck_assert_str_eq(mpath_alua_name(m, 0), "active/optimized");
+	ck_assert_str_eq(mpath_alua_name(m, 1), "standby");
+	ck_assert_uint_eq(outstanding, 0);
+	msubmit(m, 13, &o[3]);
+	ck_assert_uint_eq(cmd_tag(cmd_at(ca, ca->cmds->len - 1)), 13);
+	/* Handed back while path 1 was still standby, it went to path 2 again (avoided, but the one
+	 * active). */
+	ck_assert_uint_eq(times_sent(cb, 11), 2);
+	target_good(cb, last_sent(cb, 11)->itt);
+	target_good(ca, last_sent(ca, 13)->itt);
+	mpump(m);
+	for (i = 0; i < 4; i++) {
+		ck_assert(o[i].done);
+		ck_assert_int_eq(o[i].result, 0);
+	}
+	alua_free(al);
+	mpath_free(m);
+	session_fake_free(a);
+	session_fake_free(b);
+}
+END_TEST
+
 /*
  * No path up: a command waits in the multipath layer and goes out once a
  * path has logged in again. With a replacement timeout of 0, every path
@@ -1720,6 +2016,9 @@ int main(void)
 	tcase_add_test(tc, mpath_held_then_failed);
 	tcase_add_test(tc, mpath_standby_path_passed_over);
 	tcase_add_test(tc, mpath_joining_path_checked_first);
+	tcase_add_test(tc, mpath_alua_optimized_first);
+	tcase_add_test(tc, mpath_alua_standby_never);
+	tcase_add_test(tc, mpath_alua_reread_on_ua);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
