@@ -501,15 +501,15 @@ static void append_paths(GString *out, const struct attachment *a)
 		isa_lun_path_status(a->l, i, &ps);
 		g_string_append_printf(
 		    out,
-		    "path%u_portal=%s\npath%u_state=%s\npath%u_transport=%s\npath%u_outstanding=%"
-		    "u\n"
+		    "path%u_portal=%s\npath%u_state=%s\npath%u_transport=%s\npath%u_alua=%s\n"
+		    "path%u_outstanding=%u\n"
 		    "path%u_commands=%" PRIu64 "\npath%u_bytes_read=%" PRIu64
 		    "\npath%u_bytes_written=%" PRIu64 "\npath%u_reconnects=%" PRIu64
 		    "\npath%u_connections_lost=%" PRIu64 "\npath%u_iops=%.0f\n",
 		    i, ps.portal, i, ps.state, i, ps.transport ? ps.transport : "?", i,
-		    ps.outstanding, i, st->commands, i, st->bytes_read, i, st->bytes_written, i,
-		    st->reconnects, i, st->connections_lost, i,
-		    i < IOPS_PATHS ? iops_of(a, (int)i) : 0);
+		    isa_lun_path_alua(a->l, i), i, ps.outstanding, i, st->commands, i,
+		    st->bytes_read, i, st->bytes_written, i, st->reconnects, i,
+		    st->connections_lost, i, i < IOPS_PATHS ? iops_of(a, (int)i) : 0);
 	}
 }
 

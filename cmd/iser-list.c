@@ -47,8 +47,11 @@ static const char *get(const struct live *lv, const char *key)
 
 /* The keys of each path, "path<N>_<key>" in a report. */
 static const char *const path_keys[] = {
-    "portal",	  "state",	   "transport",	 "outstanding",	     "commands",
-    "bytes_read", "bytes_written", "reconnects", "connections_lost", "iops"};
+    "portal",	"state",      "transport",     "alua",	     "outstanding",
+    "commands", "bytes_read", "bytes_written", "reconnects", "connections_lost",
+    "iops"};
+/* The first path_keys that are strings whatever they look like. */
+#define PATH_STRING_KEYS 4
 
 /* How many paths a report describes (0 from a process that did not say). */
 static unsigned path_count(const struct live *lv)
@@ -91,11 +94,11 @@ static void print_table(GPtrArray *list, struct live *lives)
 
 			for (p = 0; p < path_count(lv); p++)
 				printf("  path %u %s %s outstanding %s iops %s reconnects %s "
-				       "read %s written %s\n",
+				       "read %s written %s alua %s\n",
 				       p + 1, path_get(lv, p, "portal"), path_get(lv, p, "state"),
 				       path_get(lv, p, "outstanding"), path_get(lv, p, "iops"),
 				       path_get(lv, p, "reconnects"), path_get(lv, p, "bytes_read"),
-				       path_get(lv, p, "bytes_written"));
+				       path_get(lv, p, "bytes_written"), path_get(lv, p, "alua"));
 		}
 	}
 }
@@ -128,7 +131,7 @@ static void print_json_paths(const struct live *lv)
 
 			printf("%s\"%s\": ", k ? ", " : "", path_keys[k]);
 			/* A portal is a string even when it looks like a number. */
-			if (k < 3) {
+			if (k < PATH_STRING_KEYS) {
 				g_autofree char *str = cli_json_string(v);
 
 				printf("%s", str);
