@@ -306,7 +306,16 @@ static int start_fuse(struct attachment *a, GError **err)
  * path (a path down at attach counts: it is one once it joins), and at
  * least 2. The driver sends each request under its socket's lock, one
  * kernel thread per socket, and makes one blk-mq hardware queue per
- * socket: with fewer sockets than paths, the sockets would be the limit.
+ * socket (up to the CPU count, blk-mq's cap; a socket past it only
+ * stands in for a dead one): with fewer sockets than paths, the sockets
+ * would be the limit.
+ *
+ * Seen with Linux 6.1 in a loaded VM: the driver queues one receive work
+ * per socket on its WQ_MEM_RECLAIM workqueue at connect; with no worker
+ * at hand the rescuer thread runs the first, which loops until its socket
+ * dies, and the rest wait behind it. Replies on the other sockets then
+ * stay unread in the kernel until a request there times out (30 s) and
+ * the driver drops that socket. --connections=1 is free of it.
  */
 static unsigned kernel_connections(const struct attachment *a)
 {
