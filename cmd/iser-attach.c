@@ -30,6 +30,7 @@
 #include "cmd/metrics.h"
 #include "cmd/state.h"
 #include "fuse/export.h"
+#include "nbd/kernel-socks.h"
 #include "nbd/netlink.h"
 #include "nbd/server.h"
 
@@ -129,6 +130,8 @@ struct attachment {
 	/* The kernel device's connections; how long it waits for a server. */
 	unsigned connections;
 	unsigned dead_timeout_s;
+	/* Its sockets the driver dropped, replaced while we serve it. */
+	struct ksocks ksocks;
 	const char *initiator;
 	/* How the paths were made, for --resume: the login's, as given. */
 	const struct cli_login *login;
@@ -390,6 +393,7 @@ static int start_kernel_nbd(struct attachment *a, GError **err)
 	}
 	a->uri = g_strdup_printf("/dev/nbd%d", a->nbd_index);
 	a->export = g_strdup(a->uri);
+	ksocks_init(&a->ksocks, a->srv, a->nbd_index, a->dead_timeout_s);
 	rc = 0;
 out:
 	/* The kernel holds its own references to the sockets it took. */
@@ -540,6 +544,9 @@ static char *report(void *opaque)
 		nbd_server_get_stats(a->srv, &ns);
 		g_string_append_printf(more, "clients=%u\nin_flight=%" PRIu64 "\n", ns.connections,
 				       ns.in_flight);
+		if (a->ksocks.srv)
+			g_string_append_printf(more, "sockets_replaced=%" PRIu64 "\n",
+					       a->ksocks.replaced);
 	}
 	append_paths(more, a);
 	isa_session_get_info(a->s, &si);
@@ -708,10 +715,13 @@ static unsigned service_turn(struct attachment *a, int timeout_ms)
 /* One turn of the loop; true when a signal waits on the signalfd. */
 static bool service_all(struct attachment *a, int timeout_ms)
 {
-	unsigned ready = service_turn(a, timeout_ms);
+	int due = a->ksocks.srv ? ksocks_due_ms(&a->ksocks) : -1;
+	unsigned ready = service_turn(a, due >= 0 ? MIN(due, timeout_ms) : timeout_ms);
 
 	if (a->ctlfd >= 0 && (ready & READY_CONTROL))
 		control_serve(a->ctlfd, report, a);
+	if (a->ksocks.srv)
+		ksocks_service(&a->ksocks);
 	sample_iops(a);
 	return ready & READY_SIGNAL;
 }

@@ -100,7 +100,9 @@ struct nbd_server {
 	GQueue reap;
 	bool in_service;
 	bool shutting_down;
-	bool hold; /* replies wait for nbd_server_hold(false) (one sendmsg each client) */
+	bool hold;	  /* replies wait for nbd_server_hold(false) (one sendmsg each client) */
+	nbd_lost_fn lost; /* nbd_server_on_lost() */
+	void *lost_opaque;
 	uint64_t inflight;
 	uint64_t queued;
 	struct nbd_server_stats stats;
@@ -193,6 +195,10 @@ struct nbd_conn {
 	unsigned stash_i;
 	unsigned stash_n;
 	GQueue out;
+	bool kernel;	/* began in transmission (a socket of the kernel's driver) */
+	bool said_disc; /* the client sent NBD_CMD_DISC */
+	bool lost_told; /* nbd_server_on_lost()'s callback had it */
+	uint64_t taken; /* requests read from it, all told */
 };
 
 /**

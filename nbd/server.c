@@ -311,6 +311,22 @@ void nbd_conn_maybe_release(struct nbd_conn *c)
 		conn_release(c);
 }
 
+/*
+ * A socket of the kernel's driver that it shut (or that failed) is told
+ * to the owner once, at once: its requests may still be with the target
+ * (a stall is why the driver drops sockets), and the driver needs the new
+ * socket before they finish.
+ */
+static void conn_lost(struct nbd_conn *c)
+{
+	struct nbd_server *srv = c->srv;
+
+	if (c->kernel && !c->lost_told && !c->said_disc && !srv->shutting_down && srv->lost) {
+		c->lost_told = true;
+		srv->lost(srv->lost_opaque, c->taken);
+	}
+}
+
 void nbd_conn_close(struct nbd_conn *c)
 {
 	struct nbd_server *srv = c->srv;
@@ -339,6 +355,7 @@ void nbd_conn_close(struct nbd_conn *c)
 	c->fd = -1;
 	g_queue_unlink(&srv->conns, &c->link);
 	srv->stats.connections = srv->conns.length;
+	conn_lost(c);
 	/* Requests still with the initiator keep it until their callbacks. */
 	g_queue_push_tail_link(&srv->zombies, &c->link);
 	nbd_conn_maybe_release(c);
@@ -443,6 +460,7 @@ void nbd_conn_flush(struct nbd_conn *c)
 /* The client closed its side: answer what is in flight, then close. */
 static void conn_eof(struct nbd_conn *c)
 {
+	conn_lost(c);
 	nbd_conn_stop_reading(c);
 }
 
@@ -699,6 +717,7 @@ int nbd_server_add_client(struct nbd_server *srv, int fd, bool handshake_done)
 	unix_send_room(fd);
 	c = conn_new(srv, fd);
 	c->size_told = srv->info.blocks * srv->info.block_size;
+	c->kernel = handshake_done;
 	if (handshake_done)
 		nbd_tx_start(c);
 	else
@@ -807,6 +826,12 @@ void nbd_server_service(struct nbd_server *srv)
 	nbd_server_wait(srv, 0);
 }
 
+void nbd_server_on_lost(struct nbd_server *srv, nbd_lost_fn fn, void *opaque)
+{
+	srv->lost = fn;
+	srv->lost_opaque = opaque;
+}
+
 void nbd_server_shutdown(struct nbd_server *srv)
 {
 	GList *l, *next;
@@ -862,6 +887,7 @@ void nbd_server_free(struct nbd_server *srv)
 
 	if (!srv)
 		return;
+	srv->shutting_down = true;
 	listeners_close(srv);
 	g_ptr_array_unref(srv->listeners);
 	/* Requests the initiator still has are left to free themselves. */

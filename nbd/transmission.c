@@ -493,7 +493,9 @@ void nbd_tx_request(struct nbd_conn *c)
 	r->type = be16toh(h.type);
 	r->flags = be16toh(h.flags);
 	c->nreqs++;
+	c->taken++;
 	if (r->type == NBD_CMD_DISC) {
+		c->said_disc = true;
 		nbd_req_free(r);
 		nbd_conn_stop_reading(c);
 		return;
