@@ -334,6 +334,22 @@ INITIATORS=(ours-iser ours-tcp kernel kernel-tcp libiscsi ours-api mw-iser mw-ap
 [ -z "${ISA_BENCH_BEFORE:-}" ] || INITIATORS+=(before-iser before-api)
 # shellcheck disable=SC2206
 [ -z "${ISA_BENCH_INITIATORS:-}" ] || INITIATORS=($ISA_BENCH_INITIATORS)
+# Names this script does not know are refused before anything starts.
+for w in "${WORKLOAD_ORDER[@]}"; do
+	[ -n "${WORKLOADS[$w]+set}" ] || {
+		echo "iser-bench: unknown workload '$w' in ISA_BENCH_WORKLOADS" \
+			"(known: ${!WORKLOADS[*]})" >&2
+		exit 2
+	}
+done
+KNOWN_INITIATORS=" ours-iser ours-tcp kernel kernel-tcp libiscsi ours-api mw-iser mw-api ours-iser-2p before-iser before-api "
+for i in "${INITIATORS[@]}"; do
+	[[ $KNOWN_INITIATORS == *" $i "* ]] || {
+		echo "iser-bench: unknown initiator '$i' in ISA_BENCH_INITIATORS" \
+			"(known:$KNOWN_INITIATORS)" >&2
+		exit 2
+	}
+done
 
 # wanted INITIATOR: whether this run has INITIATOR.
 wanted()
