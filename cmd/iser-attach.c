@@ -545,8 +545,9 @@ static char *report(void *opaque)
 		g_string_append_printf(more, "clients=%u\nin_flight=%" PRIu64 "\n", ns.connections,
 				       ns.in_flight);
 		if (a->ksocks.srv)
-			g_string_append_printf(more, "sockets_replaced=%" PRIu64 "\n",
-					       a->ksocks.replaced);
+			g_string_append_printf(
+			    more, "sockets_replaced=%" PRIu64 "\nrequests_held=%" PRIu64 "\n",
+			    a->ksocks.replaced, ns.held);
 	}
 	append_paths(more, a);
 	isa_session_get_info(a->s, &si);

@@ -146,12 +146,28 @@ static void print_json_paths(const struct live *lv)
 
 static void print_json(GPtrArray *list, struct live *lives)
 {
-	static const char *const keys[] = {
-	    "state",	       "size",	    "block_size",    "iops",	       "bytes_read",
-	    "bytes_written",   "commands",  "latency_us",    "reconnects",     "connections_lost",
-	    "pinned_bytes",    "retries",   "aborts",	     "errors",	       "copied_bytes",
-	    "clients",	       "in_flight", "read_commands", "write_commands", "none_commands",
-	    "sockets_replaced"};
+	static const char *const keys[] = {"state",
+					   "size",
+					   "block_size",
+					   "iops",
+					   "bytes_read",
+					   "bytes_written",
+					   "commands",
+					   "latency_us",
+					   "reconnects",
+					   "connections_lost",
+					   "pinned_bytes",
+					   "retries",
+					   "aborts",
+					   "errors",
+					   "copied_bytes",
+					   "clients",
+					   "in_flight",
+					   "read_commands",
+					   "write_commands",
+					   "none_commands",
+					   "sockets_replaced",
+					   "requests_held"};
 	guint i, k;
 
 	printf("[");

@@ -103,6 +103,9 @@ struct nbd_server {
 	bool hold;	  /* replies wait for nbd_server_hold(false) (one sendmsg each client) */
 	nbd_lost_fn lost; /* nbd_server_on_lost() */
 	void *lost_opaque;
+	GQueue orphans; /* fence.c: requests of dropped kernel sockets still in flight */
+	GQueue held;	/* fence.c: requests waiting for them */
+	bool releasing; /* fence.c: sending held requests now */
 	uint64_t inflight;
 	uint64_t queued;
 	struct nbd_server_stats stats;
@@ -230,9 +233,18 @@ struct nbd_req {
 	int err;
 	const char *why;
 	GList link;
+	bool orphan;	  /* fence.c: its kernel socket was dropped */
+	bool held;	  /* fence.c: waits for an orphan */
+	GList fence_link; /* in srv->orphans or srv->held */
 	struct nbd_msg msg;
 	char errmsg[160];
 };
+
+/* fence.c */
+void nbd_fence_lost(struct nbd_conn *c);
+bool nbd_fence_hold(struct nbd_req *r);
+void nbd_fence_done(struct nbd_req *r);
+void nbd_fence_forget(struct nbd_server *srv);
 
 /* server.c */
 void nbd_conn_queue(struct nbd_conn *c, struct nbd_msg *m);
@@ -257,5 +269,8 @@ void nbd_tx_payload_done(struct nbd_conn *c);
 void nbd_req_free(struct nbd_req *r);
 void nbd_tx_orphan(struct nbd_conn *c);
 void nbd_tx_retry_waiting(struct nbd_conn *c);
+/* A held request goes to the initiator, or is dropped if its socket was. */
+void nbd_tx_submit_held(struct nbd_req *r);
+void nbd_tx_drop_held(struct nbd_req *r);
 
 #endif

@@ -321,10 +321,12 @@ static void conn_lost(struct nbd_conn *c)
 {
 	struct nbd_server *srv = c->srv;
 
-	if (c->kernel && !c->lost_told && !c->said_disc && !srv->shutting_down && srv->lost) {
-		c->lost_told = true;
+	if (!c->kernel || c->lost_told || c->said_disc || srv->shutting_down)
+		return;
+	c->lost_told = true;
+	nbd_fence_lost(c);
+	if (srv->lost)
 		srv->lost(srv->lost_opaque, c->taken);
-	}
 }
 
 void nbd_conn_close(struct nbd_conn *c)
@@ -890,6 +892,7 @@ void nbd_server_free(struct nbd_server *srv)
 	srv->shutting_down = true;
 	listeners_close(srv);
 	g_ptr_array_unref(srv->listeners);
+	nbd_fence_forget(srv);
 	/* Requests the initiator still has are left to free themselves. */
 	while ((l = srv->conns.head)) {
 		nbd_tx_orphan(l->data);

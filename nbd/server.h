@@ -58,6 +58,7 @@ struct nbd_server_stats {
 	uint64_t bytes_written;
 	uint64_t copied_bytes;
 	uint64_t errors;
+	uint64_t held; /* requests held until a dropped kernel socket's had finished */
 };
 
 struct nbd_server;

@@ -243,6 +243,8 @@ static bool inflight_done(struct nbd_req *r)
 	g_queue_unlink(&c->inflight, &r->link);
 	c->ninflight--;
 	c->srv->inflight--;
+	if (r->orphan)
+		nbd_fence_done(r);
 	return true;
 }
 
@@ -428,15 +430,14 @@ static int validate(struct nbd_conn *c, const struct nbd_req *r, const char **wh
 	return 0;
 }
 
-/* Hand @r to the initiator; a refusal is answered at once. */
-static void submit(struct nbd_req *r)
+/* Hand @r, counted in flight, to the initiator; a refusal is answered at once. */
+static void issue(struct nbd_req *r)
 {
 	struct nbd_server *srv = r->conn->srv;
 	unsigned zf = (r->flags & NBD_CMD_FLAG_NO_HOLE ? 0 : ISA_REQ_MAY_UNMAP) |
 		      (r->flags & NBD_CMD_FLAG_FAST_ZERO ? ISA_REQ_FAST_ZERO : 0);
 	int rc;
 
-	inflight_add(r);
 	switch (r->type) {
 	case NBD_CMD_READ:
 		rc = isa_read(srv->l, r->offset, r->len, r->buf, req_done, r);
@@ -464,6 +465,32 @@ static void submit(struct nbd_req *r)
 		inflight_done(r);
 		reply_error(r, rc, "the initiator refused the request");
 	}
+}
+
+/* In flight from now; to the initiator unless it must wait (fence.c). */
+static void submit(struct nbd_req *r)
+{
+	inflight_add(r);
+	if (!nbd_fence_hold(r))
+		issue(r);
+}
+
+void nbd_tx_drop_held(struct nbd_req *r)
+{
+	inflight_done(r);
+	nbd_req_free(r);
+}
+
+void nbd_tx_submit_held(struct nbd_req *r)
+{
+	struct nbd_conn *c = r->conn;
+
+	/* Its socket was dropped meanwhile: the driver sends it again. */
+	if (c->fd < 0 || c->lost_told) {
+		nbd_tx_drop_held(r);
+		return;
+	}
+	issue(r);
 }
 
 static void req_start(struct nbd_req *r);

@@ -7,8 +7,10 @@
 # shuts, so the device outlives the stall and loses nothing. The timeout
 # is set to 2 s (io_timeout) so that the stalls are short:
 # - the target stops (SIGSTOP) under a write, for four timeouts in a row,
-#   each shutting a socket: each is replaced at once, the write completes
-#   once the target runs again, the pattern reads back and is in the LUN;
+#   each shutting a socket: each is replaced at once, each copy of the
+#   write the driver sends again is held until the first copy (stuck at
+#   the target) has finished, the write completes once the target runs
+#   again, the pattern reads back and is in the LUN;
 # - iser-attach itself stops under a write: both sockets are shut and
 #   nothing replaces them while it is stopped; once it runs, both are
 #   replaced and the write waiting for a socket completes.
@@ -88,6 +90,9 @@ dev_read_cmp "$NBD_DEV" "$PATTERN" 8
 lun_cmp 1 1 "$PATTERN" 8
 replaced=$(attachment_field sockets_replaced)
 [ "$replaced" -ge 4 ] || die "four sockets were shut, iser-list says $replaced were replaced"
+# Each copy the driver sent again waited for the first, stuck at tgtd.
+held=$(attachment_field requests_held)
+[ "$held" -ge 3 ] || die "the write was sent again after each of four timeouts, $held copies were held"
 wait_until 60 "two kernel sockets again" clients_are 2
 grep -q "$NBD_DEV: the driver dropped a socket" "$TGT_TMPDIR/attach0/err" ||
 	die "no log line for the dropped sockets: $(cat "$TGT_TMPDIR/attach0/err")"
