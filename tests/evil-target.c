@@ -242,6 +242,9 @@ struct mode {
  *	or TMF_IGNORE to leave the request unanswered, TMF_UNEXPECTED when the
  *	initiator has no business sending it
  * @aborts_seen, @resets_seen: ABORT TASK and LUN RESET requests received
+ * @late_data: late-write: the data of the WRITE held, of @late_blocks at
+ *	@late_lba (ITT @late_itt), written and answered once @late_after
+ *	more WRITEs to its blocks have been; NULL when none is held
  * @lun: the disk
  * @iser: the iSER connection, or NULL on TCP (@fd)
  * @iser_mode: @mode is one of the iSER modes
@@ -305,6 +308,11 @@ struct target {
 	unsigned int aborts_seen;
 	unsigned int resets_seen;
 	uint8_t *lun;
+	uint8_t *late_data;
+	uint64_t late_lba;
+	uint32_t late_blocks;
+	uint32_t late_itt;
+	unsigned int late_after;
 };
 
 static void G_GNUC_PRINTF(1, 2) note(const char *fmt, ...)
@@ -1244,6 +1252,7 @@ static bool mode_strikes(struct target *t, bool write, uint64_t lba)
 }
 
 static int iser_later(struct target *t);
+static int late_write_after(struct target *t, uint64_t lba, uint32_t blocks);
 
 static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 {
@@ -1311,7 +1320,11 @@ static int handle_scsi_cmd(struct target *t, const struct pdu *p)
 				return 0;
 			}
 		}
-		return write ? scsi_write(t, p, lba, blocks) : scsi_read(t, p, lba, blocks);
+		if (!write)
+			return scsi_read(t, p, lba, blocks);
+		if (scsi_write(t, p, lba, blocks))
+			return -1;
+		return late_write_after(t, lba, blocks);
 	}
 	switch (cdb[0]) {
 	case 0x00: /* TEST UNIT READY */
@@ -1474,6 +1487,10 @@ static int handle_tmf(struct target *t, const struct pdu *p)
 	note("answering %s: response %d", name, answer);
 	if (answer == ISCSI_TMF_RSP_COMPLETE)
 		t->stalled = false;
+	if (answer == ISCSI_TMF_RSP_COMPLETE && t->late_data) {
+		note("held WRITE ITT 0x%08x aborted: its data is thrown away", t->late_itt);
+		g_clear_pointer(&t->late_data, g_free);
+	}
 	return send_pdu(t, &a, NULL, 0);
 }
 
@@ -1950,6 +1967,51 @@ static void stall(struct target *t, const struct pdu *cmd, int abort_answer, int
 	note("leaving ITT 0x%08x CmdSN %u unanswered", t->stalled_itt, t->stalled_cmdsn);
 }
 
+/*
+ * late-write: take the WRITE's data but neither write it nor answer; once
+ * two more WRITEs to its blocks have been written and answered, write it
+ * over them and answer it, as a target that reorders commands may. An
+ * ABORT TASK for it first throws it away, as it must.
+ */
+static void misbehave_late_write(struct target *t, const struct pdu *cmd)
+{
+	uint64_t lba;
+	uint32_t blocks;
+	bool write;
+
+	stall(t, cmd, ISCSI_TMF_RSP_COMPLETE, TMF_UNEXPECTED);
+	if (!rw_cdb(cmd->bhs + 32, &write, &lba, &blocks) || lba > disk.blocks ||
+	    blocks > disk.blocks - lba) {
+		t->misbehaved = true;
+		return;
+	}
+	t->late_data = g_malloc((size_t)blocks * disk.block);
+	t->late_lba = lba;
+	t->late_blocks = blocks;
+	t->late_itt = pdu_itt(cmd);
+	t->late_after = 2;
+	if (receive_data(t, cmd, t->late_data, blocks * disk.block)) {
+		t->misbehaved = true;
+		return;
+	}
+	note("holding WRITE ITT 0x%08x LBA %" G_GUINT64_FORMAT " blocks %u", t->late_itt, lba,
+	     blocks);
+}
+
+static int late_write_after(struct target *t, uint64_t lba, uint32_t blocks)
+{
+	if (!t->late_data || lba >= t->late_lba + t->late_blocks || t->late_lba >= lba + blocks ||
+	    --t->late_after)
+		return 0;
+	memcpy(disk.data + t->late_lba * disk.block, t->late_data,
+	       (size_t)t->late_blocks * disk.block);
+	g_clear_pointer(&t->late_data, g_free);
+	t->stalled = false;
+	note("held WRITE ITT 0x%08x written late, over two newer WRITEs to its blocks",
+	     t->late_itt);
+	return send_scsi_rsp(t, t->late_itt, SCSI_GOOD, NULL, 0);
+}
+
 static void misbehave_stall_abort(struct target *t, const struct pdu *cmd)
 {
 	stall(t, cmd, ISCSI_TMF_RSP_COMPLETE, TMF_UNEXPECTED);
@@ -2215,6 +2277,8 @@ static const struct mode modes[] = {
     {"silent", ON_CMD, false, misbehave_slow_nop,
      "log in, then answer nothing at all: no SCSI Response to the first command (the "
      "probe), no NOP-In"},
+    {"late-write", ON_WRITE, false, misbehave_late_write,
+     "hold the first WRITE unanswered; write and answer it after two newer WRITEs to its blocks"},
     {"stall-abort", ON_READ, false, misbehave_stall_abort,
      "leave a READ unanswered; ABORT TASK of it succeeds"},
     {"stall-reset", ON_READ, false, misbehave_stall_reset,
@@ -2582,6 +2646,7 @@ int main(int argc, char **argv)
 			close(t.fd);
 		evil_iser_close(t.iser);
 		g_queue_clear_full(&t.backlog, g_free);
+		g_clear_pointer(&t.late_data, g_free);
 		if (!opt_persistent && !il)
 			break;
 	}
