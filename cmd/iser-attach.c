@@ -318,7 +318,8 @@ static int start_fuse(struct attachment *a, GError **err)
  * at hand the rescuer thread runs the first, which loops until its socket
  * dies, and the rest wait behind it. Replies on the other sockets then
  * stay unread in the kernel until a request there times out (30 s) and
- * the driver drops that socket. --connections=1 is free of it.
+ * the driver drops that socket (and ksocks, kernel-socks.h, hands it a
+ * new one). --connections=1 is free of it.
  */
 static unsigned kernel_connections(const struct attachment *a)
 {

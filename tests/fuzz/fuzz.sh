@@ -39,7 +39,7 @@ declare -A SOURCES=(
 	[scsi]="initiator/sense.c initiator/vpd.c"
 	[tcp-rx]="datamover/tcp.c datamover/netutil.c datamover/crc32c.c datamover/pool.c
 		  initiator/pdu.c datamover/dm-common.c"
-	[nbd]="nbd/server.c nbd/handshake.c nbd/transmission.c"
+	[nbd]="nbd/server.c nbd/handshake.c nbd/transmission.c nbd/fence.c"
 	[iser]="datamover/iser-msg.c initiator/pdu.c datamover/dm-common.c"
 )
 

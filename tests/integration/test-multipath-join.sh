@@ -139,8 +139,13 @@ detach refused
 second_tgtd_down
 attach auth "$TGT_PORTAL,$TGT2_PORTAL"
 log=$TGT_TMPDIR/auth/err
-second_tgtd_up
+# CHAP is required before the target is bound to any initiator: a login
+# between the two would get in without it.
+with_second_tgtd tgtd_start_again
+with_second_tgtd tgt_add_target 1 "$IQN"
+with_second_tgtd tgt_add_lun_file 1 1 "$lun_file"
 with_second_tgtd tgt_add_chap 1 someone some-secret-12
+with_second_tgtd tgt_bind_all 1
 wait_for_line 60 "gave up logging in to $TGT2_PORTAL: .*\(authentication failures are not retried\)" "$log"
 wait_until 10 "path 2 to say failed" path_in_state 2 failed
 nbdcopy "$uri" - | head -c 4M | cmp - "$TGT_TMPDIR/pattern2" || die "read back differs"

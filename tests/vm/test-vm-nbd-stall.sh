@@ -70,21 +70,37 @@ name=${NBD_DEV#/dev/}
 timed_out="$name: Connection timed out"
 reconnected="$name: reconnected socket"
 
+# stall_under PID BS SEEK FILE: stop process PID (SIGSTOP), then write
+# FILE to the device in BS requests at SEEK (in BS) with O_DIRECT in the
+# background: sets DD_PID, and T0 and R0, the kernel's lines of timeouts
+# and replaced sockets so far.
+stall_under()
+{
+	T0=$(kernel_lines "$timed_out")
+	R0=$(kernel_lines "$reconnected")
+	kill -STOP "$1"
+	cleanup_fn kill -CONT "$1"
+	dd if="$4" of="$NBD_DEV" bs="$2" seek="$3" oflag=direct conv=fsync status=none \
+		2>"$TGT_TMPDIR/dd.err" &
+	DD_PID=$!
+	cleanup_fn kill "$DD_PID"
+}
+
+# stall_end PID WHAT: let process PID (WHAT) run again; the write must end
+# well.
+stall_end()
+{
+	kill -0 "$DD_PID" || die "the write ended while $2 was stopped: $(cat "$TGT_TMPDIR/dd.err")"
+	kill -CONT "$1"
+	wait_until 240 "the write to end after the stall of $2" process_gone "$DD_PID"
+	wait "$DD_PID" || die "the write failed across the stall of $2: $(cat "$TGT_TMPDIR/dd.err")"
+}
+
 # 1. The target stops under a 4 MiB write of 64 KiB requests.
-t0=$(kernel_lines "$timed_out")
-r0=$(kernel_lines "$reconnected")
-kill -STOP "$TGT_PID"
-cleanup_fn kill -CONT "$TGT_PID"
-dd if="$PATTERN" of="$NBD_DEV" bs=64k seek=$((8 << 4)) oflag=direct conv=fsync status=none \
-	2>"$TGT_TMPDIR/dd.err" &
-dd_pid=$!
-cleanup_fn kill "$dd_pid"
-wait_kernel_line 180 "$timed_out" $((t0 + 3))
-wait_kernel_line 60 "$reconnected" $((r0 + 3))
-kill -0 "$dd_pid" || die "the write ended while the target was stopped: $(cat "$TGT_TMPDIR/dd.err")"
-kill -CONT "$TGT_PID"
-wait_until 240 "the write to end after the target's stall" process_gone "$dd_pid"
-wait "$dd_pid" || die "the write failed across the stall: $(cat "$TGT_TMPDIR/dd.err")"
+stall_under "$TGT_PID" 64k $((8 << 4)) "$PATTERN"
+wait_kernel_line 180 "$timed_out" $((T0 + 3))
+wait_kernel_line 60 "$reconnected" $((R0 + 3))
+stall_end "$TGT_PID" tgtd
 echo 3 >/proc/sys/vm/drop_caches
 dev_read_cmp "$NBD_DEV" "$PATTERN" 8
 lun_cmp 1 1 "$PATTERN" 8
@@ -98,22 +114,13 @@ grep -q "$NBD_DEV: the driver dropped a socket" "$TGT_TMPDIR/attach0/err" ||
 	die "no log line for the dropped sockets: $(cat "$TGT_TMPDIR/attach0/err")"
 
 # 2. iser-attach stops under a 1 MiB write of 4 KiB requests.
-t0=$(kernel_lines "$timed_out")
-r0=$(kernel_lines "$reconnected")
-kill -STOP "$NBD_PID"
-cleanup_fn kill -CONT "$NBD_PID"
-dd if="$PATTERN2" of="$NBD_DEV" bs=4k seek=$((16 << 8)) oflag=direct conv=fsync status=none \
-	2>"$TGT_TMPDIR/dd.err" &
-dd_pid=$!
-cleanup_fn kill "$dd_pid"
-wait_until 60 "the write to reach the device" started_write "$dd_pid"
+stall_under "$NBD_PID" 4k $((16 << 8)) "$PATTERN2"
+wait_until 60 "the write to reach the device" started_write "$DD_PID"
 # The request times out on its socket, then again on the other one.
-wait_kernel_line 180 "$timed_out" $((t0 + 1))
-[ "$(kernel_lines "$reconnected")" -eq "$r0" ] || die "a socket was replaced while iser-attach was stopped"
-kill -CONT "$NBD_PID"
-wait_until 240 "the write to end after iser-attach's stall" process_gone "$dd_pid"
-wait "$dd_pid" || die "the write failed across iser-attach's stall: $(cat "$TGT_TMPDIR/dd.err")"
-wait_kernel_line 60 "$reconnected" $((r0 + 1))
+wait_kernel_line 180 "$timed_out" $((T0 + 1))
+[ "$(kernel_lines "$reconnected")" -eq "$R0" ] || die "a socket was replaced while iser-attach was stopped"
+stall_end "$NBD_PID" iser-attach
+wait_kernel_line 60 "$reconnected" $((R0 + 1))
 dev_read_cmp "$NBD_DEV" "$PATTERN2" 16
 lun_cmp 1 1 "$PATTERN2" 16
 dev_read_cmp "$NBD_DEV" "$PATTERN" 8
