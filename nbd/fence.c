@@ -90,7 +90,12 @@ bool nbd_fence_hold(struct nbd_req *r)
 	return true;
 }
 
-/* Send the held requests that have nothing left to wait for, in order. */
+/*
+ * Send the held requests that have nothing left to wait for, in order, in
+ * one pass: a request waits only for orphans and for requests held before
+ * it, so those released earlier in the pass are already gone when it is
+ * looked at, and sending one changes no orphan.
+ */
 static void release(struct nbd_server *srv)
 {
 	GList *l, *next;
@@ -107,8 +112,6 @@ static void release(struct nbd_server *srv)
 		g_queue_unlink(&srv->held, l);
 		r->held = false;
 		nbd_tx_submit_held(r);
-		/* What that completed at once may have let more go. */
-		next = srv->held.head;
 	}
 	srv->releasing = false;
 }
