@@ -12,7 +12,7 @@
 #define KSOCKS_PAUSE_US	    10000
 #define KSOCKS_PAUSE_MAX_US 1000000
 
-static void lost(void *opaque, uint64_t requests)
+static void lost(void *opaque, uint64_t requests, bool shut)
 {
 	struct ksocks *k = opaque;
 	gint64 pause = KSOCKS_PAUSE_US;
@@ -21,9 +21,10 @@ static void lost(void *opaque, uint64_t requests)
 		return;
 	k->owed++;
 	if (requests) {
-		g_message("/dev/nbd%d: the driver dropped a socket (a request on it timed out); "
-			  "handing it a new one",
-			  k->index);
+		g_message("/dev/nbd%d: %s; handing it a new one", k->index,
+			  shut ? "the driver dropped a socket (as it does when a request on it "
+				 "times out)"
+			       : "a socket of the driver failed on our side");
 		k->idle = 0;
 		k->due_us = 0;
 		return;

@@ -317,7 +317,7 @@ void nbd_conn_maybe_release(struct nbd_conn *c)
  * (a stall is why the driver drops sockets), and the driver needs the new
  * socket before they finish.
  */
-static void conn_lost(struct nbd_conn *c)
+static void conn_lost(struct nbd_conn *c, bool shut)
 {
 	struct nbd_server *srv = c->srv;
 
@@ -326,7 +326,7 @@ static void conn_lost(struct nbd_conn *c)
 	c->lost_told = true;
 	nbd_fence_lost(c);
 	if (srv->lost)
-		srv->lost(srv->lost_opaque, c->taken);
+		srv->lost(srv->lost_opaque, c->taken, shut);
 }
 
 void nbd_conn_close(struct nbd_conn *c)
@@ -357,7 +357,7 @@ void nbd_conn_close(struct nbd_conn *c)
 	c->fd = -1;
 	g_queue_unlink(&srv->conns, &c->link);
 	srv->stats.connections = srv->conns.length;
-	conn_lost(c);
+	conn_lost(c, false);
 	/* Requests still with the initiator keep it until their callbacks. */
 	g_queue_push_tail_link(&srv->zombies, &c->link);
 	nbd_conn_maybe_release(c);
@@ -462,7 +462,7 @@ void nbd_conn_flush(struct nbd_conn *c)
 /* The client closed its side: answer what is in flight, then close. */
 static void conn_eof(struct nbd_conn *c)
 {
-	conn_lost(c);
+	conn_lost(c, true);
 	nbd_conn_stop_reading(c);
 }
 

@@ -63,7 +63,7 @@ struct nbd_server_stats {
 
 struct nbd_server;
 
-typedef void (*nbd_lost_fn)(void *opaque, uint64_t requests);
+typedef void (*nbd_lost_fn)(void *opaque, uint64_t requests, bool shut);
 
 /*
  * A server for LUN @l of session @s, listening nowhere yet. Returns NULL
@@ -88,14 +88,15 @@ int nbd_server_listen_tcp(struct nbd_server *srv, const char *host, uint16_t por
 int nbd_server_add_client(struct nbd_server *srv, int fd, bool handshake_done);
 
 /*
- * nbd_server_on_lost() - @fn(@opaque, requests) is called once when a
+ * nbd_server_on_lost() - @fn(@opaque, requests, shut) is called once when a
  * connection that began in the transmission phase (a socket handed to the
  * kernel's nbd driver) reaches end of file or closes, without
  * NBD_CMD_DISC and while the server is not shutting down: the driver shut
  * it (it drops a socket one of whose requests went unanswered past the
  * block layer's timeout, when it has more than one) or it failed; its
  * requests in flight are still answered where the socket lets them.
- * @requests: how many it carried. Called
+ * @requests: how many it carried; @shut: it reached end of file (the
+ * driver shut it) rather than failed on our side. Called
  * from within nbd_server_service() and nbd_server_wait(): @fn only takes
  * note, the owner adds a new client after the turn.
  */

@@ -477,8 +477,17 @@ static void submit(struct nbd_req *r)
 
 void nbd_tx_drop_held(struct nbd_req *r)
 {
+	struct nbd_conn *c = r->conn;
+	bool open = c->fd >= 0;
+
 	inflight_done(r);
 	nbd_req_free(r);
+	/*
+	 * No reply goes out for it: a connection at EOF that waited only for
+	 * this request closes now (the flush finds nothing left to answer).
+	 */
+	if (open)
+		nbd_conn_flush(c);
 }
 
 void nbd_tx_submit_held(struct nbd_req *r)
