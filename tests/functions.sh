@@ -537,6 +537,30 @@ wait_for_line()
 		_more_lines "$2" "$3" "${4:-0}"
 }
 
+# _line_or_gone PID PATTERN FILE N: true once FILE has more than N lines
+# matching PATTERN; fails the test, showing FILE, once PID has ended
+# without writing one (looked at again after, for a line written just
+# before the end).
+_line_or_gone()
+{
+	_more_lines "$2" "$3" "$4" && return 0
+	process_gone "$1" || return 1
+	_more_lines "$2" "$3" "$4" && return 0
+	die "process $1 ended before it wrote a line matching '$2' to $(basename "$3"): $(cat "$3")"
+}
+
+# wait_for_line_of PID SECONDS PATTERN FILE [BEFORE]: wait_for_line for a
+# line that process PID writes; when PID ends first, fail at once with
+# what it wrote, not after SECONDS.
+wait_for_line_of()
+{
+	local pid=$1
+
+	shift
+	wait_until "$1" "a line matching '$2' in $(basename "$3") (beyond ${4:-0})" \
+		_line_or_gone "$pid" "$2" "$3" "${4:-0}"
+}
+
 # attachment_field KEY...: the values of KEYs (summed) of the one
 # attachment of this test, from iser-list --json, which reads them from
 # the serving process; fails while it cannot say.  Parsed by bash itself:

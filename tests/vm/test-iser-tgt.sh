@@ -87,11 +87,11 @@ stop=$TGT_TMPDIR/stop-writing
 	>"$OUT" 2>"$ERR" &
 io_pid=$!
 cleanup_fn kill "$io_pid"
-wait_for_line 300 "write pass [0-9]+ done" "$ERR"
+wait_for_line_of "$io_pid" 300 "write pass [0-9]+ done" "$ERR"
 restart_tgtd
-wait_for_line 300 "reconnected to $P" "$ERR"
+wait_for_line_of "$io_pid" 300 "reconnected to $P" "$ERR"
 passes=$(count_lines "write pass [0-9]+ done" "$ERR")
-wait_for_line 300 "write pass [0-9]+ done" "$ERR" "$passes"
+wait_for_line_of "$io_pid" 300 "write pass [0-9]+ done" "$ERR" "$passes"
 touch "$stop"
 wait "$io_pid" || die "verify failed across a tgtd restart: $(cat "$ERR")"
 cat "$OUT" "$ERR"
@@ -125,7 +125,7 @@ ISER_CHAP_SECRET=iser-secret-0123 ISER_MUTUAL_SECRET=tgt-secret-01234 \
 	>"$OUT" 2>"$ERR" &
 io_pid=$!
 cleanup_fn kill "$io_pid"
-wait_for_line 300 "write pass [0-9]+ done" "$ERR"
+wait_for_line_of "$io_pid" 300 "write pass [0-9]+ done" "$ERR"
 kill -0 "$io_pid" || die "the I/O ended before tgtd was killed: $(cat "$ERR")"
 kill -9 "$TGT_PID"
 isa_io_gone()
