@@ -44,6 +44,24 @@ nbd_sysfs()
 	echo "/sys/block/${1#/dev/}"
 }
 
+# nbd_io_timeout DEV MS: the block layer's timeout of DEV, after which
+# the driver drops the socket of an unanswered request (with several).
+nbd_io_timeout()
+{
+	local f
+
+	f=$(nbd_sysfs "$1")/queue/io_timeout
+	echo "$2" >"$f"
+	[ "$(cat "$f")" -eq "$2" ] || die "$1: io_timeout did not take $2 ms"
+}
+
+# clients_are N: iser-list shows N NBD clients (the kernel's sockets) for
+# the one attachment of the test.
+clients_are()
+{
+	[ "$(attachment_field clients)" -eq "$1" ]
+}
+
 # nbd_is_free DEV: true if no server is attached to DEV: no size and no
 # "pid" attribute (the driver shows it while a connection is set up).
 nbd_is_free()

@@ -55,17 +55,10 @@ started_write()
 	[ "$((r + w))" -gt 0 ]
 }
 
-# clients_are N: iser-list shows N NBD clients (the kernel's sockets).
-clients_are()
-{
-	[ "$(attachment_field clients)" -eq "$1" ]
-}
-
 kernel_attach "$IQN" --nbd --transport tcp
 clients_are 2 || die "expected the default two kernel sockets, iser-list shows $(attachment_field clients)"
 sys=$(nbd_sysfs "$NBD_DEV")
-echo 2000 >"$sys/queue/io_timeout"
-[ "$(cat "$sys/queue/io_timeout")" -eq 2000 ] || die "io_timeout did not take 2000 ms"
+nbd_io_timeout "$NBD_DEV" 2000
 name=${NBD_DEV#/dev/}
 timed_out="$name: Connection timed out"
 reconnected="$name: reconnected socket"
